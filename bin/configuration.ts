@@ -1,0 +1,36 @@
+/**
+ * Every configuration schema of the project, by the process that reads it. README.md's configuration
+ * table and docker-compose.yml are checked against this list by tests, so neither can drift.
+ */
+import type { TObject } from '@sinclair/typebox';
+import { describeConfig } from '../core/config.ts';
+import { logConfigSchema } from '../core/logger.ts';
+import { stackConfigSchema } from '../stack/local-stack.ts';
+
+export const configSchemas: { scope: string; schema: TObject }[] = [
+  { scope: 'all processes', schema: logConfigSchema },
+  { scope: 'Kafka and schema registry', schema: stackConfigSchema },
+];
+
+export function allOptionNames(): Set<string> {
+  return new Set(configSchemas.flatMap(({ schema }) => Object.keys(schema.properties)));
+}
+
+/** The Markdown configuration table of README.md, one section per scope. */
+export function configTable(): string {
+  return configSchemas
+    .map(({ scope, schema }) => {
+      const rows = describeConfig(schema).map(
+        (o) =>
+          `| \`${o.name}\` | ${o.type} | ${o.default === '(none)' ? '' : `\`${o.default}\``} | ${o.description} |`,
+      );
+      return [
+        `#### ${scope}`,
+        '',
+        '| Variable | Type | Default | Meaning |',
+        '| --- | --- | --- | --- |',
+        ...rows,
+      ].join('\n');
+    })
+    .join('\n\n');
+}

@@ -1,0 +1,192 @@
+/**
+ * The one module that knows which Kafka client the project uses (kafkajs today). Everything else talks to
+ * these small interfaces, so a switch to another client touches this file and nothing more.
+ */
+import {
+  type Admin,
+  Kafka,
+  type Consumer as KafkajsConsumer,
+  type Producer as KafkajsProducer,
+  type LogEntry,
+  logLevel,
+  Partitioners,
+} from 'kafkajs';
+import type { Logger } from './logger.ts';
+
+export interface KafkaSettings {
+  brokers: string[];
+  clientId: string;
+  logger: Logger;
+  /** How long one connection attempt may take; the client retries on its own after that. */
+  connectionTimeoutMs?: number;
+  /** Retries of one request before it fails; probes use 0 to poll on their own schedule. */
+  retries?: number;
+}
+
+export interface OutgoingRecord {
+  key: string | Buffer | null;
+  value: Buffer | null;
+  headers?: Record<string, string | Buffer>;
+}
+
+export interface IncomingRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  timestamp: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, Buffer | undefined>;
+}
+
+export interface TopicSpec {
+  topic: string;
+  partitions?: number;
+  /** Log-compacted topics keep the newest record per key (identity tables). */
+  compacted?: boolean;
+}
+
+export interface ClusterInfo {
+  clusterId: string;
+  brokers: { nodeId: number; host: string; port: number }[];
+}
+
+export interface Producer {
+  /** Resolves once the broker acked every record (acks=all). */
+  send(topic: string, records: OutgoingRecord[]): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+export interface Consumer {
+  subscribe(topics: string[], options?: { fromBeginning?: boolean }): Promise<void>;
+  /** Hands over records one by one; the offset of a record is committed after its handler resolved. */
+  run(handler: (record: IncomingRecord) => Promise<void>): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+export interface KafkaClient {
+  describeCluster(): Promise<ClusterInfo>;
+  ensureTopics(topics: TopicSpec[]): Promise<void>;
+  producer(options?: { idempotent?: boolean }): Promise<Producer>;
+  consumer(options: { groupId: string }): Promise<Consumer>;
+  /** Closes the admin connection this client opened lazily; producers and consumers close themselves. */
+  close(): Promise<void>;
+}
+
+export function createKafkaClient(settings: KafkaSettings): KafkaClient {
+  const log = settings.logger.child({ component: 'kafka' });
+  const kafka = new Kafka({
+    clientId: settings.clientId,
+    brokers: settings.brokers,
+    connectionTimeout: settings.connectionTimeoutMs ?? 3000,
+    logLevel: logLevel.INFO,
+    ...(settings.retries === undefined ? {} : { retry: { retries: settings.retries } }),
+    logCreator: () => (entry: LogEntry) => bridgeLog(log, entry),
+  });
+  let admin: Admin | undefined;
+  const connectedAdmin = async (): Promise<Admin> => {
+    if (!admin) {
+      const created = kafka.admin();
+      await created.connect();
+      admin = created;
+    }
+    return admin;
+  };
+
+  return {
+    async describeCluster() {
+      const cluster = await (await connectedAdmin()).describeCluster();
+      return { clusterId: cluster.clusterId, brokers: cluster.brokers };
+    },
+    async ensureTopics(topics) {
+      await (await connectedAdmin()).createTopics({
+        waitForLeaders: true,
+        topics: topics.map((t) => ({
+          topic: t.topic,
+          numPartitions: t.partitions ?? 1,
+          configEntries: t.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+        })),
+      });
+    },
+    async producer(options = {}) {
+      const producer = kafka.producer({
+        // Java-compatible murmur2 partitioning, so keys land where Kafka Streams or Connect would put them.
+        createPartitioner: Partitioners.DefaultPartitioner,
+        idempotent: options.idempotent ?? true,
+        // Idempotence keeps per-partition order only with at most this many requests in flight.
+        maxInFlightRequests: options.idempotent === false ? undefined : 5,
+        allowAutoTopicCreation: false,
+      });
+      await producer.connect();
+      return wrapProducer(producer);
+    },
+    async consumer({ groupId }) {
+      const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
+      await consumer.connect();
+      return wrapConsumer(consumer);
+    },
+    async close() {
+      await admin?.disconnect();
+      admin = undefined;
+    },
+  };
+}
+
+function wrapProducer(producer: KafkajsProducer): Producer {
+  return {
+    async send(topic, records) {
+      await producer.send({ topic, acks: -1, messages: records });
+    },
+    disconnect: () => producer.disconnect(),
+  };
+}
+
+function wrapConsumer(consumer: KafkajsConsumer): Consumer {
+  return {
+    subscribe: (topics, options = {}) =>
+      consumer.subscribe({ topics, fromBeginning: options.fromBeginning ?? false }),
+    run: (handler) =>
+      consumer.run({
+        autoCommit: true,
+        eachMessage: async ({ topic, partition, message }) => {
+          await handler({
+            topic,
+            partition,
+            offset: message.offset,
+            timestamp: message.timestamp,
+            key: message.key,
+            value: message.value,
+            headers: normalizeHeaders(message.headers),
+          });
+        },
+      }),
+    disconnect: () => consumer.disconnect(),
+  };
+}
+
+function normalizeHeaders(headers: Record<string, unknown> | undefined): Record<string, Buffer | undefined> {
+  const result: Record<string, Buffer | undefined> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const first = Array.isArray(value) ? value[0] : value;
+    result[name] = first === undefined ? undefined : Buffer.from(first as Buffer | string);
+  }
+  return result;
+}
+
+function bridgeLog(log: Logger, { level, label, log: entry }: LogEntry): void {
+  const {
+    message,
+    timestamp: _timestamp,
+    logger: _logger,
+    ...fields
+  } = entry as unknown as Record<string, unknown> & { message: string };
+  const target =
+    level === logLevel.ERROR
+      ? 'error'
+      : level === logLevel.WARN
+        ? 'warn'
+        : level === logLevel.INFO
+          ? 'info'
+          : 'debug';
+  log[target]({ kafkajs: label, ...fields }, message);
+}

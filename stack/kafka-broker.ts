@@ -1,0 +1,144 @@
+/**
+ * A single-node Apache Kafka broker in KRaft mode (broker and controller in one JVM) on loopback, with
+ * a temporary log folder. Settings follow Apache's own docker image: replication factor 1 everywhere
+ * and no initial rebalance delay, so consumer groups form at once.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ConnectorError } from '../core/errors.ts';
+import { createKafkaClient } from '../core/kafka.ts';
+import { silentLogger } from '../core/logger.ts';
+import { assertPortFree, freePort } from './free-port.ts';
+import { findJava } from './java.ts';
+import { type JvmProcess, startJvm } from './jvm-process.ts';
+import { kafkaJars } from './maven-artifacts.ts';
+import { waitUntil } from './wait-until.ts';
+
+const run = promisify(execFile);
+
+/** Any 22-character base64 UUID works for a throw-away single-node cluster. */
+const CLUSTER_ID = 'mailjetConnectorLocal0';
+
+export interface KafkaBrokerOptions {
+  /** 0 picks a free port. */
+  port: number;
+  heapMb: number;
+  readyTimeoutMs: number;
+  cacheDir?: string;
+}
+
+export interface RunningBroker {
+  bootstrap: string;
+  process: JvmProcess;
+}
+
+export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<RunningBroker> {
+  const [java, jars] = await Promise.all([findJava(17, `Apache Kafka`), kafkaJars(options.cacheDir)]);
+  const port = options.port === 0 ? await freePort() : options.port;
+  await assertPortFree(port, 'Kafka broker');
+  const controllerPort = await freePort();
+  const home = await mkdtemp(join(tmpdir(), 'mailjet-connector-kafka-'));
+  const properties = join(home, 'server.properties');
+  const log4j = join(home, 'log4j2.properties');
+  await writeFile(properties, serverProperties(port, controllerPort, join(home, 'data')));
+  await writeFile(log4j, LOG4J2_PROPERTIES);
+
+  const classpath = ['-cp', `${jars}/*`, `-Dlog4j2.configurationFile=${log4j}`];
+  await run(
+    java.executable,
+    [
+      ...classpath,
+      'kafka.tools.StorageTool',
+      'format',
+      '-t',
+      CLUSTER_ID,
+      '-c',
+      properties,
+      '--ignore-formatted',
+    ],
+    { timeout: 60_000 },
+  );
+
+  const jvm = startJvm({
+    name: 'kafka',
+    java: java.executable,
+    args: [
+      `-Xms128m`,
+      `-Xmx${options.heapMb}m`,
+      '-XX:+UseG1GC',
+      '-XX:MaxGCPauseMillis=20',
+      '-XX:+ExitOnOutOfMemoryError',
+      '-Djava.awt.headless=true',
+      ...classpath,
+      'kafka.Kafka',
+      properties,
+    ],
+    cwd: home,
+    logFile: join(home, 'broker.log'),
+    cleanupDir: home,
+  });
+
+  const bootstrap = `127.0.0.1:${port}`;
+  const client = createKafkaClient({
+    brokers: [bootstrap],
+    clientId: 'local-stack-probe',
+    logger: silentLogger(),
+    connectionTimeoutMs: 1000,
+    retries: 0,
+  });
+  try {
+    await waitUntil({
+      timeoutMs: options.readyTimeoutMs,
+      process: jvm,
+      probe: async () => (await client.describeCluster()).brokers.length > 0,
+      notReady: (tail) =>
+        new ConnectorError(
+          'BROKER_NOT_READY',
+          `Kafka broker on ${bootstrap} not ready after ${options.readyTimeoutMs} ms. Log tail:\n${tail}`,
+        ),
+    });
+  } catch (err) {
+    await jvm.stop(2000);
+    throw err;
+  } finally {
+    await client.close().catch(() => {});
+  }
+  return { bootstrap, process: jvm };
+}
+
+function serverProperties(port: number, controllerPort: number, dataDir: string): string {
+  return `process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:${controllerPort}
+listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
+advertised.listeners=PLAINTEXT://127.0.0.1:${port}
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=${dataDir}
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+`;
+}
+
+/** Warnings and the start-up line only: the broker's INFO output would drown the test logs. */
+const LOG4J2_PROPERTIES = `status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = warn
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.raft.name = kafka.server.KafkaRaftServer
+logger.raft.level = info
+`;

@@ -1,0 +1,132 @@
+/**
+ * The Kafka broker and schema registry every process, test and benchmark of the project runs against:
+ * an existing cluster when KAFKA_BROKERS and SCHEMA_REGISTRY_URL are set, else a real Apache Kafka and
+ * Apicurio Registry fetched from Maven Central and started on free loopback ports.
+ */
+import { type Static, Type } from '@sinclair/typebox';
+import { loadConfig } from '../core/config.ts';
+import type { Logger } from '../core/logger.ts';
+import { type RunningBroker, startKafkaBroker } from './kafka-broker.ts';
+import { type RunningRegistry, startSchemaRegistry } from './schema-registry-server.ts';
+
+const port = (description: string) =>
+  Type.Integer({ minimum: 0, maximum: 65535, default: 0, examples: [9092], description });
+
+export const stackConfigSchema = Type.Object(
+  {
+    KAFKA_BROKERS: Type.Optional(
+      Type.String({
+        pattern: '^[^,\\s]+:\\d+(,[^,\\s]+:\\d+)*$',
+        examples: ['kafka-1:9092,kafka-2:9092'],
+        description:
+          'Bootstrap servers of an existing cluster (host:port, comma-separated). Unset: start the local stack.',
+      }),
+    ),
+    SCHEMA_REGISTRY_URL: Type.Optional(
+      Type.String({
+        pattern: '^https?://',
+        examples: ['http://schema-registry:8081'],
+        description: 'Confluent-compatible schema registry of that cluster. Set together with KAFKA_BROKERS.',
+      }),
+    ),
+    LOCAL_KAFKA_PORT: port('Port of the local broker on 127.0.0.1; 0 picks a free one.'),
+    LOCAL_SCHEMA_REGISTRY_PORT: port('Port of the local schema registry on 127.0.0.1; 0 picks a free one.'),
+    LOCAL_KAFKA_HEAP_MB: Type.Integer({
+      minimum: 128,
+      default: 512,
+      description: 'Java heap of the local broker.',
+    }),
+    LOCAL_SCHEMA_REGISTRY_HEAP_MB: Type.Integer({
+      minimum: 128,
+      default: 384,
+      description: 'Java heap of the local schema registry.',
+    }),
+    LOCAL_STACK_TIMEOUT_MS: Type.Integer({
+      minimum: 1000,
+      default: 120_000,
+      description: 'How long the local broker and registry may take to answer after start.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export type StackConfig = Static<typeof stackConfigSchema>;
+
+export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
+  return loadConfig(stackConfigSchema, env, (config) =>
+    (config.KAFKA_BROKERS === undefined) === (config.SCHEMA_REGISTRY_URL === undefined)
+      ? []
+      : [
+          'KAFKA_BROKERS and SCHEMA_REGISTRY_URL: set both to use an existing cluster, or neither to start the local stack.',
+        ],
+  );
+}
+
+export interface Stack {
+  brokers: string[];
+  registryUrl: string;
+  /** True when the stack is someone else's cluster, which stop() leaves alone. */
+  external: boolean;
+  /** Process group ids of the JVMs this stack started (empty when external). */
+  pids: number[];
+  stop(): Promise<void>;
+}
+
+export async function startStack(config: StackConfig, logger: Logger, cacheDir?: string): Promise<Stack> {
+  const log = logger.child({ component: 'local-stack' });
+  if (config.KAFKA_BROKERS !== undefined && config.SCHEMA_REGISTRY_URL !== undefined) {
+    log.info(
+      { brokers: config.KAFKA_BROKERS, registry: config.SCHEMA_REGISTRY_URL },
+      'using an existing cluster',
+    );
+    return {
+      brokers: config.KAFKA_BROKERS.split(','),
+      registryUrl: config.SCHEMA_REGISTRY_URL,
+      external: true,
+      pids: [],
+      stop: async () => {},
+    };
+  }
+
+  const started = Date.now();
+  log.info('starting the local Kafka broker and schema registry (first run downloads them with Maven)');
+  const [broker, registry] = await Promise.allSettled([
+    startKafkaBroker({
+      port: config.LOCAL_KAFKA_PORT,
+      heapMb: config.LOCAL_KAFKA_HEAP_MB,
+      readyTimeoutMs: config.LOCAL_STACK_TIMEOUT_MS,
+      ...(cacheDir ? { cacheDir } : {}),
+    }),
+    startSchemaRegistry({
+      port: config.LOCAL_SCHEMA_REGISTRY_PORT,
+      heapMb: config.LOCAL_SCHEMA_REGISTRY_HEAP_MB,
+      readyTimeoutMs: config.LOCAL_STACK_TIMEOUT_MS,
+      ...(cacheDir ? { cacheDir } : {}),
+    }),
+  ]);
+  if (broker.status === 'rejected' || registry.status === 'rejected') {
+    await Promise.all([stopQuietly(broker), stopQuietly(registry)]);
+    throw broker.status === 'rejected' ? broker.reason : (registry as PromiseRejectedResult).reason;
+  }
+  const { bootstrap, process: brokerJvm } = broker.value;
+  const { url, process: registryJvm } = registry.value;
+  log.info({ brokers: bootstrap, registry: url, ms: Date.now() - started }, 'local stack ready');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    brokers: [bootstrap],
+    registryUrl: url,
+    external: false,
+    pids: [brokerJvm.pid, registryJvm.pid],
+    stop() {
+      stopping ??= Promise.all([brokerJvm.stop(), registryJvm.stop()]).then(() => {
+        log.info('local stack stopped');
+      });
+      return stopping;
+    },
+  };
+}
+
+async function stopQuietly(result: PromiseSettledResult<RunningBroker | RunningRegistry>): Promise<void> {
+  if (result.status === 'fulfilled') await result.value.process.stop(2000);
+}

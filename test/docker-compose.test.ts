@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { parse } from 'yaml';
+import { allOptionNames } from '../bin/configuration.ts';
+
+interface Service {
+  image?: string;
+  build?: string;
+  command?: string[];
+  environment?: Record<string, unknown>;
+}
+
+const compose = parse(readFileSync(new URL('../docker-compose.yml', import.meta.url), 'utf8')) as {
+  services: Record<string, Service>;
+};
+
+test('docker-compose.yml has Kafka, a schema registry, the ingress and the connector', () => {
+  assert.deepEqual(Object.keys(compose.services).sort(), [
+    'connector',
+    'ingress',
+    'kafka',
+    'schema-registry',
+  ]);
+  assert.match(compose.services.kafka?.image ?? '', /^confluentinc\/cp-kafka:8\./);
+  assert.equal(
+    compose.services.kafka?.environment?.KAFKA_PROCESS_ROLES,
+    'broker,controller',
+    'KRaft, no ZooKeeper',
+  );
+  assert.match(compose.services['schema-registry']?.image ?? '', /^confluentinc\/cp-schema-registry:8\./);
+});
+
+test('the project services use only documented configuration names', () => {
+  const known = allOptionNames();
+  for (const name of ['ingress', 'connector']) {
+    const service = compose.services[name];
+    assert.equal(service?.build, '.', `${name} is built from this repository`);
+    const unknown = Object.keys(service?.environment ?? {}).filter((key) => !known.has(key));
+    assert.deepEqual(unknown, [], `${name} sets variables no config schema declares`);
+  }
+});
+
+test('the project services reach Kafka and the registry inside the compose network', () => {
+  for (const name of ['ingress', 'connector']) {
+    const env = compose.services[name]?.environment ?? {};
+    assert.equal(env.KAFKA_BROKERS, 'kafka:29092');
+    assert.equal(env.SCHEMA_REGISTRY_URL, 'http://schema-registry:8081');
+  }
+});

@@ -1,0 +1,20 @@
+/**
+ * One broker and registry for the whole test run (node --test-global-setup): started before the first
+ * test file, stopped after the last. Test files run in child processes and find it through the
+ * TEST_KAFKA_BROKERS / TEST_SCHEMA_REGISTRY_URL variables. With KAFKA_BROKERS and SCHEMA_REGISTRY_URL
+ * set, the tests run against that cluster instead.
+ */
+import { createLogger } from '../core/logger.ts';
+import { loadStackConfig, type Stack, startStack } from '../stack/local-stack.ts';
+
+let stack: Stack | undefined;
+
+export async function globalSetup(): Promise<void> {
+  stack = await startStack(loadStackConfig(), createLogger({ level: process.env.LOG_LEVEL ?? 'warn' }));
+  process.env.TEST_KAFKA_BROKERS = stack.brokers.join(',');
+  process.env.TEST_SCHEMA_REGISTRY_URL = stack.registryUrl;
+}
+
+export async function globalTeardown(): Promise<void> {
+  await stack?.stop();
+}

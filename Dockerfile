@@ -4,7 +4,7 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 # The `node` package is for machines without a current Node; this image already has one.
-RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
+RUN npm install --omit=dev --no-audit --no-fund --ignore-scripts
 COPY bin ./bin
 COPY core ./core
 COPY stack ./stack

@@ -5,11 +5,15 @@
 import type { TObject } from '@sinclair/typebox';
 import { describeConfig } from '../core/config.ts';
 import { logConfigSchema } from '../core/logger.ts';
+import { topicConfigSchema } from '../core/topics.ts';
+import { ingressConfigSchema } from '../ingress/config.ts';
 import { stackConfigSchema } from '../stack/local-stack.ts';
 
 export const configSchemas: { scope: string; schema: TObject }[] = [
   { scope: 'all processes', schema: logConfigSchema },
   { scope: 'Kafka and schema registry', schema: stackConfigSchema },
+  { scope: 'topics', schema: topicConfigSchema },
+  { scope: 'ingress', schema: ingressConfigSchema },
 ];
 
 export function allOptionNames(): Set<string> {

@@ -1,51 +1,118 @@
 /**
- * The project's command line. `start` is the main job: with no configuration it starts the local stack
- * and prints where everything is; Ctrl-C (or SIGTERM) stops it in order and exits 0.
+ * The project's command line.
+ * - `start` is the main job: with no configuration it starts the local stack and the ingress with
+ *   generated credentials, and prints where to send webhooks.
+ * - `ingress` runs the ingress alone against the configured cluster (containers, Kubernetes).
+ * SIGINT/SIGTERM stop everything in order; the exit code is 0 when nothing in flight was lost.
  */
+import { randomBytes } from 'node:crypto';
+import closeWithGrace from 'close-with-grace';
 import { loadConfig } from '../core/config.ts';
 import { ConnectorError } from '../core/errors.ts';
-import { createLogger, logConfigSchema } from '../core/logger.ts';
-import { loadStackConfig, type Stack, startStack } from '../stack/local-stack.ts';
+import { createLogger, type Logger, logConfigSchema } from '../core/logger.ts';
+import { loadTopicConfig } from '../core/topics.ts';
+import { loadIngressConfig } from '../ingress/config.ts';
+import { startIngress } from '../ingress/server.ts';
+import { loadStackConfig, startStack } from '../stack/local-stack.ts';
 import { configTable } from './configuration.ts';
 
 const usage = `Usage: mailjet-connector <command>
 
 Commands:
-  start   Run the connector (with no configuration: start a local Kafka and schema registry too).
-  config  Print the configuration table (Markdown), as in README.md.
+  start    The main job. With no configuration: a local Kafka and schema registry, and the ingress.
+  ingress  The webhook ingress alone, against KAFKA_BROKERS and SCHEMA_REGISTRY_URL.
+  config   Print the configuration table (Markdown), as in README.md.
 `;
+
+type Stop = () => Promise<unknown>;
+
+/** Runs `stops` in reverse start order on the first signal; exits 0 only if every stop was clean. */
+function stopOnSignals(logger: Logger, stops: Stop[], graceMs: number): void {
+  closeWithGrace({ delay: graceMs, logger: false }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'stopping after an unexpected error');
+    else logger.info({ signal }, 'shutting down');
+    let clean = !err;
+    for (const stop of [...stops].reverse()) {
+      if ((await stop()) === false) clean = false;
+    }
+    process.exitCode = clean ? 0 : 1;
+  });
+}
 
 async function start(): Promise<void> {
   const { LOG_LEVEL } = loadConfig(logConfigSchema);
   const stackConfig = loadStackConfig();
-  const logger = createLogger({ level: LOG_LEVEL });
-  let stack: Stack | undefined;
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    await stack?.stop();
-    process.exit(0);
+  const topics = loadTopicConfig();
+  // The local demo gets credentials of its own unless the user configured auth.
+  const generated = {
+    INGRESS_BASIC_AUTH_USER: 'mailjet',
+    INGRESS_BASIC_AUTH_PASSWORD: randomBytes(18).toString('base64url'),
   };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  const configuredAuth =
+    process.env.INGRESS_BASIC_AUTH_USER || process.env.INGRESS_TOKEN || process.env.INGRESS_AUTH_DISABLED;
+  // The local demo listens on loopback unless told otherwise.
+  const ingressConfig = loadIngressConfig({
+    INGRESS_HOST: '127.0.0.1',
+    ...process.env,
+    ...(configuredAuth ? {} : generated),
+  });
+  const logger = createLogger({ level: LOG_LEVEL });
 
-  stack = await startStack(stackConfig, logger);
-  if (stopping) {
-    await stack.stop();
-    return;
+  const stops: Stop[] = [];
+  stopOnSignals(logger, stops, ingressConfig.INGRESS_SHUTDOWN_TIMEOUT_MS + 20_000);
+  const stack = await startStack(stackConfig, logger);
+  stops.push(() => stack.stop());
+  const ingress = await startIngress({
+    config: ingressConfig,
+    topics,
+    brokers: stack.brokers,
+    registryUrl: stack.registryUrl,
+    logger,
+  });
+  stops.push(() => ingress.shutdown());
+
+  const webhook = new URL(ingressConfig.INGRESS_PATH, ingress.url);
+  if (ingressConfig.INGRESS_BASIC_AUTH_USER && ingressConfig.INGRESS_BASIC_AUTH_PASSWORD) {
+    webhook.username = ingressConfig.INGRESS_BASIC_AUTH_USER;
+    webhook.password = ingressConfig.INGRESS_BASIC_AUTH_PASSWORD;
+  } else if (ingressConfig.INGRESS_TOKEN) {
+    webhook.searchParams.set('token', ingressConfig.INGRESS_TOKEN);
   }
   process.stdout.write(
     [
       `Kafka bootstrap: ${stack.brokers.join(',')}`,
       `Schema registry: ${stack.registryUrl}`,
+      `Webhook URL: ${webhook.href}`,
+      `Raw topic: ${topics.RAW_TOPIC}  Dead letters: ${topics.DEAD_LETTER_TOPIC}`,
+      `Metrics: ${ingress.url}/metrics  Readiness: ${ingress.url}/health/ready`,
       'Press Ctrl-C to stop.',
       '',
     ].join('\n'),
   );
-  // Keep the process alive until a signal arrives.
-  setInterval(() => {}, 1 << 30);
+}
+
+async function ingressOnly(): Promise<void> {
+  const { LOG_LEVEL } = loadConfig(logConfigSchema);
+  const stackConfig = loadStackConfig();
+  if (stackConfig.KAFKA_BROKERS === undefined || stackConfig.SCHEMA_REGISTRY_URL === undefined) {
+    throw new ConnectorError(
+      'CONFIG_INVALID',
+      'The ingress command needs KAFKA_BROKERS and SCHEMA_REGISTRY_URL (use `start` for a local stack).',
+    );
+  }
+  const topics = loadTopicConfig();
+  const config = loadIngressConfig();
+  const logger = createLogger({ level: LOG_LEVEL });
+  const stops: Stop[] = [];
+  stopOnSignals(logger, stops, config.INGRESS_SHUTDOWN_TIMEOUT_MS + 5000);
+  const ingress = await startIngress({
+    config,
+    topics,
+    brokers: stackConfig.KAFKA_BROKERS.split(','),
+    registryUrl: stackConfig.SCHEMA_REGISTRY_URL,
+    logger,
+  });
+  stops.push(() => ingress.shutdown());
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -53,6 +120,8 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'start':
       return start();
+    case 'ingress':
+      return ingressOnly();
     case 'config':
       process.stdout.write(`${configTable()}\n`);
       return;

@@ -36,6 +36,38 @@ export const errorCatalogue = {
     retriable: false,
     hint: 'A process of the local stack stopped by itself; its log tail is above and says why.',
   },
+  INVALID_JSON: {
+    retriable: false,
+    hint: 'The webhook body is not JSON. It was stored as is in the dead-letter topic and answered 200 (retrying cannot fix it); check what posts to the webhook URL.',
+  },
+  NOT_AN_EVENT: {
+    retriable: false,
+    hint: 'A Mailjet body is one event object or an array of them; this value is neither. It went to the dead-letter topic; check what posts to the webhook URL.',
+  },
+  UNKNOWN_EVENT_TYPE: {
+    retriable: false,
+    hint: 'The event type is none of sent, open, click, bounce, blocked, spam, unsub. It went to the dead-letter topic; if Mailjet added a type, upgrade and re-drive the dead letters.',
+  },
+  INVALID_EVENT_FIELD: {
+    retriable: false,
+    hint: 'A required field (`event`, `time` as Unix seconds) is missing or has the wrong type. The event went to the dead-letter topic with this reason.',
+  },
+  KAFKA_UNAVAILABLE: {
+    retriable: true,
+    hint: 'Kafka did not acknowledge in time. The webhook was answered 503 with Retry-After, so Mailjet sends it again; check the brokers (KAFKA_BROKERS) and the topic.',
+  },
+  INGRESS_OVERLOADED: {
+    retriable: true,
+    hint: 'More events wait for Kafka than INGRESS_MAX_PENDING_EVENTS allows; the webhook was answered 503 with Retry-After. Add ingress instances or check Kafka latency.',
+  },
+  SCHEMA_REGISTRATION_FAILED: {
+    retriable: false,
+    hint: "The schema registry refused a schema of this project (often: incompatible with the subject's latest version under its compatibility rule). Check SCHEMA_REGISTRY_URL and the subject named above.",
+  },
+  TOPIC_SETUP_FAILED: {
+    retriable: true,
+    hint: 'The topics could not be checked or created. Create them yourself (see "Topics" in README.md) or give the client the right to create them.',
+  },
 } as const satisfies Record<string, { retriable: boolean; hint: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

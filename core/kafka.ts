@@ -51,9 +51,14 @@ export interface ClusterInfo {
   brokers: { nodeId: number; host: string; port: number }[];
 }
 
+export interface TopicRecords {
+  topic: string;
+  records: OutgoingRecord[];
+}
+
 export interface Producer {
-  /** Resolves once the broker acked every record (acks=all). */
-  send(topic: string, records: OutgoingRecord[]): Promise<void>;
+  /** Sends records of one or more topics in one request per broker; resolves once all are acked (acks=all). */
+  send(batches: TopicRecords[]): Promise<void>;
   disconnect(): Promise<void>;
 }
 
@@ -67,6 +72,8 @@ export interface Consumer {
 export interface KafkaClient {
   describeCluster(): Promise<ClusterInfo>;
   ensureTopics(topics: TopicSpec[]): Promise<void>;
+  /** The next offset to be written, per partition (the high watermark). */
+  endOffsets(topic: string): Promise<Map<number, string>>;
   producer(options?: { idempotent?: boolean }): Promise<Producer>;
   consumer(options: { groupId: string }): Promise<Consumer>;
   /** Closes the admin connection this client opened lazily; producers and consumers close themselves. */
@@ -108,6 +115,10 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
         })),
       });
     },
+    async endOffsets(topic) {
+      const offsets = await (await connectedAdmin()).fetchTopicOffsets(topic);
+      return new Map(offsets.map((o) => [o.partition, o.high]));
+    },
     async producer(options = {}) {
       const producer = kafka.producer({
         // Java-compatible murmur2 partitioning, so keys land where Kafka Streams or Connect would put them.
@@ -134,8 +145,11 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
 
 function wrapProducer(producer: KafkajsProducer): Producer {
   return {
-    async send(topic, records) {
-      await producer.send({ topic, acks: -1, messages: records });
+    async send(batches) {
+      await producer.sendBatch({
+        acks: -1,
+        topicMessages: batches.map(({ topic, records }) => ({ topic, messages: records })),
+      });
     },
     disconnect: () => producer.disconnect(),
   };
@@ -180,13 +194,14 @@ function bridgeLog(log: Logger, { level, label, log: entry }: LogEntry): void {
     logger: _logger,
     ...fields
   } = entry as unknown as Record<string, unknown> & { message: string };
-  const target =
-    level === logLevel.ERROR
-      ? 'error'
-      : level === logLevel.WARN
-        ? 'warn'
-        : level === logLevel.INFO
-          ? 'info'
-          : 'debug';
+  // kafkajs logs every failed response as an error and then retries it; a request that finally fails
+  // rejects its call, which is where the project reports it. So a failed response is only a warning.
+  const retried = level === logLevel.ERROR && message.startsWith('Response ');
+  const levels: Record<number, 'error' | 'warn' | 'info'> = {
+    [logLevel.ERROR]: retried ? 'warn' : 'error',
+    [logLevel.WARN]: 'warn',
+    [logLevel.INFO]: 'info',
+  };
+  const target = levels[level] ?? 'debug';
   log[target]({ kafkajs: label, ...fields }, message);
 }

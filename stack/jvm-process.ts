@@ -36,6 +36,9 @@ export interface JvmProcess {
   hasExited(): boolean;
   /** The last lines of the JVM's output, for error messages. */
   logTail(lines?: number): string;
+  /** Freezes the JVM (SIGSTOP): it keeps its sockets but answers nothing, like a hung broker. */
+  pause(): void;
+  resume(): void;
   /** SIGTERM to the group, then SIGKILL after `graceMs`; resolves when everything is gone. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -93,10 +96,13 @@ export function startJvm(options: JvmOptions): JvmProcess {
     exited,
     hasExited: () => done,
     logTail: (lines = 20) => tailOf(options.logFile, lines),
+    pause: () => signalGroup('SIGSTOP'),
+    resume: () => signalGroup('SIGCONT'),
     async stop(graceMs = 15_000) {
       if (!done) {
         // Closing the pipe is what tells the watchdog to stop the JVM; SIGTERM only makes it quicker.
         child.stdin?.end();
+        signalGroup('SIGCONT');
         signalGroup('SIGTERM');
         const timer = setTimeout(() => signalGroup('SIGKILL'), graceMs);
         await exited;

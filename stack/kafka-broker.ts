@@ -28,10 +28,18 @@ export interface KafkaBrokerOptions {
   heapMb: number;
   readyTimeoutMs: number;
   cacheDir?: string;
+  /**
+   * Keep the log (data) folder here instead of a temporary one, and leave it on stop: a broker started
+   * again with the same folder and ports is the same broker after a restart (failure tests).
+   */
+  dataDir?: string;
+  /** 0 or absent picks a free port; set it with dataDir to restart the same broker. */
+  controllerPort?: number;
 }
 
 export interface RunningBroker {
   bootstrap: string;
+  controllerPort: number;
   process: JvmProcess;
 }
 
@@ -39,11 +47,11 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Run
   const [java, jars] = await Promise.all([findJava(17, `Apache Kafka`), kafkaJars(options.cacheDir)]);
   const port = options.port === 0 ? await freePort() : options.port;
   await assertPortFree(port, 'Kafka broker');
-  const controllerPort = await freePort();
+  const controllerPort = options.controllerPort || (await freePort());
   const home = await mkdtemp(join(tmpdir(), 'mailjet-connector-kafka-'));
   const properties = join(home, 'server.properties');
   const log4j = join(home, 'log4j2.properties');
-  await writeFile(properties, serverProperties(port, controllerPort, join(home, 'data')));
+  await writeFile(properties, serverProperties(port, controllerPort, options.dataDir ?? join(home, 'data')));
   await writeFile(log4j, LOG4J2_PROPERTIES);
 
   const classpath = ['-cp', `${jars}/*`, `-Dlog4j2.configurationFile=${log4j}`];
@@ -106,7 +114,7 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Run
   } finally {
     await client.close().catch(() => {});
   }
-  return { bootstrap, process: jvm };
+  return { bootstrap, controllerPort, process: jvm };
 }
 
 function serverProperties(port: number, controllerPort: number, dataDir: string): string {

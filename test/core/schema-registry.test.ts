@@ -24,7 +24,9 @@ test('an Avro record goes through the registry and Kafka in Confluent wire forma
   const value = { id: '94857068804950690', count: 3 };
   const producer = await kafka.producer();
   t.after(() => producer.disconnect());
-  await producer.send(topic, [{ key: 'bob@example.com', value: await registry.encode(schemaId, value) }]);
+  await producer.send([
+    { topic, records: [{ key: 'bob@example.com', value: await registry.encode(schemaId, value) }] },
+  ]);
 
   const [record] = await readRecords(t, kafka, topic, 1);
   assert.ok(record?.value);

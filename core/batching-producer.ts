@@ -1,0 +1,127 @@
+/**
+ * Coalesces the records of many concurrent callers (webhook requests, consumer batches) into one
+ * produce request at a time. kafkajs has no linger and its idempotent producer keeps per-partition
+ * sequence numbers right only with one request in flight, so: while a request is in flight, new
+ * records queue; when it completes, everything queued goes out together. Under load batches grow by
+ * themselves; at rest a record leaves at once.
+ */
+import type { OutgoingRecord, Producer, TopicRecords } from './kafka.ts';
+
+interface Entry {
+  batches: TopicRecords[];
+  count: number;
+  dispatched: boolean;
+  cancelled: boolean;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export interface BatchingProducer {
+  /**
+   * Resolves when the broker acked every record. Aborting before the records left (the caller gave up,
+   * e.g. answered 503) withdraws them; once sent they can still land, which callers must tolerate.
+   */
+  send(batches: TopicRecords[], signal?: AbortSignal): Promise<void>;
+  /** Records queued or in flight. */
+  pending(): number;
+  /** Resolves once nothing is queued or in flight. */
+  drain(): Promise<void>;
+}
+
+export function createBatchingProducer(
+  producer: Producer,
+  options: { maxBatchRecords?: number } = {},
+): BatchingProducer {
+  const maxBatchRecords = options.maxBatchRecords ?? 10_000;
+  const queue: Entry[] = [];
+  let inFlight = false;
+  let pendingCount = 0;
+  let idleWaiters: (() => void)[] = [];
+
+  const settle = (entries: Entry[]) => {
+    for (const entry of entries) pendingCount -= entry.count;
+    if (pendingCount === 0 && !inFlight) {
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  };
+
+  const pump = () => {
+    if (inFlight) return;
+    const taken: Entry[] = [];
+    let records = 0;
+    while (queue.length > 0) {
+      const next = queue[0] as Entry;
+      if (taken.length > 0 && records + next.count > maxBatchRecords) break;
+      queue.shift();
+      next.dispatched = true;
+      taken.push(next);
+      records += next.count;
+    }
+    if (taken.length === 0) return;
+    inFlight = true;
+    producer.send(mergeByTopic(taken)).then(
+      () => {
+        inFlight = false;
+        for (const entry of taken) entry.resolve();
+        settle(taken);
+        pump();
+      },
+      (err: unknown) => {
+        inFlight = false;
+        for (const entry of taken) entry.reject(err);
+        settle(taken);
+        pump();
+      },
+    );
+  };
+
+  return {
+    send(batches, signal) {
+      const count = batches.reduce((sum, b) => sum + b.records.length, 0);
+      if (count === 0) return Promise.resolve();
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      return new Promise<void>((resolve, reject) => {
+        const entry: Entry = { batches, count, dispatched: false, cancelled: false, resolve, reject };
+        signal?.addEventListener(
+          'abort',
+          () => {
+            if (!entry.dispatched && !entry.cancelled) {
+              entry.cancelled = true;
+              // Withdrawn records must stop counting against the caller's pending limit at once.
+              queue.splice(queue.indexOf(entry), 1);
+              settle([entry]);
+            }
+            reject(signal.reason);
+          },
+          { once: true },
+        );
+        pendingCount += count;
+        queue.push(entry);
+        // A microtask lets the callers of this same tick join the batch.
+        queueMicrotask(pump);
+      });
+    },
+    pending: () => pendingCount,
+    drain() {
+      if (pendingCount === 0 && !inFlight) return Promise.resolve();
+      return new Promise((resolve) => idleWaiters.push(resolve));
+    },
+  };
+}
+
+function mergeByTopic(entries: Entry[]): TopicRecords[] {
+  const byTopic = new Map<string, OutgoingRecord[]>();
+  for (const entry of entries) {
+    for (const { topic, records } of entry.batches) {
+      let list = byTopic.get(topic);
+      if (!list) {
+        list = [];
+        byTopic.set(topic, list);
+      }
+      for (const record of records) list.push(record);
+    }
+  }
+  return [...byTopic].map(([topic, records]) => ({ topic, records }));
+}

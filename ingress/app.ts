@@ -1,0 +1,202 @@
+/**
+ * The ingress as a fastify app that never listens (ingress/server.ts does): the webhook route, health
+ * checks and metrics. Tests build it and inject requests.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
+import { ConnectorError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import { createAuthenticator, type WebhookCredentials, withoutToken } from './auth.ts';
+import type { EventPublisher } from './event-publisher.ts';
+import type { IngressMetrics } from './metrics.ts';
+import { readWebhookBody } from './webhook-body.ts';
+
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, boolean>;
+}
+
+export interface IngressAppOptions {
+  path: string;
+  credentials: WebhookCredentials | undefined;
+  bodyLimitBytes: number;
+  retryAfterSeconds: number;
+  publisher: EventPublisher;
+  readiness: () => Promise<Readiness>;
+  metrics: IngressMetrics;
+  logger: Logger;
+}
+
+export interface IngressApp {
+  app: FastifyInstance;
+  /** From now on webhooks get 503 + Retry-After and readiness fails; in-flight requests go on. */
+  stopIntake(): void;
+  /** Resolves when no webhook request is being handled. */
+  idle(): Promise<void>;
+}
+
+const JSON_CONTENT_TYPE = 'application/json';
+
+export function buildIngressApp(options: IngressAppOptions): IngressApp {
+  const { metrics, publisher } = options;
+  const authenticate = createAuthenticator(options.credentials);
+  const retryAfter = String(options.retryAfterSeconds);
+  let intakeOpen = true;
+  let inFlight = 0;
+  let idleWaiters: (() => void)[] = [];
+
+  const app = Fastify({
+    loggerInstance: options.logger.child({ component: 'ingress' }) as FastifyBaseLogger,
+    // One log line per webhook costs more than the webhook at high rates; errors are logged below.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimitBytes,
+    genReqId: () => randomUUID(),
+    // Behind a load balancer the client address is in X-Forwarded-For.
+    trustProxy: true,
+  });
+
+  // Mailjet's bodies are read as bytes: JSON.parse would round MessageID, and invalid JSON must reach
+  // the dead-letter topic instead of failing the request.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(JSON_CONTENT_TYPE, { parseAs: 'buffer' }, (_request, body, done) =>
+    done(null, body),
+  );
+
+  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, request, reply) => {
+    const status = error.statusCode ?? 500;
+    const message = clientMessage(error, options.bodyLimitBytes);
+    if (status >= 500) request.log.error({ err: error, url: withoutToken(request.url) }, 'webhook failed');
+    else request.log.warn({ code: error.code, url: withoutToken(request.url) }, message);
+    reply.code(status).send({ error: httpReason(status), message });
+  });
+
+  const refuse = (reply: FastifyReply, status: number, message: string) =>
+    reply.code(status).send({ error: httpReason(status), message });
+
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.routeOptions.url === options.path) metrics.requests.inc({ status: String(reply.statusCode) });
+  });
+
+  const checkIntakeAndAuth = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!intakeOpen) {
+      metrics.shed.inc({ reason: 'shutting_down' });
+      reply.header('Retry-After', retryAfter);
+      return refuse(reply, 503, 'The ingress is shutting down; retry later.');
+    }
+    const token = (request.query as Record<string, string | undefined>).token;
+    const auth = authenticate(request.headers.authorization, token);
+    if (auth !== 'ok') {
+      request.log.warn({ auth, ip: request.ip }, 'webhook refused: bad credentials');
+      reply.header('WWW-Authenticate', 'Basic realm="mailjet-connector", charset="UTF-8"');
+      return refuse(
+        reply,
+        401,
+        auth === 'missing'
+          ? 'Credentials required: put them in the Mailjet callback URL (https://user:password@host/path) or add ?token=….'
+          : 'Invalid credentials.',
+      );
+    }
+  };
+
+  app.post(options.path, { onRequest: checkIntakeAndAuth }, async (request, reply) => {
+    inFlight++;
+    const started = process.hrtime.bigint();
+    try {
+      const body = request.body;
+      if (!Buffer.isBuffer(body)) return refuse(reply, 415, unsupportedMediaType);
+      metrics.bodyBytes.observe(body.length);
+      const read = readWebhookBody(body);
+      metrics.eventsPerRequest.observe(read.accepted.length + read.rejected.length);
+      try {
+        await publisher.publish(read, { requestId: request.id, receivedAt: Date.now() });
+      } catch (err) {
+        if (err instanceof ConnectorError && err.retriable) {
+          if (err.code === 'INGRESS_OVERLOADED') metrics.shed.inc({ reason: 'overloaded' });
+          request.log.warn({ code: err.code, events: read.accepted.length }, err.message);
+          reply.header('Retry-After', retryAfter);
+          return refuse(reply, 503, `${err.message.split('\n')[0]}. Retry later; nothing was lost.`);
+        }
+        throw err;
+      }
+      metrics.produceSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      for (const event of read.accepted) metrics.events.inc({ event_type: event.type });
+      for (const input of read.rejected) {
+        metrics.deadLettered.inc({ code: input.code });
+        request.log.warn({ code: input.code }, `dead-lettered: ${input.reason}`);
+      }
+      return { stored: read.accepted.length, deadLettered: read.rejected.length };
+    } finally {
+      metrics.pendingEvents.set(publisher.pending());
+      if (--inFlight === 0) {
+        const waiters = idleWaiters;
+        idleWaiters = [];
+        for (const wake of waiters) wake();
+      }
+    }
+  });
+
+  app.route({
+    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
+    url: options.path,
+    handler: async (_request, reply) => {
+      reply.header('Allow', 'POST');
+      return refuse(reply, 405, 'Mailjet posts events: use POST.');
+    },
+  });
+
+  app.get('/health/live', async () => ({ status: 'live' }));
+  app.get('/health/ready', async (_request, reply) => {
+    const readiness = intakeOpen ? await options.readiness() : { ready: false, checks: { intake: false } };
+    reply.code(readiness.ready ? 200 : 503);
+    return { status: readiness.ready ? 'ready' : 'not ready', checks: readiness.checks };
+  });
+  app.get('/metrics', async (_request, reply) => {
+    metrics.pendingEvents.set(publisher.pending());
+    reply.header('Content-Type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  return {
+    app,
+    stopIntake() {
+      intakeOpen = false;
+    },
+    idle() {
+      if (inFlight === 0) return Promise.resolve();
+      return new Promise((resolve) => idleWaiters.push(resolve));
+    },
+  };
+}
+
+const unsupportedMediaType = 'Mailjet webhooks are JSON: send the body with Content-Type: application/json.';
+
+function clientMessage(error: Error & { code?: string }, bodyLimitBytes: number): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return unsupportedMediaType;
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return `The body is larger than INGRESS_BODY_LIMIT_BYTES=${bodyLimitBytes}; raise it (Mailjet retries this body).`;
+    default:
+      return error.message;
+  }
+}
+
+function httpReason(status: number): string {
+  const reasons: Record<number, string> = {
+    400: 'Bad Request',
+    401: 'Unauthorized',
+    405: 'Method Not Allowed',
+    413: 'Payload Too Large',
+    415: 'Unsupported Media Type',
+    500: 'Internal Server Error',
+    503: 'Service Unavailable',
+  };
+  return reasons[status] ?? 'Error';
+}

@@ -1,0 +1,90 @@
+/**
+ * Turns a read webhook body into Kafka records, raw events Avro-encoded for the raw topic and rejected
+ * input for the dead-letter topic, and resolves only when Kafka acked all of them. A body is stored
+ * whole or answered as failed: Mailjet then sends it again, so nothing is lost (a retry after a partial
+ * or late write can duplicate events, which the connector's deterministic messageIds absorb).
+ */
+import type { BatchingProducer } from '../core/batching-producer.ts';
+import { deadLetterRecord } from '../core/dead-letter.ts';
+import { ConnectorError } from '../core/errors.ts';
+import type { OutgoingRecord, TopicRecords } from '../core/kafka.ts';
+import type { AvroSerializer } from '../core/schema-registry.ts';
+import type { MailjetEventRaw } from '../schemas/index.ts';
+import type { WebhookBody } from './webhook-body.ts';
+
+export interface PublishContext {
+  requestId: string;
+  receivedAt: number;
+}
+
+export interface EventPublisher {
+  publish(body: WebhookBody, context: PublishContext): Promise<void>;
+  pending(): number;
+  drain(): Promise<void>;
+}
+
+export interface EventPublisherOptions {
+  producer: BatchingProducer;
+  rawSerializer: AvroSerializer;
+  rawTopic: string;
+  deadLetterTopic: string;
+  ackTimeoutMs: number;
+  maxPendingEvents: number;
+}
+
+export function createEventPublisher(options: EventPublisherOptions): EventPublisher {
+  const { producer, rawSerializer, rawTopic, deadLetterTopic } = options;
+
+  return {
+    async publish(body, { requestId, receivedAt }) {
+      const count = body.accepted.length + body.rejected.length;
+      if (count === 0) return;
+      if (producer.pending() + count > options.maxPendingEvents) {
+        throw new ConnectorError(
+          'INGRESS_OVERLOADED',
+          `${producer.pending()} records already wait for Kafka; ${count} more would pass INGRESS_MAX_PENDING_EVENTS=${options.maxPendingEvents}.`,
+        );
+      }
+      const raw: OutgoingRecord[] = body.accepted.map((event) => {
+        const value: MailjetEventRaw = {
+          event: event.type,
+          time: event.time,
+          email: event.email,
+          message_id: event.messageId,
+          message_guid: event.messageGuid,
+          event_json: event.json,
+          received_at: receivedAt,
+          request_id: requestId,
+        };
+        return { key: event.email, value: rawSerializer.encode(value) };
+      });
+      const failedAt = new Date(receivedAt);
+      const deadLetters = body.rejected.map((input) =>
+        deadLetterRecord({
+          stage: 'ingress',
+          code: input.code,
+          message: input.reason,
+          value: input.raw,
+          key: input.email,
+          requestId,
+          failedAt,
+        }),
+      );
+      const batches: TopicRecords[] = [];
+      if (raw.length > 0) batches.push({ topic: rawTopic, records: raw });
+      if (deadLetters.length > 0) batches.push({ topic: deadLetterTopic, records: deadLetters });
+
+      const signal = AbortSignal.timeout(options.ackTimeoutMs);
+      try {
+        await producer.send(batches, signal);
+      } catch (err) {
+        const detail = signal.aborted
+          ? `Kafka did not ack ${count} records within INGRESS_ACK_TIMEOUT_MS=${options.ackTimeoutMs}`
+          : `Kafka refused ${count} records: ${(err as Error).message}`;
+        throw new ConnectorError('KAFKA_UNAVAILABLE', detail, { cause: err });
+      }
+    },
+    pending: () => producer.pending(),
+    drain: () => producer.drain(),
+  };
+}

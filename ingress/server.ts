@@ -1,0 +1,157 @@
+/**
+ * The ingress process: what it reads (config, Kafka, the schema registry), what it writes (the raw and
+ * dead-letter topics), in which order it starts, and in which order it stops:
+ * stop intake (503) → finish in-flight webhooks → close the HTTP server → flush to Kafka → disconnect.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createBatchingProducer } from '../core/batching-producer.ts';
+import { ConnectorError } from '../core/errors.ts';
+import { createKafkaClient } from '../core/kafka.ts';
+import type { Logger } from '../core/logger.ts';
+import { createSchemaRegistryClient } from '../core/schema-registry.ts';
+import { ensureTopics, type TopicConfig } from '../core/topics.ts';
+import { mailjetEventRawSchema, valueSubject } from '../schemas/index.ts';
+import { buildIngressApp, type Readiness } from './app.ts';
+import type { IngressConfig } from './config.ts';
+import { createEventPublisher } from './event-publisher.ts';
+import { createIngressMetrics } from './metrics.ts';
+
+export interface IngressDependencies {
+  config: IngressConfig;
+  topics: TopicConfig;
+  brokers: string[];
+  registryUrl: string;
+  logger: Logger;
+  clientId?: string;
+}
+
+export interface RunningIngress {
+  /** Base URL of the server, e.g. http://127.0.0.1:8080. */
+  url: string;
+  port: number;
+  /** Stops in order; resolves true when everything in flight reached Kafka before the deadline. */
+  shutdown(): Promise<boolean>;
+}
+
+export async function startIngress(deps: IngressDependencies): Promise<RunningIngress> {
+  const { config, topics, logger } = deps;
+  const log = logger.child({ component: 'ingress' });
+  const clientId = deps.clientId ?? 'mailjet-connector-ingress';
+  const kafka = createKafkaClient({ brokers: deps.brokers, clientId, logger });
+  const probe = createKafkaClient({
+    brokers: deps.brokers,
+    clientId: `${clientId}-readiness`,
+    logger,
+    connectionTimeoutMs: 1000,
+    retries: 0,
+  });
+  const registry = createSchemaRegistryClient(deps.registryUrl);
+
+  await ensureTopics(kafka, topics, [topics.RAW_TOPIC, topics.DEAD_LETTER_TOPIC]);
+  const subject = valueSubject(topics.RAW_TOPIC);
+  const rawSerializer = await registry.serializer(subject, mailjetEventRawSchema).catch((err: unknown) => {
+    throw new ConnectorError(
+      'SCHEMA_REGISTRATION_FAILED',
+      `Registering ${subject}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  });
+  const producer = await kafka.producer({ idempotent: true });
+  const batching = createBatchingProducer(producer);
+  const publisher = createEventPublisher({
+    producer: batching,
+    rawSerializer,
+    rawTopic: topics.RAW_TOPIC,
+    deadLetterTopic: topics.DEAD_LETTER_TOPIC,
+    ackTimeoutMs: config.INGRESS_ACK_TIMEOUT_MS,
+    maxPendingEvents: config.INGRESS_MAX_PENDING_EVENTS,
+  });
+
+  const { app, stopIntake, idle } = buildIngressApp({
+    path: config.INGRESS_PATH,
+    credentials: credentialsOf(config),
+    bodyLimitBytes: config.INGRESS_BODY_LIMIT_BYTES,
+    retryAfterSeconds: config.INGRESS_RETRY_AFTER_SECONDS,
+    publisher,
+    readiness: cachedReadiness(async () => {
+      const [kafkaOk, registryOk] = await Promise.all([
+        probe
+          .describeCluster()
+          .then((c) => c.brokers.length > 0)
+          .catch(() => false),
+        registry.ping(),
+      ]);
+      return { ready: kafkaOk && registryOk, checks: { kafka: kafkaOk, schemaRegistry: registryOk } };
+    }),
+    metrics: createIngressMetrics(),
+    logger,
+  });
+
+  try {
+    await app.listen({ host: config.INGRESS_HOST, port: config.INGRESS_PORT });
+  } catch (err) {
+    await Promise.allSettled([producer.disconnect(), kafka.close(), probe.close()]);
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new ConnectorError(
+        'PORT_TAKEN',
+        `Port ${config.INGRESS_HOST}:${config.INGRESS_PORT} (ingress, INGRESS_PORT) is already in use.`,
+        {
+          cause: err,
+        },
+      );
+    }
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.INGRESS_PORT;
+  const host =
+    config.INGRESS_HOST === '0.0.0.0' || config.INGRESS_HOST === '::' ? '127.0.0.1' : config.INGRESS_HOST;
+  log.info(
+    { port, path: config.INGRESS_PATH, rawTopic: topics.RAW_TOPIC, schemaId: rawSerializer.schemaId },
+    'ingress listening',
+  );
+
+  let stopping: Promise<boolean> | undefined;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    shutdown() {
+      stopping ??= (async () => {
+        const deadline = sleep(config.INGRESS_SHUTDOWN_TIMEOUT_MS).then(() => 'timeout' as const);
+        log.info({ pending: publisher.pending() }, 'stopping intake');
+        stopIntake();
+        const drained = await Promise.race([idle().then(() => 'idle' as const), deadline]);
+        await app.close();
+        const flushed =
+          drained === 'idle' &&
+          (await Promise.race([publisher.drain().then(() => 'drained' as const), deadline])) === 'drained';
+        await Promise.allSettled([producer.disconnect(), kafka.close(), probe.close()]);
+        if (flushed) log.info('ingress stopped');
+        else log.error({ pending: publisher.pending() }, 'ingress stopped before every webhook was answered');
+        return flushed;
+      })();
+      return stopping;
+    },
+  };
+}
+
+function credentialsOf(config: IngressConfig) {
+  if (config.INGRESS_AUTH_DISABLED) return undefined;
+  return {
+    ...(config.INGRESS_BASIC_AUTH_USER !== undefined && config.INGRESS_BASIC_AUTH_PASSWORD !== undefined
+      ? { basic: { user: config.INGRESS_BASIC_AUTH_USER, password: config.INGRESS_BASIC_AUTH_PASSWORD } }
+      : {}),
+    ...(config.INGRESS_TOKEN !== undefined ? { token: config.INGRESS_TOKEN } : {}),
+  };
+}
+
+/** Probes at most once per interval, so a scraping load balancer cannot load Kafka or the registry. */
+function cachedReadiness(probe: () => Promise<Readiness>, intervalMs = 2000): () => Promise<Readiness> {
+  let last: { at: number; result: Promise<Readiness> } | undefined;
+  return () => {
+    if (!last || Date.now() - last.at > intervalMs) last = { at: Date.now(), result: probe() };
+    return last.result;
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * Fault injection for the local Segment server: the failures a client of Segment's HTTP API must survive
+ * (429 with Retry-After, 5xx, slow answers, a steady rate limit), switched on by a test or over HTTP.
+ * A faulted request is answered before it is authenticated or its events are read, so it never records
+ * events: to the client it is exactly a request Segment did not take.
+ */
+import { setTimeout as sleepMs } from 'node:timers/promises';
+import { type Static, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+export const faultSettingsSchema = Type.Object(
+  {
+    rateLimitNext: Type.Optional(
+      Type.Object(
+        {
+          count: Type.Integer({ minimum: 0, description: 'How many of the next requests answer 429.' }),
+          retryAfterSeconds: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              maximum: 3600,
+              description: 'Value of the Retry-After and X-RateLimit-Reset headers (default 1).',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    failNext: Type.Optional(
+      Type.Object(
+        {
+          count: Type.Integer({ minimum: 0, description: 'How many of the next requests answer a 5xx.' }),
+          status: Type.Optional(
+            Type.Integer({ minimum: 500, maximum: 599, description: 'The status to answer (default 503).' }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    latencyMs: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 600_000, description: 'Added before every API request.' }),
+    ),
+    maxRequestsPerSecond: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
+        description: 'Requests per second above which 429 is answered; null switches it off.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** What POST /_local/faults and `FaultInjector.set` take. Absent fields keep their current value. */
+export type FaultSettings = Static<typeof faultSettingsSchema>;
+
+/** The faults in force right now, as GET/POST /_local/faults report them. */
+export interface FaultState {
+  rateLimitNext: { count: number; retryAfterSeconds: number };
+  failNext: { count: number; status: number };
+  latencyMs: number;
+  maxRequestsPerSecond: number | null;
+}
+
+/** The answer to give instead of handling a request. */
+export interface Fault {
+  status: number;
+  headers: Record<string, string>;
+  message: string;
+}
+
+export interface FaultInjectorOptions {
+  /** Clock for the steady rate limit's one-second windows; tests pass their own. */
+  now?: () => number;
+  /** How latency is waited for; tests pass one they release themselves, so nothing depends on speed. */
+  sleep?: (ms: number) => Promise<unknown>;
+}
+
+/** Fails with a message listing every problem, so a wrong admin request says exactly what to fix. */
+export function parseFaultSettings(input: unknown): FaultSettings {
+  const problems = [...Value.Errors(faultSettingsSchema, input)].map(
+    (error) => `${error.path || '(body)'}: ${error.message}`,
+  );
+  if (problems.length > 0) throw new TypeError(`Invalid fault settings: ${problems.join('; ')}`);
+  return input as FaultSettings;
+}
+
+export class FaultInjector {
+  readonly #now: () => number;
+  readonly #sleep: (ms: number) => Promise<unknown>;
+  #state: FaultState = initialState();
+  #windowStart = 0;
+  #windowCount = 0;
+
+  constructor(options: FaultInjectorOptions = {}) {
+    this.#now = options.now ?? Date.now;
+    this.#sleep = options.sleep ?? sleepMs;
+  }
+
+  /** Merges the given settings into the current ones; validates first, so a bad call changes nothing. */
+  set(settings: FaultSettings): FaultState {
+    const valid = parseFaultSettings(settings);
+    const state = this.#state;
+    if (valid.rateLimitNext) {
+      state.rateLimitNext = {
+        count: valid.rateLimitNext.count,
+        retryAfterSeconds: valid.rateLimitNext.retryAfterSeconds ?? 1,
+      };
+    }
+    if (valid.failNext) {
+      state.failNext = { count: valid.failNext.count, status: valid.failNext.status ?? 503 };
+    }
+    if (valid.latencyMs !== undefined) state.latencyMs = valid.latencyMs;
+    if (valid.maxRequestsPerSecond !== undefined) state.maxRequestsPerSecond = valid.maxRequestsPerSecond;
+    return this.state();
+  }
+
+  clear(): void {
+    this.#state = initialState();
+    this.#windowCount = 0;
+  }
+
+  state(): FaultState {
+    return structuredClone(this.#state);
+  }
+
+  /** Waits the configured latency, if any. */
+  async delay(): Promise<void> {
+    if (this.#state.latencyMs > 0) await this.#sleep(this.#state.latencyMs);
+  }
+
+  /**
+   * Decides the fate of one request: a fault to answer, or undefined to handle it. One-shot faults come
+   * first (a test that queues "two 429s" gets exactly two), then the steady rate limit. Only requests
+   * that pass count towards the rate limit's window, as only those reach Segment's pipeline.
+   */
+  take(): Fault | undefined {
+    const { rateLimitNext, failNext, maxRequestsPerSecond } = this.#state;
+    if (rateLimitNext.count > 0) {
+      rateLimitNext.count -= 1;
+      return rateLimited(rateLimitNext.retryAfterSeconds, 'Injected fault: rate limited.');
+    }
+    if (failNext.count > 0) {
+      failNext.count -= 1;
+      return { status: failNext.status, headers: {}, message: `Injected fault: status ${failNext.status}.` };
+    }
+    if (maxRequestsPerSecond !== null) {
+      const now = this.#now();
+      if (now - this.#windowStart >= 1000) {
+        this.#windowStart = now;
+        this.#windowCount = 0;
+      }
+      if (this.#windowCount >= maxRequestsPerSecond) {
+        const seconds = Math.max(1, Math.ceil((this.#windowStart + 1000 - now) / 1000));
+        return rateLimited(seconds, `Rate limit of ${maxRequestsPerSecond} requests per second exceeded.`);
+      }
+      this.#windowCount += 1;
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Segment's HTTP API doc says a 429 carries `Retry-After` and `X-RateLimit-Reset`, both holding "the
+ * number of seconds after which you can retry", so both get the same number of seconds (not an epoch).
+ */
+function rateLimited(seconds: number, message: string): Fault {
+  return {
+    status: 429,
+    headers: { 'retry-after': String(seconds), 'x-ratelimit-reset': String(seconds) },
+    message,
+  };
+}
+
+function initialState(): FaultState {
+  return {
+    rateLimitNext: { count: 0, retryAfterSeconds: 1 },
+    failNext: { count: 0, status: 503 },
+    latencyMs: 0,
+    maxRequestsPerSecond: null,
+  };
+}

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { loadIngressConfig } from '../../ingress/config.ts';
+
+const auth = { INGRESS_BASIC_AUTH_USER: 'mailjet', INGRESS_BASIC_AUTH_PASSWORD: 'a-long-random-secret' };
+
+function configError(env: NodeJS.ProcessEnv): string {
+  assert.throws(() => loadIngressConfig(env), /CONFIG|Invalid configuration/);
+  try {
+    loadIngressConfig(env);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return '';
+}
+
+test('defaults: port 8080, path /webhooks/mailjet, 32 MiB bodies, 10 s ack deadline', () => {
+  const config = loadIngressConfig(auth);
+  assert.equal(config.INGRESS_PORT, 8080);
+  assert.equal(config.INGRESS_PATH, '/webhooks/mailjet');
+  assert.equal(config.INGRESS_BODY_LIMIT_BYTES, 32 * 1024 * 1024);
+  assert.equal(config.INGRESS_ACK_TIMEOUT_MS, 10_000);
+  assert.equal(config.INGRESS_AUTH_DISABLED, false);
+});
+
+test('the ingress refuses to start without auth, and says how to set it', () => {
+  const message = configError({});
+  assert.match(message, /set INGRESS_BASIC_AUTH_USER and INGRESS_BASIC_AUTH_PASSWORD/);
+  assert.match(message, /INGRESS_TOKEN/);
+  assert.match(message, /INGRESS_AUTH_DISABLED=true/);
+});
+
+test('auth can be disabled explicitly, or given as a token alone', () => {
+  assert.equal(loadIngressConfig({ INGRESS_AUTH_DISABLED: 'true' }).INGRESS_AUTH_DISABLED, true);
+  assert.equal(
+    loadIngressConfig({ INGRESS_TOKEN: 'token-0123456789abcdef' }).INGRESS_TOKEN,
+    'token-0123456789abcdef',
+  );
+});
+
+test('a user without a password is refused', () => {
+  assert.match(configError({ INGRESS_BASIC_AUTH_USER: 'mailjet' }), /set both, or neither/);
+});
+
+test('short secrets are refused with the minimum named', () => {
+  assert.match(
+    configError({ INGRESS_BASIC_AUTH_USER: 'mailjet', INGRESS_BASIC_AUTH_PASSWORD: 'short' }),
+    /INGRESS_BASIC_AUTH_PASSWORD: Expected string length greater or equal to 12/,
+  );
+  assert.match(
+    configError({ INGRESS_TOKEN: 'short' }),
+    /INGRESS_TOKEN: Expected string length greater or equal to 16/,
+  );
+});
+
+test('a user with a colon is refused (it could not be told from the password)', () => {
+  assert.match(
+    configError({ ...auth, INGRESS_BASIC_AUTH_USER: 'a:b' }),
+    /INGRESS_BASIC_AUTH_USER: Expected string to match/,
+  );
+});
+
+test('the path must start with a slash', () => {
+  assert.match(configError({ ...auth, INGRESS_PATH: 'webhooks' }), /INGRESS_PATH: Expected string to match/);
+});
+
+test('numbers are validated with their bounds', () => {
+  assert.match(
+    configError({ ...auth, INGRESS_ACK_TIMEOUT_MS: '5' }),
+    /INGRESS_ACK_TIMEOUT_MS: Expected integer to be greater or equal to 100/,
+  );
+  assert.match(
+    configError({ ...auth, INGRESS_PORT: 'http' }),
+    /INGRESS_PORT: Expected integer \(got "http", for example INGRESS_PORT=8080\)/,
+  );
+});

@@ -119,7 +119,10 @@ export async function startIngress(deps: IngressDependencies): Promise<RunningIn
     port,
     shutdown() {
       stopping ??= (async () => {
-        const deadline = sleep(config.INGRESS_SHUTDOWN_TIMEOUT_MS).then(() => 'timeout' as const);
+        // Unreferenced: the deadline must not keep a process alive that finished early.
+        const deadline = sleep(config.INGRESS_SHUTDOWN_TIMEOUT_MS, undefined, { ref: false }).then(
+          () => 'timeout' as const,
+        );
         log.info({ pending: publisher.pending() }, 'stopping intake');
         stopIntake();
         const drained = await Promise.race([idle().then(() => 'idle' as const), deadline]);

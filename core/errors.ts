@@ -68,6 +68,34 @@ export const errorCatalogue = {
     retriable: true,
     hint: 'The topics could not be checked or created. Create them yourself (see "Topics" in README.md) or give the client the right to create them.',
   },
+  UNMAPPABLE_EVENT: {
+    retriable: false,
+    hint: "The raw event cannot become a Segment call; the reason is above and in the dead letter's dlq.error.message header (no email and no user id, an unknown event type, unreadable event_json). It went to the dead-letter topic: set the connector's identity options (user id from CustomID or a Payload path, or the contact-id fallback) or fix what produces the raw topic, then re-drive the dead letters.",
+  },
+  SEGMENT_EVENT_TOO_LARGE: {
+    retriable: false,
+    hint: "The Segment call is over Segment's 32 KB limit per event, so it was not sent (Segment would refuse the whole batch). Find it by its messageId and shorten the field that makes it large, usually a long custom payload.",
+  },
+  SEGMENT_REJECTED: {
+    retriable: false,
+    hint: 'Segment refused this event even when it was sent alone (400 or another 4xx; its answer is above), so retrying cannot help; the other events of the batch were delivered. Fix the event, or the mapping that produced it.',
+  },
+  SEGMENT_AUTH_FAILED: {
+    retriable: false,
+    hint: 'Segment refused the write key (401 or 403). Check SEGMENT_WRITE_KEY (the write key of an HTTP API source) and that the Segment endpoint is in the region of that workspace (EU: https://events.eu1.segmentapis.com), then start again.',
+  },
+  SEGMENT_UNAVAILABLE: {
+    retriable: true,
+    hint: 'Segment did not accept the events within the retry time (5xx, 429, timeouts or no connection). Their offsets were not committed, so they are delivered again; check status.segment.com and the network path to the Segment endpoint.',
+  },
+  UNDECODABLE_RECORD: {
+    retriable: false,
+    hint: 'The record is not Avro in Confluent wire format with a schema id the registry knows. It went to the dead-letter topic with its original bytes; find who wrote it (dlq.origin.* headers).',
+  },
+  REGISTRY_UNAVAILABLE: {
+    retriable: true,
+    hint: 'The schema registry did not answer; the record is retried, not dead-lettered. Check SCHEMA_REGISTRY_URL.',
+  },
 } as const satisfies Record<string, { retriable: boolean; hint: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -32,6 +32,46 @@ export interface MailjetEventRaw {
   request_id: string;
 }
 
+export const mailjetEventNormalizedSchema = load('./mailjet-event-normalized.avsc');
+
+/**
+ * The value of the normalized topic, as the connector writes it: one per Segment track call. Null means
+ * Mailjet did not send the field (or sent "" or, for ids, 0). Field docs are in the .avsc.
+ */
+export interface MailjetEventNormalized {
+  message_id: string;
+  event_type: string;
+  event_name: string;
+  /** Milliseconds since the epoch (Mailjet `time` × 1000). */
+  occurred_at: number;
+  email: string | null;
+  user_id: string | null;
+  anonymous_id: string | null;
+  mailjet_message_id: string | null;
+  message_guid: string | null;
+  campaign_id: string | null;
+  campaign_name: string | null;
+  contact_id: string | null;
+  list_id: string | null;
+  link_url: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  geo: string | null;
+  custom_id: string | null;
+  payload: string | null;
+  smtp_reply: string | null;
+  hard_bounce: boolean | null;
+  blocked: boolean | null;
+  error_related_to: string | null;
+  error: string | null;
+  comment: string | null;
+  spam_source: string | null;
+  /** JSON object text of the Mailjet fields no other field holds; "{}" when none. */
+  extra_json: string;
+  /** Milliseconds since the epoch. */
+  received_at: number;
+}
+
 export function valueSubject(topic: string): string {
   return `${topic}-value`;
 }

@@ -1,0 +1,354 @@
+/**
+ * The Mailjet → Segment mapping: one raw Mailjet event becomes one Segment `track` call (Segment's Email
+ * spec, with the event names of Segment's own Mailjet source) and one normalized record for other teams.
+ * Pure: no I/O, no clock; everything comes from the raw record, the options and the caller's identity
+ * lookup, so the same input always maps to the same output (and the same messageId).
+ *
+ * Nothing Mailjet sends is lost: every field lands in a property of its own, or in `mailjet_extra`
+ * (`extra_json` in the normalized record) when the mapping does not know it or it has an unexpected type.
+ * Empty strings and ids of 0 are Mailjet's way of saying "none" and are left out instead of sent.
+ */
+import type { ErrorCode } from '../core/errors.ts';
+import {
+  exactText,
+  isMailjetEventType,
+  type LosslessJson,
+  type MailjetEventType,
+  parseLosslessJson,
+} from '../core/mailjet-event.ts';
+import type { MailjetEventNormalized, MailjetEventRaw } from '../schemas/index.ts';
+import { segmentMessageId } from './message-id.ts';
+
+/** Segment's names for Mailjet's events, as Segment's Mailjet source documents them. */
+export const segmentEventNames = {
+  sent: 'Email Delivered',
+  open: 'Email Opened',
+  click: 'Email Link Clicked',
+  unsub: 'Email Unsubscribed',
+  bounce: 'Email Bounced',
+  spam: 'Email Marked as Spam',
+} as const satisfies Record<Exclude<MailjetEventType, 'blocked'>, string>;
+
+export interface MappingOptions {
+  /**
+   * Segment name of Mailjet's `blocked` (Mailjet did not even try to deliver), which Segment's Mailjet
+   * source does not name. Default "Email Dropped": Segment's Engage source uses it for "dropped before
+   * delivery".
+   */
+  blockedEventName: string;
+  /** CustomID, when non-empty, is the Segment userId. Off by default: CustomID is often a per-message id. */
+  userIdFromCustomId: boolean;
+  /**
+   * Dot path through the objects of Payload parsed as JSON (e.g. "user.id"); a string or number there is
+   * the userId. Payload that is not JSON (it is free-form) just yields none.
+   */
+  userIdPayloadPath?: string;
+  /**
+   * Events with neither email nor userId (Mailjet's test events, old payloads): send them to the
+   * dead-letter topic, or use `mailjet-contact:<mj_contact_id>` as anonymousId when there is a contact.
+   */
+  noIdentity: 'dead-letter' | 'contact-id';
+}
+
+export const defaultMappingOptions: Readonly<MappingOptions> = Object.freeze({
+  blockedEventName: 'Email Dropped',
+  userIdFromCustomId: false,
+  userIdPayloadPath: undefined,
+  noIdentity: 'dead-letter',
+});
+
+/** Segment Email spec properties, plus every Mailjet field under its own name. */
+export interface EmailProperties {
+  /** MessageID as exact text, else Message_GUID. */
+  email_id?: string;
+  campaign_id?: string;
+  campaign_name?: string;
+  link_url?: string;
+  list_id?: string;
+  message_id?: string;
+  message_guid?: string;
+  contact_id?: string;
+  custom_id?: string;
+  payload?: string;
+  hard_bounce?: boolean;
+  blocked?: boolean;
+  error_related_to?: string;
+  error?: string;
+  comment?: string;
+  smtp_reply?: string;
+  source?: string;
+  geo?: string;
+  mailjet_event: MailjetEventType;
+  /**
+   * Mailjet fields not mapped above, as Mailjet sent them. Numbers JavaScript would round stay
+   * `JSON.rawJSON` values, which JSON.stringify writes with their exact digits.
+   */
+  mailjet_extra?: Record<string, LosslessJson>;
+}
+
+/** One element of the `batch` array of Segment's /v1/batch, ready for JSON.stringify. */
+export interface SegmentTrack {
+  type: 'track';
+  event: string;
+  userId?: string;
+  anonymousId?: string;
+  messageId: string;
+  /** ISO 8601, from Mailjet `time`. */
+  timestamp: string;
+  properties: EmailProperties;
+  /** `traits` is left out when Mailjet sent no email (the call is then identified by userId). */
+  context: { traits?: { email: string }; ip?: string; userAgent?: string };
+  integrations?: Record<string, boolean>;
+}
+
+export type MappingResult =
+  | { ok: true; track: SegmentTrack; normalized: MailjetEventNormalized }
+  | { ok: false; code: ErrorCode; message: string };
+
+type FieldKind = 'text' | 'id' | 'flag';
+
+/**
+ * The Mailjet fields the mapping reads (Mailjet's Event API guide), with the kind of value each must hold:
+ * text (a string; "" means none), id (an integer, exact digits, or its text; 0 means none) or flag
+ * (a boolean). A field holding anything else is not guessed at: it goes to mailjet_extra as sent.
+ */
+const mailjetFields = {
+  MessageID: 'id',
+  mj_message_id: 'id',
+  Message_GUID: 'text',
+  email: 'text',
+  mj_campaign_id: 'id',
+  mj_contact_id: 'id',
+  customcampaign: 'text',
+  CustomID: 'text',
+  Payload: 'text',
+  smtp_reply: 'text',
+  ip: 'text',
+  geo: 'text',
+  agent: 'text',
+  url: 'text',
+  blocked: 'flag',
+  hard_bounce: 'flag',
+  error_related_to: 'text',
+  error: 'text',
+  comment: 'text',
+  source: 'text',
+  mj_list_id: 'id',
+} as const satisfies Record<string, FieldKind>;
+
+type MailjetFieldName = keyof typeof mailjetFields;
+type MailjetFields = {
+  [K in MailjetFieldName]?: (typeof mailjetFields)[K] extends 'flag' ? boolean : string;
+};
+
+interface ReadEvent {
+  fields: MailjetFields;
+  extra: Record<string, LosslessJson>;
+}
+
+function fail(message: string): MappingResult {
+  return { ok: false, code: 'UNMAPPABLE_EVENT', message };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isMailjetField(key: string): key is MailjetFieldName {
+  return Object.hasOwn(mailjetFields, key);
+}
+
+/** The value a field holds if it has the field's kind, `null` for Mailjet's "none", undefined if not. */
+function readValue(kind: FieldKind, value: unknown): string | boolean | null | undefined {
+  if (kind === 'flag') return typeof value === 'boolean' ? value : undefined;
+  if (kind === 'text') return typeof value === 'string' ? value || null : undefined;
+  if (typeof value === 'boolean') return undefined;
+  const text = exactText(value);
+  return text === undefined ? undefined : text === '' || text === '0' ? null : text;
+}
+
+/** Sorts the event's fields into the ones the mapping reads and the rest (kept in `extra`). */
+function readEvent(event: Record<string, unknown>): ReadEvent {
+  const fields: Record<string, string | boolean> = {};
+  // Entries, then Object.fromEntries: an own "__proto__" key survives, where assigning it would not.
+  const extra: [string, LosslessJson][] = [];
+  for (const [key, value] of Object.entries(event)) {
+    // event and time come from the raw record, whose fields the ingress validated.
+    if (key === 'event' || key === 'time') continue;
+    const known = isMailjetField(key) ? readValue(mailjetFields[key], value) : undefined;
+    if (known === undefined) extra.push([key, value]);
+    else if (known !== null) fields[key] = known;
+  }
+  // mj_message_id is the deprecated text copy of MessageID, and the only id of old payloads. A copy that
+  // disagrees is not dropped silently.
+  const { MessageID, mj_message_id } = fields;
+  if (MessageID !== undefined && mj_message_id !== undefined && MessageID !== mj_message_id)
+    extra.push(['mj_message_id', event.mj_message_id]);
+  return { fields: fields as MailjetFields, extra: Object.fromEntries(extra) };
+}
+
+/** The value at a dot path ("user.id") of Payload parsed as JSON, if it is a string or a number. */
+function userIdFromPayload(payload: string | undefined, path: string): string | undefined {
+  if (payload === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = parseLosslessJson(payload);
+  } catch {
+    return undefined; // Payload is free-form text (XML, CSV…): it just holds no userId.
+  }
+  for (const key of path.split('.')) {
+    // exactText tells numbers kept as JSON.rawJSON (objects, too) from the objects of the Payload.
+    if (!isObject(value) || exactText(value) !== undefined || !Object.hasOwn(value, key)) return undefined;
+    value = value[key];
+  }
+  return exactText(value) || undefined;
+}
+
+type Identity = { userId: string; anonymousId?: undefined } | { userId?: undefined; anonymousId: string };
+
+/**
+ * Who the event is about, in this order: CustomID (if enabled), the Payload path (if set), the userId
+ * the caller found for this email, the email as anonymousId (what Segment's Mailjet source does), and
+ * for events without email, the contact id (if enabled).
+ */
+function resolveIdentity(
+  fields: MailjetFields,
+  options: MappingOptions,
+  knownUserId: string | undefined,
+): Identity | undefined {
+  const userId =
+    (options.userIdFromCustomId ? fields.CustomID : undefined) ??
+    (options.userIdPayloadPath ? userIdFromPayload(fields.Payload, options.userIdPayloadPath) : undefined) ??
+    (knownUserId || undefined);
+  if (userId !== undefined) return { userId };
+  if (fields.email !== undefined) return { anonymousId: fields.email };
+  if (options.noIdentity === 'contact-id' && fields.mj_contact_id !== undefined)
+    return { anonymousId: `mailjet-contact:${fields.mj_contact_id}` };
+  return undefined;
+}
+
+/** A copy of `object` without its undefined members: Segment gets no key it has no value for. */
+function defined<T extends object>(object: T): T {
+  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as T;
+}
+
+export function segmentEventName(type: MailjetEventType, options: MappingOptions): string {
+  return type === 'blocked' ? options.blockedEventName : segmentEventNames[type];
+}
+
+export function mapMailjetEvent(
+  raw: MailjetEventRaw,
+  options: MappingOptions,
+  identity: { knownUserId?: string },
+): MappingResult {
+  const type = raw.event;
+  if (!isMailjetEventType(type)) return fail(`Unknown Mailjet event type ${JSON.stringify(type)}.`);
+  const event = segmentEventName(type, options);
+  if (event.trim() === '')
+    return fail(`The Segment event name for ${type} is empty (check the mapping options).`);
+  const occurredAt = raw.time * 1000;
+  if (!Number.isSafeInteger(raw.time) || Number.isNaN(new Date(occurredAt).getTime()))
+    return fail(`Mailjet time ${raw.time} is not a Unix time in seconds.`);
+
+  let parsed: unknown;
+  try {
+    parsed = parseLosslessJson(raw.event_json);
+  } catch (err) {
+    return fail(`event_json is not JSON: ${(err as Error).message}`);
+  }
+  if (!isObject(parsed)) return fail('event_json is not a JSON object.');
+  if (parsed.event !== type)
+    return fail(`event_json says event ${JSON.stringify(parsed.event)} but the record says ${type}.`);
+
+  const { fields, extra } = readEvent(parsed);
+  const who = resolveIdentity(fields, options, identity.knownUserId);
+  if (who === undefined) {
+    const why =
+      options.noIdentity === 'contact-id'
+        ? 'no email, no user id and no mj_contact_id'
+        : 'no email and no user id';
+    return fail(`The ${type} event has ${why}, so Segment would reject it.`);
+  }
+
+  const mailjetMessageId = fields.MessageID ?? fields.mj_message_id;
+  const messageId = segmentMessageId({
+    eventType: type,
+    messageKey: mailjetMessageId ?? fields.Message_GUID,
+    time: raw.time,
+    email: fields.email,
+    url: fields.url,
+    ip: fields.ip,
+    agent: fields.agent,
+    listId: fields.mj_list_id,
+    source: fields.source,
+  });
+  const hasExtra = Object.keys(extra).length > 0;
+
+  const track: SegmentTrack = defined({
+    type: 'track',
+    event,
+    userId: who.userId,
+    anonymousId: who.anonymousId,
+    messageId,
+    timestamp: new Date(occurredAt).toISOString(),
+    properties: defined<EmailProperties>({
+      email_id: mailjetMessageId ?? fields.Message_GUID,
+      campaign_id: fields.mj_campaign_id,
+      campaign_name: fields.customcampaign,
+      link_url: fields.url,
+      list_id: fields.mj_list_id,
+      message_id: mailjetMessageId,
+      message_guid: fields.Message_GUID,
+      contact_id: fields.mj_contact_id,
+      custom_id: fields.CustomID,
+      payload: fields.Payload,
+      hard_bounce: fields.hard_bounce,
+      blocked: fields.blocked,
+      error_related_to: fields.error_related_to,
+      error: fields.error,
+      comment: fields.comment,
+      smtp_reply: fields.smtp_reply,
+      source: fields.source,
+      geo: fields.geo,
+      mailjet_event: type,
+      mailjet_extra: hasExtra ? extra : undefined,
+    }),
+    context: defined({
+      traits: fields.email === undefined ? undefined : { email: fields.email },
+      ip: fields.ip,
+      userAgent: fields.agent,
+    }),
+  });
+
+  const normalized: MailjetEventNormalized = {
+    message_id: messageId,
+    event_type: type,
+    event_name: event,
+    occurred_at: occurredAt,
+    email: fields.email ?? null,
+    user_id: who.userId ?? null,
+    anonymous_id: who.anonymousId ?? null,
+    mailjet_message_id: mailjetMessageId ?? null,
+    message_guid: fields.Message_GUID ?? null,
+    campaign_id: fields.mj_campaign_id ?? null,
+    campaign_name: fields.customcampaign ?? null,
+    contact_id: fields.mj_contact_id ?? null,
+    list_id: fields.mj_list_id ?? null,
+    link_url: fields.url ?? null,
+    ip: fields.ip ?? null,
+    user_agent: fields.agent ?? null,
+    geo: fields.geo ?? null,
+    custom_id: fields.CustomID ?? null,
+    payload: fields.Payload ?? null,
+    smtp_reply: fields.smtp_reply ?? null,
+    hard_bounce: fields.hard_bounce ?? null,
+    blocked: fields.blocked ?? null,
+    error_related_to: fields.error_related_to ?? null,
+    error: fields.error ?? null,
+    comment: fields.comment ?? null,
+    spam_source: fields.source ?? null,
+    extra_json: JSON.stringify(extra),
+    received_at: raw.received_at,
+  };
+  return { ok: true, track, normalized };
+}

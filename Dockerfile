@@ -10,6 +10,7 @@ COPY core ./core
 COPY stack ./stack
 COPY schemas ./schemas
 COPY ingress ./ingress
+COPY connector ./connector
 COPY local-saas ./local-saas
 USER node
 ENTRYPOINT ["node", "--disable-warning=TimeoutNegativeWarning", "bin/mailjet-connector.ts"]

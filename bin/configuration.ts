@@ -3,6 +3,7 @@
  * table and docker-compose.yml are checked against this list by tests, so neither can drift.
  */
 import type { TObject } from '@sinclair/typebox';
+import { connectorConfigSchema } from '../connector/config.ts';
 import { describeConfig } from '../core/config.ts';
 import { logConfigSchema } from '../core/logger.ts';
 import { topicConfigSchema } from '../core/topics.ts';
@@ -14,6 +15,7 @@ export const configSchemas: { scope: string; schema: TObject }[] = [
   { scope: 'Kafka and schema registry', schema: stackConfigSchema },
   { scope: 'topics', schema: topicConfigSchema },
   { scope: 'ingress', schema: ingressConfigSchema },
+  { scope: 'connector', schema: connectorConfigSchema },
 ];
 
 export function allOptionNames(): Set<string> {

@@ -7,20 +7,25 @@
  */
 import { randomBytes } from 'node:crypto';
 import closeWithGrace from 'close-with-grace';
+import { loadConnectorConfig } from '../connector/config.ts';
+import { startConnector } from '../connector/server.ts';
 import { loadConfig } from '../core/config.ts';
 import { ConnectorError } from '../core/errors.ts';
 import { createLogger, type Logger, logConfigSchema } from '../core/logger.ts';
 import { loadTopicConfig } from '../core/topics.ts';
 import { loadIngressConfig } from '../ingress/config.ts';
 import { startIngress } from '../ingress/server.ts';
+import { startLocalSegment } from '../local-saas/segment/server.ts';
 import { loadStackConfig, startStack } from '../stack/local-stack.ts';
 import { configTable } from './configuration.ts';
 
 const usage = `Usage: mailjet-connector <command>
 
 Commands:
-  start    The main job. With no configuration: a local Kafka and schema registry, and the ingress.
-  ingress  The webhook ingress alone, against KAFKA_BROKERS and SCHEMA_REGISTRY_URL.
+  start      The main job: ingress and connector. With no configuration it also starts a local Kafka,
+             schema registry and Segment server.
+  ingress    The webhook ingress alone, against KAFKA_BROKERS and SCHEMA_REGISTRY_URL.
+  connector  The Segment connector alone, against KAFKA_BROKERS, SCHEMA_REGISTRY_URL, SEGMENT_WRITE_KEY.
   config   Print the configuration table (Markdown), as in README.md.
 `;
 
@@ -56,10 +61,15 @@ async function start(): Promise<void> {
     ...process.env,
     ...(configuredAuth ? {} : generated),
   });
+  const connectorConfig = loadConnectorConfig({ CONNECTOR_HOST: '127.0.0.1', ...process.env });
   const logger = createLogger({ level: LOG_LEVEL });
 
   const stops: Stop[] = [];
-  stopOnSignals(logger, stops, ingressConfig.INGRESS_SHUTDOWN_TIMEOUT_MS + 20_000);
+  stopOnSignals(
+    logger,
+    stops,
+    ingressConfig.INGRESS_SHUTDOWN_TIMEOUT_MS + connectorConfig.CONNECTOR_SHUTDOWN_TIMEOUT_MS + 20_000,
+  );
   const stack = await startStack(stackConfig, logger);
   stops.push(() => stack.stop());
   const ingress = await startIngress({
@@ -70,6 +80,29 @@ async function start(): Promise<void> {
     logger,
   });
   stops.push(() => ingress.shutdown());
+
+  let segment = {
+    endpoint: connectorConfig.SEGMENT_ENDPOINT,
+    writeKey: connectorConfig.SEGMENT_WRITE_KEY ?? '',
+  };
+  let localSegmentUrl: string | undefined;
+  if (connectorConfig.SEGMENT_WRITE_KEY === undefined) {
+    const local = await startLocalSegment({ writeKeys: ['local-write-key'] });
+    stops.push(() => local.stop());
+    segment = { endpoint: local.url, writeKey: 'local-write-key' };
+    localSegmentUrl = local.url;
+  }
+  const connector = await startConnector({
+    config: connectorConfig,
+    topics,
+    brokers: stack.brokers,
+    registryUrl: stack.registryUrl,
+    segment,
+    logger,
+    // Already logged by the connector; SIGTERM runs the ordered shutdown of everything started here.
+    onFatal: () => process.kill(process.pid, 'SIGTERM'),
+  });
+  stops.push(() => connector.shutdown());
 
   const webhook = new URL(ingressConfig.INGRESS_PATH, ingress.url);
   if (ingressConfig.INGRESS_BASIC_AUTH_USER && ingressConfig.INGRESS_BASIC_AUTH_PASSWORD) {
@@ -84,7 +117,10 @@ async function start(): Promise<void> {
       `Schema registry: ${stack.registryUrl}`,
       `Webhook URL: ${webhook.href}`,
       `Raw topic: ${topics.RAW_TOPIC}  Dead letters: ${topics.DEAD_LETTER_TOPIC}`,
-      `Metrics: ${ingress.url}/metrics  Readiness: ${ingress.url}/health/ready`,
+      `Metrics: ${ingress.url}/metrics (ingress)  ${connector.url}/metrics (connector)`,
+      localSegmentUrl
+        ? `Segment (local): ${localSegmentUrl}  What arrived: ${localSegmentUrl}/_local/stats and /_local/events`
+        : `Segment: ${segment.endpoint}`,
       'Press Ctrl-C to stop.',
       '',
     ].join('\n'),
@@ -93,26 +129,50 @@ async function start(): Promise<void> {
 
 async function ingressOnly(): Promise<void> {
   const { LOG_LEVEL } = loadConfig(logConfigSchema);
-  const stackConfig = loadStackConfig();
-  if (stackConfig.KAFKA_BROKERS === undefined || stackConfig.SCHEMA_REGISTRY_URL === undefined) {
-    throw new ConnectorError(
-      'CONFIG_INVALID',
-      'The ingress command needs KAFKA_BROKERS and SCHEMA_REGISTRY_URL (use `start` for a local stack).',
-    );
-  }
+  const cluster = requireCluster('ingress');
   const topics = loadTopicConfig();
   const config = loadIngressConfig();
   const logger = createLogger({ level: LOG_LEVEL });
   const stops: Stop[] = [];
   stopOnSignals(logger, stops, config.INGRESS_SHUTDOWN_TIMEOUT_MS + 5000);
-  const ingress = await startIngress({
+  const ingress = await startIngress({ config, topics, ...cluster, logger });
+  stops.push(() => ingress.shutdown());
+}
+
+async function connectorOnly(): Promise<void> {
+  const { LOG_LEVEL } = loadConfig(logConfigSchema);
+  const cluster = requireCluster('connector');
+  const topics = loadTopicConfig();
+  const config = loadConnectorConfig();
+  if (config.SEGMENT_WRITE_KEY === undefined) {
+    throw new ConnectorError(
+      'CONFIG_INVALID',
+      'The connector command needs SEGMENT_WRITE_KEY (use `start` for a local Segment server).',
+    );
+  }
+  const logger = createLogger({ level: LOG_LEVEL });
+  const stops: Stop[] = [];
+  stopOnSignals(logger, stops, config.CONNECTOR_SHUTDOWN_TIMEOUT_MS + 5000);
+  const connector = await startConnector({
     config,
     topics,
-    brokers: stackConfig.KAFKA_BROKERS.split(','),
-    registryUrl: stackConfig.SCHEMA_REGISTRY_URL,
+    ...cluster,
+    segment: { endpoint: config.SEGMENT_ENDPOINT, writeKey: config.SEGMENT_WRITE_KEY },
     logger,
+    onFatal: () => process.kill(process.pid, 'SIGTERM'),
   });
-  stops.push(() => ingress.shutdown());
+  stops.push(() => connector.shutdown());
+}
+
+function requireCluster(command: string): { brokers: string[]; registryUrl: string } {
+  const stackConfig = loadStackConfig();
+  if (stackConfig.KAFKA_BROKERS === undefined || stackConfig.SCHEMA_REGISTRY_URL === undefined) {
+    throw new ConnectorError(
+      'CONFIG_INVALID',
+      `The ${command} command needs KAFKA_BROKERS and SCHEMA_REGISTRY_URL (use \`start\` for a local stack).`,
+    );
+  }
+  return { brokers: stackConfig.KAFKA_BROKERS.split(','), registryUrl: stackConfig.SCHEMA_REGISTRY_URL };
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -122,6 +182,8 @@ async function main(argv: string[]): Promise<void> {
       return start();
     case 'ingress':
       return ingressOnly();
+    case 'connector':
+      return connectorOnly();
     case 'config':
       process.stdout.write(`${configTable()}\n`);
       return;

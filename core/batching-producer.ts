@@ -83,20 +83,32 @@ export function createBatchingProducer(
       if (count === 0) return Promise.resolve();
       if (signal?.aborted) return Promise.reject(signal.reason);
       return new Promise<void>((resolve, reject) => {
-        const entry: Entry = { batches, count, dispatched: false, cancelled: false, resolve, reject };
-        signal?.addEventListener(
-          'abort',
-          () => {
-            if (!entry.dispatched && !entry.cancelled) {
-              entry.cancelled = true;
-              // Withdrawn records must stop counting against the caller's pending limit at once.
-              queue.splice(queue.indexOf(entry), 1);
-              settle([entry]);
-            }
-            reject(signal.reason);
+        const onAbort = () => {
+          if (!entry.dispatched && !entry.cancelled) {
+            entry.cancelled = true;
+            // Withdrawn records must stop counting against the caller's pending limit at once.
+            queue.splice(queue.indexOf(entry), 1);
+            settle([entry]);
+          }
+          reject(signal?.reason);
+        };
+        // The listener goes as soon as the entry settles: a timeout signal with a listener stays alive
+        // until it fires (INGRESS_ACK_TIMEOUT_MS), and with it every record of the entry.
+        const entry: Entry = {
+          batches,
+          count,
+          dispatched: false,
+          cancelled: false,
+          resolve: () => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve();
           },
-          { once: true },
-        );
+          reject: (err) => {
+            signal?.removeEventListener('abort', onAbort);
+            reject(err);
+          },
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
         pendingCount += count;
         queue.push(entry);
         // A microtask lets the callers of this same tick join the batch.

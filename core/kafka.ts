@@ -62,16 +62,40 @@ export interface Producer {
   disconnect(): Promise<void>;
 }
 
+export interface RecordBatch {
+  topic: string;
+  partition: number;
+  records: IncomingRecord[];
+  /** Tells the group coordinator we are alive; call it while a batch takes long (Segment down). */
+  heartbeat(): Promise<void>;
+}
+
 export interface Consumer {
   subscribe(topics: string[], options?: { fromBeginning?: boolean }): Promise<void>;
   /** Hands over records one by one; the offset of a record is committed after its handler resolved. */
   run(handler: (record: IncomingRecord) => Promise<void>): Promise<void>;
+  /**
+   * Hands over the records of one partition at a time. The batch's offsets are committed only after the
+   * handler resolved; if it throws, nothing is committed and the records come again. While a handler
+   * runs, its partition is not fetched further: back-pressure instead of buffering.
+   */
+  runBatches(
+    handler: (batch: RecordBatch) => Promise<void>,
+    options?: { partitionsConcurrently?: number },
+  ): Promise<void>;
+  /** Finishes the batches in progress, then leaves the group. */
   disconnect(): Promise<void>;
+  /** Called when the client gives up for good (after its own retries); the process should stop. */
+  onCrash(listener: (error: Error) => void): void;
+  /** Called when this member got partitions assigned (the group is joined). */
+  onGroupJoin(listener: () => void): void;
 }
 
 export interface KafkaClient {
   describeCluster(): Promise<ClusterInfo>;
   ensureTopics(topics: TopicSpec[]): Promise<void>;
+  /** The offsets a consumer group committed on a topic, per partition ('-1' where none). */
+  committedOffsets(groupId: string, topic: string): Promise<Map<number, string>>;
   /** The next offset to be written, per partition (the high watermark). */
   endOffsets(topic: string): Promise<Map<number, string>>;
   producer(options?: { idempotent?: boolean }): Promise<Producer>;
@@ -115,6 +139,10 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
         })),
       });
     },
+    async committedOffsets(groupId, topic) {
+      const [result] = await (await connectedAdmin()).fetchOffsets({ groupId, topics: [topic] });
+      return new Map((result?.partitions ?? []).map((p) => [p.partition, p.offset]));
+    },
     async endOffsets(topic) {
       const offsets = await (await connectedAdmin()).fetchTopicOffsets(topic);
       return new Map(offsets.map((o) => [o.partition, o.high]));
@@ -132,7 +160,14 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       return wrapProducer(producer);
     },
     async consumer({ groupId }) {
-      const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
+      const consumer = kafka.consumer({
+        groupId,
+        allowAutoTopicCreation: false,
+        // A batch waits for Segment; bounding the fetch bounds the memory one waiting batch holds.
+        maxBytesPerPartition: 1024 * 1024,
+        // An idle fetch returns after this long; disconnect() waits for it, so it bounds shutdown time.
+        maxWaitTimeInMs: 1000,
+      });
       await consumer.connect();
       return wrapConsumer(consumer);
     },
@@ -174,7 +209,46 @@ function wrapConsumer(consumer: KafkajsConsumer): Consumer {
           });
         },
       }),
+    runBatches: (handler, options = {}) =>
+      consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
+        eachBatch: async ({ batch, heartbeat, resolveOffset, commitOffsetsIfNecessary, isRunning }) => {
+          if (batch.messages.length === 0 || !isRunning()) return;
+          await handler({
+            topic: batch.topic,
+            partition: batch.partition,
+            records: batch.messages.map((message) => ({
+              topic: batch.topic,
+              partition: batch.partition,
+              offset: message.offset,
+              timestamp: message.timestamp,
+              key: message.key,
+              value: message.value,
+              headers: normalizeHeaders(message.headers),
+            })),
+            heartbeat,
+          });
+          resolveOffset(batch.lastOffset());
+          // Kafka stores the next offset to read: one past the last record handled. Committed through the
+          // batch's own handle: consumer.commitOffsets() silently skips once disconnect() began, which
+          // would leave the batch that shutdown waited for uncommitted.
+          const next = (BigInt(batch.lastOffset()) + 1n).toString();
+          await commitOffsetsIfNecessary({
+            topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }],
+          });
+        },
+      }),
     disconnect: () => consumer.disconnect(),
+    onCrash: (listener) => {
+      consumer.on(consumer.events.CRASH, (event) => {
+        if (!event.payload.restart) listener(event.payload.error);
+      });
+    },
+    onGroupJoin: (listener) => {
+      consumer.on(consumer.events.GROUP_JOIN, () => listener());
+    },
   };
 }
 

@@ -5,6 +5,7 @@
  */
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
+import { ConnectorError } from './errors.ts';
 
 /** Encodes values of one registered schema synchronously: the hot path of every producer. */
 export interface AvroSerializer {
@@ -20,6 +21,12 @@ export interface SchemaRegistryClient {
   /** Registers `avroSchema` under `subject` and returns a serializer for it. */
   serializer(subject: string, avroSchema: object): Promise<AvroSerializer>;
   decode<T = unknown>(buffer: Buffer): Promise<T>;
+  /**
+   * A decoder of Confluent-framed values into `readerSchema`, resolving whatever (compatible) writer
+   * schema each value names. Fails with UNDECODABLE_RECORD when a value can never be read (bad framing,
+   * unknown schema id, corrupt body) and REGISTRY_UNAVAILABLE when asking again may help.
+   */
+  decoder<T>(readerSchema: object): (buffer: Buffer) => Promise<T>;
   /** True when the registry answers its subjects listing. */
   ping(): Promise<boolean>;
 }
@@ -51,6 +58,43 @@ export function createSchemaRegistryClient(url: string): SchemaRegistryClient {
       };
     },
     decode: (buffer) => registry.decode(buffer),
+    decoder<T>(readerSchema: object) {
+      const reader = avro.Type.forSchema(readerSchema as avro.Schema);
+      const resolvers = new Map<number, Promise<avro.Resolver>>();
+      const resolverFor = (id: number) => {
+        let resolver = resolvers.get(id);
+        if (!resolver) {
+          resolver = writerSchema(base, id).then((writer) =>
+            reader.createResolver(avro.Type.forSchema(writer as avro.Schema)),
+          );
+          // A failed look-up is not cached: the registry may answer next time.
+          resolver.catch(() => resolvers.delete(id));
+          resolvers.set(id, resolver);
+        }
+        return resolver;
+      };
+      return async (buffer: Buffer) => {
+        const id = schemaIdOf(buffer);
+        if (id === undefined) {
+          throw new ConnectorError(
+            'UNDECODABLE_RECORD',
+            'Not Confluent wire format: no magic byte 0 and schema id.',
+          );
+        }
+        const resolver = await resolverFor(id);
+        try {
+          return reader.fromBuffer(buffer.subarray(5), resolver) as T;
+        } catch (err) {
+          throw new ConnectorError(
+            'UNDECODABLE_RECORD',
+            `Avro body does not match schema id ${id}: ${(err as Error).message}`,
+            {
+              cause: err,
+            },
+          );
+        }
+      };
+    },
     async ping() {
       try {
         const response = await fetch(`${base}/subjects`, { signal: AbortSignal.timeout(2000) });
@@ -61,6 +105,36 @@ export function createSchemaRegistryClient(url: string): SchemaRegistryClient {
       }
     },
   };
+}
+
+async function writerSchema(base: string, id: number): Promise<object> {
+  let response: Response;
+  try {
+    response = await fetch(`${base}/schemas/ids/${id}`, { signal: AbortSignal.timeout(10_000) });
+  } catch (err) {
+    throw new ConnectorError(
+      'REGISTRY_UNAVAILABLE',
+      `Schema registry ${base} did not answer: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (response.status === 404) {
+    await response.body?.cancel();
+    throw new ConnectorError('UNDECODABLE_RECORD', `Schema id ${id} is unknown to the registry ${base}.`);
+  }
+  if (!response.ok) {
+    throw new ConnectorError(
+      'REGISTRY_UNAVAILABLE',
+      `Schema registry ${base} answered ${response.status} for schema id ${id}.`,
+    );
+  }
+  const body = (await response.json()) as { schema: string; schemaType?: string };
+  if (body.schemaType && body.schemaType !== 'AVRO') {
+    throw new ConnectorError('UNDECODABLE_RECORD', `Schema id ${id} is ${body.schemaType}, not Avro.`);
+  }
+  return JSON.parse(body.schema) as object;
 }
 
 /** Reads the schema id of a Confluent-framed value, or undefined when the framing is wrong. */

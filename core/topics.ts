@@ -16,6 +16,14 @@ export const topicConfigSchema = Type.Object(
       'mailjet.events.dlq',
       'Dead-letter topic: original bytes plus dlq.* headers with stage, error code and message.',
     ),
+    NORMALIZED_TOPIC: topicName(
+      'mailjet.events.normalized',
+      'Topic of normalized events for other teams (Avro MailjetEventNormalized, key = recipient email).',
+    ),
+    IDENTITY_TOPIC: topicName(
+      'mailjet.identities',
+      'Compacted topic of known users: key = email (lower case), value = userId as UTF-8 text; empty value deletes.',
+    ),
     CREATE_TOPICS: Type.Boolean({
       default: true,
       description: 'Create missing topics at start-up. Set false where topics are managed elsewhere.',
@@ -36,14 +44,23 @@ export function loadTopicConfig(env: NodeJS.ProcessEnv = process.env): TopicConf
 }
 
 /** Creates the topics that are missing when CREATE_TOPICS is on; existing topics are left as they are. */
-export async function ensureTopics(kafka: KafkaClient, config: TopicConfig, topics: string[]): Promise<void> {
+export async function ensureTopics(
+  kafka: KafkaClient,
+  config: TopicConfig,
+  topics: string[],
+  compacted: string[] = [],
+): Promise<void> {
   if (!config.CREATE_TOPICS) return;
   try {
-    await kafka.ensureTopics(topics.map((topic) => ({ topic, partitions: config.TOPIC_PARTITIONS })));
+    await kafka.ensureTopics([
+      ...topics.map((topic) => ({ topic, partitions: config.TOPIC_PARTITIONS })),
+      ...compacted.map((topic) => ({ topic, partitions: config.TOPIC_PARTITIONS, compacted: true })),
+    ]);
   } catch (err) {
+    const names = [...topics, ...compacted].join(', ');
     throw new ConnectorError(
       'TOPIC_SETUP_FAILED',
-      `Could not create topics ${topics.join(', ')}: ${(err as Error).message}`,
+      `Could not create topics ${names}: ${(err as Error).message}`,
       {
         cause: err,
       },

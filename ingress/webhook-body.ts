@@ -64,17 +64,23 @@ export function readWebhookBody(body: Buffer): WebhookBody {
 }
 
 function readEvent(element: unknown, where: string): AcceptedEvent | RejectedInput {
-  const raw = Buffer.from(JSON.stringify(element) ?? 'null');
+  // Text for the raw topic; bytes only for the dead-letter topic, which is rare (this runs per event).
+  const json = JSON.stringify(element) ?? 'null';
   if (typeof element !== 'object' || element === null || Array.isArray(element)) {
     const kind = element === null ? 'null' : Array.isArray(element) ? 'an array' : typeof element;
-    return { code: 'NOT_AN_EVENT', reason: `${where} is ${kind}, not an event object`, raw, email: null };
+    return {
+      code: 'NOT_AN_EVENT',
+      reason: `${where} is ${kind}, not an event object`,
+      raw: Buffer.from(json),
+      email: null,
+    };
   }
   const fields = element as Record<string, unknown>;
   const email = typeof fields.email === 'string' ? fields.email : null;
   const reject = (code: RejectionCode, reason: string): RejectedInput => ({
     code,
     reason: `${where}: ${reason}`,
-    raw,
+    raw: Buffer.from(json),
     email,
   });
 
@@ -99,6 +105,6 @@ function readEvent(element: unknown, where: string): AcceptedEvent | RejectedInp
     email,
     messageId: exactText(fields.MessageID) ?? null,
     messageGuid: typeof fields.Message_GUID === 'string' ? fields.Message_GUID : null,
-    json: raw.toString('utf8'),
+    json,
   };
 }

@@ -21,6 +21,11 @@ test('the quick start is two commands, and CI runs the second', () => {
 });
 
 test('every topic the project writes is documented', () => {
-  for (const topic of ['mailjet.events.raw', 'mailjet.events.dlq'])
+  for (const topic of [
+    'mailjet.events.raw',
+    'mailjet.events.dlq',
+    'mailjet.events.normalized',
+    'mailjet.identities',
+  ])
     assert.ok(readme.includes(`\`${topic}\``), topic);
 });

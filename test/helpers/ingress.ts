@@ -26,6 +26,8 @@ export async function startTestIngress(
   const topics = loadTopicConfig({
     RAW_TOPIC: uniqueName('raw'),
     DEAD_LETTER_TOPIC: uniqueName('dlq'),
+    NORMALIZED_TOPIC: uniqueName('normalized'),
+    IDENTITY_TOPIC: uniqueName('identities'),
     TOPIC_PARTITIONS: '3',
   });
   const config = loadIngressConfig({

@@ -1,0 +1,214 @@
+/**
+ * The connector process: what it reads (the raw topic, the identity topic, the schema registry), what it
+ * writes (Segment, the normalized and dead-letter topics), in which order it starts, and in which order
+ * it stops: stop fetching → finish the batches in flight (Segment, topics) → commit → flush → disconnect.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createBatchingProducer } from '../core/batching-producer.ts';
+import { ConnectorError } from '../core/errors.ts';
+import { createKafkaClient } from '../core/kafka.ts';
+import type { Logger } from '../core/logger.ts';
+import { createSchemaRegistryClient } from '../core/schema-registry.ts';
+import { ensureTopics, type TopicConfig } from '../core/topics.ts';
+import {
+  type MailjetEventRaw,
+  mailjetEventNormalizedSchema,
+  mailjetEventRawSchema,
+  valueSubject,
+} from '../schemas/index.ts';
+import { buildConnectorApp } from './app.ts';
+import { createBatchHandler } from './batch-handler.ts';
+import { type ConnectorConfig, mappingOptionsOf } from './config.ts';
+import { startIdentityView } from './identity-view.ts';
+import { createConnectorMetrics } from './metrics.ts';
+import { createSegmentSink } from './segment-sink.ts';
+
+export interface ConnectorDependencies {
+  config: ConnectorConfig;
+  topics: TopicConfig;
+  brokers: string[];
+  registryUrl: string;
+  /** Required here; `start` fills it with the local Segment server's key when none is configured. */
+  segment: { endpoint: string; writeKey: string };
+  logger: Logger;
+  clientId?: string;
+  /** Called when the connector cannot go on (e.g. Segment refuses the write key); the process should stop. */
+  onFatal?: (error: Error) => void;
+}
+
+export interface RunningConnector {
+  /** Base URL of the health and metrics server. */
+  url: string;
+  /** Resolves true when every batch in flight was finished and committed before the deadline. */
+  shutdown(): Promise<boolean>;
+}
+
+export async function startConnector(deps: ConnectorDependencies): Promise<RunningConnector> {
+  const { config, topics, logger } = deps;
+  const log = logger.child({ component: 'connector' });
+  const clientId = deps.clientId ?? 'mailjet-connector';
+  const kafka = createKafkaClient({ brokers: deps.brokers, clientId, logger });
+  const probe = createKafkaClient({
+    brokers: deps.brokers,
+    clientId: `${clientId}-readiness`,
+    logger,
+    connectionTimeoutMs: 1000,
+    retries: 0,
+  });
+  const registry = createSchemaRegistryClient(deps.registryUrl);
+  const metrics = createConnectorMetrics();
+
+  await ensureTopics(
+    kafka,
+    topics,
+    [topics.RAW_TOPIC, topics.NORMALIZED_TOPIC, topics.DEAD_LETTER_TOPIC],
+    [topics.IDENTITY_TOPIC],
+  );
+  const subject = valueSubject(topics.NORMALIZED_TOPIC);
+  const normalizedSerializer = await registry
+    .serializer(subject, mailjetEventNormalizedSchema)
+    .catch((err: unknown) => {
+      throw new ConnectorError(
+        'SCHEMA_REGISTRATION_FAILED',
+        `Registering ${subject}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    });
+  const identities = await startIdentityView({
+    kafka,
+    topic: topics.IDENTITY_TOPIC,
+    groupPrefix: config.CONNECTOR_GROUP_ID,
+    maxEntries: config.IDENTITY_VIEW_MAX_ENTRIES,
+    logger: log,
+  });
+  const producer = await kafka.producer({ idempotent: true });
+  const batching = createBatchingProducer(producer);
+  const sink = createSegmentSink({
+    endpoint: deps.segment.endpoint,
+    writeKey: deps.segment.writeKey,
+    requestTimeoutMs: config.SEGMENT_REQUEST_TIMEOUT_MS,
+    logger: log,
+    onRequest: (status, _events, seconds) => {
+      metrics.segmentRequests.inc({ status: String(status) });
+      metrics.segmentSeconds.observe(seconds);
+    },
+  });
+
+  const abort = new AbortController();
+  let fatal: Error | undefined;
+  const handler = createBatchHandler({
+    decode: registry.decoder<MailjetEventRaw>(mailjetEventRawSchema),
+    mapping: mappingOptionsOf(config),
+    userIdOf: (email) => identities.userIdOf(email),
+    sink,
+    producer: batching,
+    normalizedSerializer,
+    normalizedTopic: topics.NORMALIZED_TOPIC,
+    deadLetterTopic: topics.DEAD_LETTER_TOPIC,
+    metrics,
+    logger: log,
+    signal: abort.signal,
+    onFatal: (error) => {
+      if (fatal) return;
+      fatal = error;
+      log.fatal({ code: error.code }, error.message);
+      deps.onFatal?.(error);
+    },
+  });
+
+  const consumer = await kafka.consumer({ groupId: config.CONNECTOR_GROUP_ID });
+  let joined = false;
+  consumer.onGroupJoin(() => {
+    joined = true;
+  });
+  consumer.onCrash((error) => {
+    log.fatal({ err: error }, 'the Kafka consumer stopped for good');
+    deps.onFatal?.(error);
+  });
+  await consumer.subscribe([topics.RAW_TOPIC], { fromBeginning: true });
+  await consumer.runBatches(handler, { partitionsConcurrently: config.CONNECTOR_PARTITIONS_CONCURRENTLY });
+
+  const app = buildConnectorApp({
+    metrics,
+    logger,
+    onScrape: () => metrics.identities.set(identities.size()),
+    readiness: async () => {
+      const [kafkaOk, registryOk] = await Promise.all([
+        probe
+          .describeCluster()
+          .then((c) => c.brokers.length > 0)
+          .catch(() => false),
+        registry.ping(),
+      ]);
+      const checks = {
+        kafka: kafkaOk,
+        schemaRegistry: registryOk,
+        consumerGroup: joined,
+        segmentAuth: !fatal,
+      };
+      return { ready: Object.values(checks).every(Boolean), checks };
+    },
+  });
+  await app
+    .listen({ host: config.CONNECTOR_HOST, port: config.CONNECTOR_PORT })
+    .catch(async (err: unknown) => {
+      await Promise.allSettled([
+        consumer.disconnect(),
+        identities.close(),
+        producer.disconnect(),
+        kafka.close(),
+      ]);
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new ConnectorError(
+          'PORT_TAKEN',
+          `Port ${config.CONNECTOR_HOST}:${config.CONNECTOR_PORT} (connector, CONNECTOR_PORT) is already in use.`,
+          { cause: err },
+        );
+      }
+      throw err;
+    });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.CONNECTOR_PORT;
+  const host = config.CONNECTOR_HOST === '0.0.0.0' ? '127.0.0.1' : config.CONNECTOR_HOST;
+  log.info(
+    { port, group: config.CONNECTOR_GROUP_ID, rawTopic: topics.RAW_TOPIC, segment: deps.segment.endpoint },
+    'connector running',
+  );
+
+  let stopping: Promise<boolean> | undefined;
+  return {
+    url: `http://${host}:${port}`,
+    shutdown() {
+      stopping ??= (async () => {
+        log.info('stopping: finishing the batches in flight');
+        // Past the deadline, waiting for Segment stops and the uncommitted records come again later.
+        const timer = setTimeout(
+          () => abort.abort(new Error('shutdown deadline')),
+          config.CONNECTOR_SHUTDOWN_TIMEOUT_MS,
+        );
+        timer.unref();
+        await Promise.all([
+          consumer.disconnect().catch((err: unknown) => log.error({ err }, 'consumer disconnect failed')),
+          identities.close().catch((err: unknown) => log.warn({ err }, 'identity view disconnect failed')),
+        ]);
+        await Promise.race([batching.drain(), sleep(1000, undefined, { ref: false })]);
+        clearTimeout(timer);
+        await Promise.allSettled([
+          identities.close(),
+          producer.disconnect(),
+          kafka.close(),
+          probe.close(),
+          app.close(),
+        ]);
+        const clean = !abort.signal.aborted && !fatal;
+        if (clean) log.info('connector stopped');
+        else
+          log.error('connector stopped before every batch in flight was finished; they will be redelivered');
+        return clean;
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,293 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createBatchHandler } from '../../connector/batch-handler.ts';
+import { loadConnectorConfig, mappingOptionsOf } from '../../connector/config.ts';
+import { createConnectorMetrics } from '../../connector/metrics.ts';
+import { createSegmentSink } from '../../connector/segment-sink.ts';
+import { createBatchingProducer } from '../../core/batching-producer.ts';
+import { DEAD_LETTER_HEADERS } from '../../core/dead-letter.ts';
+import { silentLogger } from '../../core/logger.ts';
+import {
+  type MailjetEventNormalized,
+  type MailjetEventRaw,
+  mailjetEventRawSchema,
+} from '../../schemas/index.ts';
+import { groupedBody, mailjetSamples } from '../fixtures/mailjet-events.ts';
+import { eventually, SEGMENT_WRITE_KEY, startTestConnector, startTestSegment } from '../helpers/connector.ts';
+import { postWebhook, recordCount, startTestIngress } from '../helpers/ingress.ts';
+import { readRecords, testKafka, testRegistry, uniqueName } from '../helpers/stack.ts';
+
+const header = (headers: Record<string, Buffer | undefined>, name: string) => headers[name]?.toString();
+
+test('a grouped body goes ingress → raw topic → connector → Segment and the normalized topic', async (t) => {
+  const segment = await startTestSegment(t);
+  const ingress = await startTestIngress(t);
+  const connector = await startTestConnector(t, ingress.topics, segment);
+  assert.equal((await postWebhook(ingress, groupedBody())).status, 200);
+
+  await eventually('7 events at Segment', () => segment.recorder.stats().eventsReceived === 7);
+  const stats = segment.recorder.stats();
+  assert.deepEqual(stats.byEvent, {
+    'Email Delivered': 1,
+    'Email Opened': 1,
+    'Email Link Clicked': 1,
+    'Email Bounced': 1,
+    'Email Dropped': 1,
+    'Email Marked as Spam': 1,
+    'Email Unsubscribed': 1,
+  });
+  assert.equal(stats.distinctMessageIds, 7);
+  const sent = segment.recorder.events(10).find((e) => e.event === 'Email Delivered') as Record<
+    string,
+    unknown
+  >;
+  assert.equal(sent.anonymousId, 'api@mailjet.com');
+  assert.equal(sent.timestamp, '2015-06-03T12:19:09.000Z');
+  assert.equal((sent.properties as Record<string, unknown>).email_id, '19421777835146490');
+
+  const kafka = testKafka(t);
+  const normalizedRecords = await readRecords(t, kafka, ingress.topics.NORMALIZED_TOPIC, 7);
+  const registry = testRegistry();
+  const normalized = await Promise.all(
+    normalizedRecords.map((r) => registry.decode<MailjetEventNormalized>(r.value as Buffer)),
+  );
+  assert.deepEqual(normalized.map((n) => n.event_type).sort(), [
+    'blocked',
+    'bounce',
+    'click',
+    'open',
+    'sent',
+    'spam',
+    'unsub',
+  ]);
+  const open = normalized.find((n) => n.event_type === 'open');
+  assert.equal(open?.mailjet_message_id, '19421777396190490');
+  assert.equal(open?.event_name, 'Email Opened');
+  assert.equal(
+    open?.message_id,
+    segment.recorder.events(10).find((e) => e.event === 'Email Opened')?.messageId,
+  );
+  assert.equal(normalizedRecords.find((r) => r.key?.toString() === 'bounce@mailjet.com') !== undefined, true);
+
+  await eventually('offsets committed', async () => {
+    const committed = await kafka.committedOffsets(
+      connector.config.CONNECTOR_GROUP_ID,
+      ingress.topics.RAW_TOPIC,
+    );
+    const ends = await kafka.endOffsets(ingress.topics.RAW_TOPIC);
+    return [...ends].every(([partition, end]) => end === '0' || committed.get(partition) === end);
+  });
+  const ready = await fetch(`${connector.url}/health/ready`);
+  assert.equal(ready.status, 200);
+  const metrics = await (await fetch(`${connector.url}/metrics`)).text();
+  assert.match(metrics, /mailjet_connector_records_total\{outcome="delivered"\} 7/);
+  assert.match(metrics, /mailjet_connector_segment_events_total\{event="Email Dropped"\} 1/);
+  assert.match(metrics, /mailjet_connector_segment_requests_total\{status="200"\} \d+/);
+  assert.match(metrics, /mailjet_connector_normalized_total 7/);
+});
+
+test('userId comes from CustomID, from a Payload path, or from the identity topic; else the email', async (t) => {
+  const segment = await startTestSegment(t);
+  const ingress = await startTestIngress(t);
+  const kafka = testKafka(t);
+  // The identity table: what the Mailjet destination (or the user) writes, email → userId.
+  await kafka.ensureTopics([{ topic: ingress.topics.IDENTITY_TOPIC, compacted: true }]);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+  await producer.send([
+    {
+      topic: ingress.topics.IDENTITY_TOPIC,
+      records: [{ key: 'Known@Example.com', value: Buffer.from('user-known') }],
+    },
+  ]);
+  const connector = await startTestConnector(t, ingress.topics, segment, {
+    IDENTITY_PAYLOAD_PATH: 'user.id',
+  });
+  await eventually('the identity view read the topic', async () =>
+    /mailjet_connector_identity_view_entries 1/.test(await (await fetch(`${connector.url}/metrics`)).text()),
+  );
+
+  const events = [
+    '{"event":"open","time":1700000000,"email":"payload@example.com","Payload":"{\\"user\\":{\\"id\\":42}}"}',
+    '{"event":"open","time":1700000001,"email":"known@example.com"}',
+    '{"event":"open","time":1700000002,"email":"stranger@example.com","Payload":"not json"}',
+  ];
+  assert.equal((await postWebhook(ingress, `[${events.join(',')}]`)).status, 200);
+  await eventually('3 events at Segment', () => segment.recorder.stats().eventsReceived === 3);
+  const byEmail = new Map(
+    segment.recorder.events(10).map((e) => [(e.context as { traits: { email: string } }).traits.email, e]),
+  );
+  assert.equal(byEmail.get('payload@example.com')?.userId, '42');
+  assert.equal(byEmail.get('known@example.com')?.userId, 'user-known');
+  assert.equal(byEmail.get('stranger@example.com')?.userId, undefined);
+  assert.equal(byEmail.get('stranger@example.com')?.anonymousId, 'stranger@example.com');
+});
+
+test('CustomID as userId when configured', async (t) => {
+  const segment = await startTestSegment(t);
+  const ingress = await startTestIngress(t);
+  await startTestConnector(t, ingress.topics, segment, { IDENTITY_FROM_CUSTOM_ID: 'true' });
+  assert.equal((await postWebhook(ingress, mailjetSamples.click)).status, 200);
+  await eventually('1 event at Segment', () => segment.recorder.stats().eventsReceived === 1);
+  assert.equal(segment.recorder.events(1)[0]?.userId, 'helloworld');
+});
+
+test('poison records go to the dead-letter topic with their origin; the partition goes on', async (t) => {
+  const segment = await startTestSegment(t);
+  const ingress = await startTestIngress(t, {});
+  const kafka = testKafka(t);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+  const raw = ingress.topics.RAW_TOPIC;
+  // All on one key, so one partition: the good event after the poison must still arrive.
+  await producer.send([
+    {
+      topic: raw,
+      records: [
+        { key: 'poison@example.com', value: Buffer.from('{"event":"open"}') },
+        { key: 'poison@example.com', value: Buffer.from([0, 0x7f, 0xff, 0xff, 0xf0, 1, 2, 3]) },
+      ],
+    },
+  ]);
+  const serializer = await testRegistry().serializer(`${raw}-value`, mailjetEventRawSchema);
+  const good: MailjetEventRaw = {
+    event: 'open',
+    time: 1700000000,
+    email: 'poison@example.com',
+    message_id: '1',
+    message_guid: null,
+    event_json: '{"event":"open","time":1700000000,"email":"poison@example.com","MessageID":1}',
+    received_at: 1700000000000,
+    request_id: 'test',
+  };
+  const huge = {
+    ...good,
+    event_json: JSON.stringify({ ...JSON.parse(good.event_json), Payload: 'x'.repeat(40_000) }),
+  };
+  await producer.send([
+    {
+      topic: raw,
+      records: [
+        { key: 'poison@example.com', value: serializer.encode(huge) },
+        { key: 'poison@example.com', value: serializer.encode(good) },
+      ],
+    },
+  ]);
+  await startTestConnector(t, ingress.topics, segment);
+  await eventually('the good event at Segment', () => segment.recorder.stats().eventsReceived === 1);
+
+  const letters = await readRecords(t, kafka, ingress.topics.DEAD_LETTER_TOPIC, 3);
+  const codes = letters.map((r) => header(r.headers, DEAD_LETTER_HEADERS.errorCode)).sort();
+  assert.deepEqual(codes, ['SEGMENT_EVENT_TOO_LARGE', 'UNDECODABLE_RECORD', 'UNDECODABLE_RECORD']);
+  const notAvro = letters.find((r) => r.value?.toString() === '{"event":"open"}');
+  assert.ok(notAvro, 'the original bytes, untouched');
+  assert.equal(header(notAvro.headers, DEAD_LETTER_HEADERS.stage), 'connector');
+  assert.equal(header(notAvro.headers, DEAD_LETTER_HEADERS.originTopic), raw);
+  assert.equal(header(notAvro.headers, DEAD_LETTER_HEADERS.originOffset), '0');
+  assert.match(header(notAvro.headers, DEAD_LETTER_HEADERS.errorMessage) ?? '', /Not Confluent wire format/);
+  const unknownId = letters.find((r) => r.value?.[1] === 0x7f);
+  assert.match(
+    header(unknownId?.headers ?? {}, DEAD_LETTER_HEADERS.errorMessage) ?? '',
+    /Schema id 2147483632 is unknown/,
+  );
+  const tooLarge = letters.find((r) => header(r.headers, DEAD_LETTER_HEADERS.stage) === 'segment');
+  assert.equal(header(tooLarge?.headers ?? {}, DEAD_LETTER_HEADERS.originOffset), '2');
+});
+
+test('Segment answering 429 and 5xx delays delivery but loses nothing', async (t) => {
+  const segment = await startTestSegment(t);
+  segment.faults.set({
+    rateLimitNext: { count: 1, retryAfterSeconds: 1 },
+    failNext: { count: 2, status: 503 },
+  });
+  const ingress = await startTestIngress(t);
+  await startTestConnector(t, ingress.topics, segment);
+  assert.equal((await postWebhook(ingress, groupedBody())).status, 200);
+  await eventually('7 events at Segment', () => segment.recorder.stats().eventsReceived === 7);
+  const stats = segment.recorder.stats();
+  assert.equal(stats.distinctMessageIds, 7);
+  assert.equal(stats.responsesByStatus['429'], 1);
+  assert.equal(stats.responsesByStatus['503'], 2);
+});
+
+test('a crash after Segment but before the commit redelivers the same messageIds, which Segment dedupes', async (t) => {
+  const segment = await startTestSegment(t);
+  const ingress = await startTestIngress(t);
+  // One recipient, so one partition and one batch: the crash hits all four events.
+  const body = `[${[mailjetSamples.sent, mailjetSamples.open, mailjetSamples.click, mailjetSamples.unsub].join(',')}]`;
+  assert.equal((await postWebhook(ingress, body)).status, 200);
+  const kafka = testKafka(t);
+  const groupId = uniqueName('crash');
+
+  // First instance: the real batch handler, then a crash before kafkajs may commit.
+  await kafka.ensureTopics([{ topic: ingress.topics.NORMALIZED_TOPIC }]);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+  const registry = testRegistry();
+  const handler = createBatchHandler({
+    decode: registry.decoder<MailjetEventRaw>(mailjetEventRawSchema),
+    mapping: mappingOptionsOf(loadConnectorConfig({})),
+    userIdOf: () => undefined,
+    sink: createSegmentSink({ endpoint: segment.url, writeKey: SEGMENT_WRITE_KEY, logger: silentLogger() }),
+    producer: createBatchingProducer(producer),
+    normalizedSerializer: await registry.serializer(
+      `${ingress.topics.NORMALIZED_TOPIC}-value`,
+      (await import('../../schemas/index.ts')).mailjetEventNormalizedSchema,
+    ),
+    normalizedTopic: ingress.topics.NORMALIZED_TOPIC,
+    deadLetterTopic: ingress.topics.DEAD_LETTER_TOPIC,
+    metrics: createConnectorMetrics({ defaultMetrics: false }),
+    logger: silentLogger(),
+    signal: new AbortController().signal,
+    onFatal: () => {},
+  });
+  const crashing = await kafka.consumer({ groupId });
+  await crashing.subscribe([ingress.topics.RAW_TOPIC], { fromBeginning: true });
+  let crashed = 0;
+  await crashing.runBatches(async (batch) => {
+    await handler(batch);
+    crashed += batch.records.length;
+    throw new Error('simulated crash before commit');
+  });
+  await eventually('the first instance delivered everything', () => crashed >= 4);
+  await crashing.disconnect();
+  assert.equal(segment.recorder.stats().distinctMessageIds, 4);
+  const firstIds = new Set(segment.recorder.events(100).map((e) => e.messageId));
+
+  // Second instance, same group: nothing was committed, so everything comes again, with the same ids.
+  const before = segment.recorder.stats().eventsReceived;
+  await startTestConnector(t, ingress.topics, segment, { CONNECTOR_GROUP_ID: groupId });
+  await eventually('the redelivery', () => segment.recorder.stats().eventsReceived >= before + 4);
+  const stats = segment.recorder.stats();
+  assert.equal(stats.distinctMessageIds, 4, 'redelivered events carry the same messageIds');
+  assert.ok(stats.duplicates >= 4);
+  for (const event of segment.recorder.events(100)) assert.ok(firstIds.has(event.messageId));
+  console.log(
+    `crash before commit: ${stats.eventsReceived} events received, ${stats.distinctMessageIds} distinct`,
+  );
+});
+
+test('shutdown finishes the batch waiting for Segment, commits it, and stops cleanly', async (t) => {
+  const segment = await startTestSegment(t);
+  segment.faults.set({ latencyMs: 1500 });
+  const ingress = await startTestIngress(t);
+  const connector = await startTestConnector(t, ingress.topics, segment);
+  assert.equal((await postWebhook(ingress, groupedBody())).status, 200);
+  await eventually('a batch in flight', async () =>
+    /mailjet_connector_in_flight_records [1-9]/.test(await (await fetch(`${connector.url}/metrics`)).text()),
+  );
+  assert.equal(await connector.shutdown(), true);
+  assert.equal(segment.recorder.stats().eventsReceived, 7, 'the batch in flight was finished, not cut');
+  const kafka = testKafka(t);
+  const committed = await kafka.committedOffsets(
+    connector.config.CONNECTOR_GROUP_ID,
+    ingress.topics.RAW_TOPIC,
+  );
+  let committedTotal = 0;
+  for (const offset of committed.values()) committedTotal += Math.max(0, Number(offset));
+  assert.equal(
+    committedTotal,
+    await recordCount(kafka, ingress.topics.RAW_TOPIC),
+    'committed = next offset of every partition',
+  );
+});

@@ -12,6 +12,9 @@ COPY schemas ./schemas
 COPY ingress ./ingress
 COPY connector ./connector
 COPY local-saas ./local-saas
+# A smaller young generation and fewer malloc arenas: about 20% less memory at no measured CPU cost
+# (npm run bench:ingress). The malloc settings apply to glibc images like this one.
+ENV NODE_OPTIONS=--max-semi-space-size=8 MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072
 USER node
 ENTRYPOINT ["node", "--disable-warning=TimeoutNegativeWarning", "bin/mailjet-connector.ts"]
 CMD ["start"]

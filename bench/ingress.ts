@@ -4,10 +4,11 @@
  * events on its own. A script that prints figures, never a test:
  *
  *   node --disable-warning=TimeoutNegativeWarning bench/ingress.ts [--seconds N] [--concurrency C]
- *     [--cpu-prof] [--child-node-options "--max-semi-space-size=2"]
+ *     [--cpu-prof] [--child-node-options="--max-semi-space-size=16"]
  *
  * --cpu-prof writes a V8 CPU profile of the ingress child (path printed at the end); the other flag
- * passes Node/V8 options to the child only, to try memory settings.
+ * passes Node/V8 options to the child only (in NODE_OPTIONS, so only the flags Node allows there), to
+ * try memory settings: they come after, so override, those of the `mailjet-connector` launcher.
  * Phases, each `--seconds` long (default 10), on the local stack (or KAFKA_BROKERS/SCHEMA_REGISTRY_URL):
  * 1. baseline: the raw Kafka client (core/kafka.ts, idempotent, acks=all) sends the same events, Avro
  *    encoded with the ingress's serializer, from C concurrent senders: 1 event per send, then 100;
@@ -66,7 +67,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '32' },
     'cpu-prof': { type: 'boolean', default: false },
-    /** V8/Node flags for the ingress child only, e.g. "--max-semi-space-size=8", to try memory settings. */
+    /** V8/Node flags for the ingress child only, e.g. "--max-semi-space-size=16", to try memory settings. */
     'child-node-options': { type: 'string', default: '' },
   },
 });
@@ -400,33 +401,30 @@ async function startIngressChild(
   deadLetterTopic: string,
 ): Promise<IngressChild> {
   const profileDir = args['cpu-prof'] ? mkdtempSync(join(tmpdir(), 'ingress-profile-')) : undefined;
-  const child = spawn(
-    process.execPath,
-    [
-      ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
-      '--disable-warning=TimeoutNegativeWarning',
-      'bin/mailjet-connector.ts',
-      'ingress',
-    ],
-    {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        PATH: process.env.PATH,
-        LOG_LEVEL: 'info',
-        KAFKA_BROKERS: cluster.brokers.join(','),
-        SCHEMA_REGISTRY_URL: cluster.registryUrl,
-        INGRESS_HOST: '127.0.0.1',
-        INGRESS_PORT: '0',
-        INGRESS_BASIC_AUTH_USER: USER,
-        INGRESS_BASIC_AUTH_PASSWORD: PASSWORD,
-        RAW_TOPIC: rawTopic,
-        DEAD_LETTER_TOPIC: deadLetterTopic,
-        TOPIC_PARTITIONS: String(PARTITIONS),
-        ...(args['child-node-options'] ? { NODE_OPTIONS: args['child-node-options'] } : {}),
-      },
+  // Through the project's launcher, which execs Node with the memory settings every way of running
+  // the service uses: the figures are those of the real process, not of a bare `node`.
+  const nodeOptions = [
+    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    args['child-node-options'],
+  ].join(' ');
+  const child = spawn(join(repoRoot, 'mailjet-connector'), ['ingress'], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      PATH: process.env.PATH,
+      LOG_LEVEL: 'info',
+      KAFKA_BROKERS: cluster.brokers.join(','),
+      SCHEMA_REGISTRY_URL: cluster.registryUrl,
+      INGRESS_HOST: '127.0.0.1',
+      INGRESS_PORT: '0',
+      INGRESS_BASIC_AUTH_USER: USER,
+      INGRESS_BASIC_AUTH_PASSWORD: PASSWORD,
+      RAW_TOPIC: rawTopic,
+      DEAD_LETTER_TOPIC: deadLetterTopic,
+      TOPIC_PARTITIONS: String(PARTITIONS),
+      ...(nodeOptions.trim() ? { NODE_OPTIONS: nodeOptions.trim() } : {}),
     },
-  );
+  });
   ingressChild = child;
   const exited = once(child, 'exit').then(([code, signal]) => (signal ? `signal ${signal}` : `exit ${code}`));
   let warnings = 0;

@@ -12,10 +12,11 @@ import Fastify, {
 } from 'fastify';
 import { ConnectorError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
+import type { MailjetEventType } from '../core/mailjet-event.ts';
 import { createAuthenticator, type WebhookCredentials, withoutToken } from './auth.ts';
 import type { EventPublisher } from './event-publisher.ts';
 import type { IngressMetrics } from './metrics.ts';
-import { readWebhookBody } from './webhook-body.ts';
+import { type AcceptedEvent, readWebhookBody } from './webhook-body.ts';
 
 export interface Readiness {
   ready: boolean;
@@ -113,24 +114,29 @@ export function buildIngressApp(options: IngressAppOptions): IngressApp {
       metrics.bodyBytes.observe(body.length);
       const read = readWebhookBody(body);
       metrics.eventsPerRequest.observe(read.accepted.length + read.rejected.length);
+      // What the answer and the metrics need, taken now: nothing below the await refers to `read`, so
+      // its parsed events and their JSON text are garbage while the records wait for Kafka.
+      const stored = read.accepted.length;
+      const storedByType = countByType(read.accepted);
+      const { rejected } = read;
       try {
         await publisher.publish(read, { requestId: request.id, receivedAt: Date.now() });
       } catch (err) {
         if (err instanceof ConnectorError && err.retriable) {
           if (err.code === 'INGRESS_OVERLOADED') metrics.shed.inc({ reason: 'overloaded' });
-          request.log.warn({ code: err.code, events: read.accepted.length }, err.message);
+          request.log.warn({ code: err.code, events: stored }, err.message);
           reply.header('Retry-After', retryAfter);
           return refuse(reply, 503, `${err.message.split('\n')[0]}. Retry later; nothing was lost.`);
         }
         throw err;
       }
       metrics.produceSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      for (const event of read.accepted) metrics.events.inc({ event_type: event.type });
-      for (const input of read.rejected) {
+      for (const [type, count] of storedByType) metrics.events.inc({ event_type: type }, count);
+      for (const input of rejected) {
         metrics.deadLettered.inc({ code: input.code });
         request.log.warn({ code: input.code }, `dead-lettered: ${input.reason}`);
       }
-      return { stored: read.accepted.length, deadLettered: read.rejected.length };
+      return { stored, deadLettered: rejected.length };
     } finally {
       metrics.pendingEvents.set(publisher.pending());
       if (--inFlight === 0) {
@@ -172,6 +178,12 @@ export function buildIngressApp(options: IngressAppOptions): IngressApp {
       return new Promise((resolve) => idleWaiters.push(resolve));
     },
   };
+}
+
+function countByType(events: readonly AcceptedEvent[]): Map<MailjetEventType, number> {
+  const counts = new Map<MailjetEventType, number>();
+  for (const { type } of events) counts.set(type, (counts.get(type) ?? 0) + 1);
+  return counts;
 }
 
 const unsupportedMediaType = 'Mailjet webhooks are JSON: send the body with Content-Type: application/json.';

@@ -27,6 +27,8 @@ export function createIdentityMap(maxEntries: number) {
       if (map.size > maxEntries) map.delete(map.keys().next().value as string);
     },
     get(email: string): string | undefined {
+      // Most deployments have no identity table: no lower-cased copy of every event's email then.
+      if (map.size === 0) return undefined;
       const key = email.trim().toLowerCase();
       const userId = map.get(key);
       if (userId !== undefined) {

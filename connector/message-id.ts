@@ -12,7 +12,7 @@
  *
  * Changing the tuple changes every id: events redelivered across such an upgrade then reach Segment twice.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export interface MessageIdFields {
   /** Mailjet `event`: an open and a click of the same message in the same second are two events. */
@@ -56,5 +56,6 @@ export function segmentMessageId(fields: MessageIdFields): string {
     fields.listId,
     fields.source,
   ].map((value) => (value === undefined || value === '' ? null : value));
-  return `mj-${createHash('sha256').update(JSON.stringify(tuple)).digest('hex')}`;
+  // crypto.hash: one call for a small input, without a Hash object per event (about half the time).
+  return `mj-${hash('sha256', JSON.stringify(tuple), 'hex')}`;
 }

@@ -227,9 +227,18 @@ function resolveIdentity(
   return undefined;
 }
 
-/** A copy of `object` without its undefined members: Segment gets no key it has no value for. */
+/**
+ * A copy of `object` without its undefined members: Segment gets no key it has no value for. A plain
+ * loop over the keys (same order) rather than entries/filter/fromEntries: it runs three times per event,
+ * and the arrays those built were a quarter of the mapping's CPU time (bench/connector.ts --cpu-prof).
+ */
 function defined<T extends object>(object: T): T {
-  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as T;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(object)) {
+    const value = (object as Record<string, unknown>)[key];
+    if (value !== undefined) copy[key] = value;
+  }
+  return copy as T;
 }
 
 export function segmentEventName(type: MailjetEventType, options: MappingOptions): string {

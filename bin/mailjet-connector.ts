@@ -16,6 +16,8 @@ import { loadTopicConfig } from '../core/topics.ts';
 import { loadIngressConfig } from '../ingress/config.ts';
 import { startIngress } from '../ingress/server.ts';
 import { startLocalSegment } from '../local-saas/segment/server.ts';
+import { parseReplayArguments, replayUsage } from '../replay/arguments.ts';
+import { runReplay } from '../replay/run-replay.ts';
 import { loadStackConfig, startStack } from '../stack/local-stack.ts';
 import { configTable } from './configuration.ts';
 
@@ -26,7 +28,9 @@ Commands:
              schema registry and Segment server.
   ingress    The webhook ingress alone, against KAFKA_BROKERS and SCHEMA_REGISTRY_URL.
   connector  The Segment connector alone, against KAFKA_BROKERS, SCHEMA_REGISTRY_URL, SEGMENT_WRITE_KEY.
-  config   Print the configuration table (Markdown), as in README.md.
+  replay     Re-run a time range of the raw topic (or re-drive dead letters) through the connector;
+             \`replay --help\` for its options.
+  config     Print the configuration table (Markdown), as in README.md.
 `;
 
 type Stop = () => Promise<unknown>;
@@ -164,6 +168,47 @@ async function connectorOnly(): Promise<void> {
   stops.push(() => connector.shutdown());
 }
 
+/** `replay …`: usage errors (bad flags, dates, unknown topic) are one line on stderr and exit code 2. */
+async function replay(args: string[]): Promise<void> {
+  const parsed = parseReplayArguments(args, Date.now());
+  if (!parsed.ok) {
+    process.stderr.write(`replay: ${parsed.message}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (parsed.help) {
+    process.stdout.write(replayUsage);
+    return;
+  }
+  // Progress and the summary own stdout; the log shows warnings unless LOG_LEVEL asks for more.
+  const { LOG_LEVEL } = loadConfig(logConfigSchema, { LOG_LEVEL: 'warn', ...process.env });
+  const cluster = requireCluster('replay');
+  const config = loadConnectorConfig();
+  const stop = new AbortController();
+  // First Ctrl-C: finish and commit the batch in flight; the same command resumes from there.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
+  try {
+    const summary = await runReplay(parsed.options, {
+      ...cluster,
+      topics: loadTopicConfig(),
+      config,
+      ...(config.SEGMENT_WRITE_KEY === undefined
+        ? {}
+        : { segment: { endpoint: config.SEGMENT_ENDPOINT, writeKey: config.SEGMENT_WRITE_KEY } }),
+      logger: createLogger({ level: LOG_LEVEL }),
+      signal: stop.signal,
+    });
+    process.exitCode = summary.complete ? 0 : 1;
+  } catch (err) {
+    if (err instanceof ConnectorError && err.code === 'REPLAY_ARGUMENT_INVALID') {
+      process.stderr.write(`replay: ${err.message.split('\n')[0]}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+}
+
 function requireCluster(command: string): { brokers: string[]; registryUrl: string } {
   const stackConfig = loadStackConfig();
   if (stackConfig.KAFKA_BROKERS === undefined || stackConfig.SCHEMA_REGISTRY_URL === undefined) {
@@ -184,6 +229,8 @@ async function main(argv: string[]): Promise<void> {
       return ingressOnly();
     case 'connector':
       return connectorOnly();
+    case 'replay':
+      return replay(argv.slice(1));
     case 'config':
       process.stdout.write(`${configTable()}\n`);
       return;

@@ -33,6 +33,18 @@ export interface BatchHandlerOptions {
   /** A configuration error no retry can fix (wrong Segment write key): the process must stop. */
   onFatal: (error: ConnectorError) => void;
   heartbeatIntervalMs?: number;
+  /** Where mapped events go; both unless told otherwise (replays may re-send to one only). */
+  targets?: { segment: boolean; normalized: boolean };
+  /** Decode and map only: nothing goes to Segment or to any topic (replay --dry-run). */
+  dryRun?: boolean;
+}
+
+/** What became of one batch's records; the live connector ignores it, replays count it. */
+export interface BatchOutcome {
+  /** Events that reached every target (in a dry run: mapped), by Mailjet event type. */
+  delivered: Record<string, number>;
+  /** Records dead-lettered (in a dry run: that would be). */
+  deadLettered: number;
 }
 
 interface Mapped {
@@ -41,8 +53,12 @@ interface Mapped {
   normalized: MailjetEventNormalized;
 }
 
-export function createBatchHandler(options: BatchHandlerOptions): (batch: RecordBatch) => Promise<void> {
+export function createBatchHandler(
+  options: BatchHandlerOptions,
+): (batch: RecordBatch) => Promise<BatchOutcome> {
   const { metrics } = options;
+  const toSegment = !options.dryRun && (options.targets?.segment ?? true);
+  const toNormalized = !options.dryRun && (options.targets?.normalized ?? true);
 
   return async (batch) => {
     const started = process.hrtime.bigint();
@@ -92,12 +108,14 @@ export function createBatchHandler(options: BatchHandlerOptions): (batch: Record
         else deadLetter(record, 'connector', result.code, result.message);
       }
 
-      const delivered = await deliverToSegment(options, batch, mapped, log, (item, code, message) =>
-        deadLetter(item.record, 'segment', code, message),
-      );
+      const delivered = toSegment
+        ? await deliverToSegment(options, batch, mapped, log, (item, code, message) =>
+            deadLetter(item.record, 'segment', code, message),
+          )
+        : mapped;
 
       const batches: TopicRecords[] = [];
-      if (delivered.length > 0) {
+      if (toNormalized && delivered.length > 0) {
         batches.push({
           topic: options.normalizedTopic,
           records: delivered.map((item) => ({
@@ -107,12 +125,18 @@ export function createBatchHandler(options: BatchHandlerOptions): (batch: Record
         });
       }
       if (deadLetters.length > 0) batches.push({ topic: options.deadLetterTopic, records: deadLetters });
-      await options.producer.send(batches, options.signal);
+      if (!options.dryRun) await options.producer.send(batches, options.signal);
 
-      metrics.normalized.inc(delivered.length);
-      for (const item of delivered) metrics.segmentEvents.inc({ event: item.track.event });
+      if (toNormalized) metrics.normalized.inc(delivered.length);
+      if (toSegment) for (const item of delivered) metrics.segmentEvents.inc({ event: item.track.event });
       metrics.records.inc({ outcome: 'delivered' }, delivered.length);
       metrics.records.inc({ outcome: 'dead_lettered' }, batch.records.length - delivered.length);
+      const byType: Record<string, number> = {};
+      for (const item of delivered) {
+        const type = item.normalized.event_type;
+        byType[type] = (byType[type] ?? 0) + 1;
+      }
+      return { delivered: byType, deadLettered: batch.records.length - delivered.length };
     } finally {
       metrics.inFlight.dec(batch.records.length);
       metrics.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);

@@ -96,6 +96,10 @@ export const errorCatalogue = {
     retriable: true,
     hint: 'The schema registry did not answer; the record is retried, not dead-lettered. Check SCHEMA_REGISTRY_URL.',
   },
+  REPLAY_ARGUMENT_INVALID: {
+    retriable: false,
+    hint: 'Fix the replay argument named above (`./mailjet-connector replay --help` lists them) and run the command again; nothing was read or sent.',
+  },
 } as const satisfies Record<string, { retriable: boolean; hint: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

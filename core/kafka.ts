@@ -9,6 +9,7 @@ import {
   type Producer as KafkajsProducer,
   type LogEntry,
   logLevel,
+  type Message,
   Partitioners,
 } from 'kafkajs';
 import type { Logger } from './logger.ts';
@@ -27,6 +28,8 @@ export interface OutgoingRecord {
   key: string | Buffer | null;
   value: Buffer | null;
   headers?: Record<string, string | Buffer>;
+  /** Milliseconds since the epoch; unset, the producer stamps the time of sending. */
+  timestamp?: number;
 }
 
 export interface IncomingRecord {
@@ -70,6 +73,35 @@ export interface RecordBatch {
   heartbeat(): Promise<void>;
 }
 
+export interface BatchRunOptions {
+  partitionsConcurrently?: number;
+  /**
+   * Largest batch handed to the handler: a fetched batch is split into pieces of at most this many
+   * records, each committed after its handler resolved, so a stop or crash loses less work.
+   */
+  maxBatchRecords?: number;
+  /**
+   * Bounded reading: the first offset not to read, per partition (undefined: unbounded). Records at or
+   * past it are never handed over, the commit stops there, and the partition is paused once reached.
+   */
+  endOffsetOf?: (topic: string, partition: number) => string | undefined;
+  /**
+   * Asked for every partition this member is assigned, each time the group is joined and before the
+   * first fetch: the offset to read from, or undefined to go on from the committed offset.
+   */
+  startOffsetOf?: (topic: string, partition: number) => string | undefined;
+  /**
+   * Once aborted, no further records are handed over (nor committed); the batch in the handler finishes.
+   * Stop this way rather than by throwing from the handler: kafkajs answers a throw with a crash and a
+   * restart that can outlive a disconnect() made at the same time.
+   */
+  signal?: AbortSignal;
+  /** Off: offsets are never committed (dry runs must leave no progress behind). Default on. */
+  commit?: boolean;
+  /** Called after a batch was committed (or handled, with commit off) with the next offset to read. */
+  onCommitted?: (topic: string, partition: number, nextOffset: string) => void;
+}
+
 export interface Consumer {
   subscribe(topics: string[], options?: { fromBeginning?: boolean }): Promise<void>;
   /** Hands over records one by one; the offset of a record is committed after its handler resolved. */
@@ -79,10 +111,7 @@ export interface Consumer {
    * handler resolved; if it throws, nothing is committed and the records come again. While a handler
    * runs, its partition is not fetched further: back-pressure instead of buffering.
    */
-  runBatches(
-    handler: (batch: RecordBatch) => Promise<void>,
-    options?: { partitionsConcurrently?: number },
-  ): Promise<void>;
+  runBatches(handler: (batch: RecordBatch) => Promise<unknown>, options?: BatchRunOptions): Promise<void>;
   /** Finishes the batches in progress, then leaves the group. */
   disconnect(): Promise<void>;
   /** Called when the client gives up for good (after its own retries); the process should stop. */
@@ -98,6 +127,13 @@ export interface KafkaClient {
   committedOffsets(groupId: string, topic: string): Promise<Map<number, string>>;
   /** The next offset to be written, per partition (the high watermark). */
   endOffsets(topic: string): Promise<Map<number, string>>;
+  /**
+   * Per partition, the first offset whose record timestamp is at or after `timestampMs`; the high
+   * watermark where no record is that late.
+   */
+  offsetsForTime(topic: string, timestampMs: number): Promise<Map<number, string>>;
+  /** Whether the topic exists on the cluster. */
+  topicExists(topic: string): Promise<boolean>;
   producer(options?: { idempotent?: boolean }): Promise<Producer>;
   consumer(options: { groupId: string }): Promise<Consumer>;
   /** Closes the admin connection this client opened lazily; producers and consumers close themselves. */
@@ -147,6 +183,13 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       const offsets = await (await connectedAdmin()).fetchTopicOffsets(topic);
       return new Map(offsets.map((o) => [o.partition, o.high]));
     },
+    async offsetsForTime(topic, timestampMs) {
+      const offsets = await (await connectedAdmin()).fetchTopicOffsetsByTimestamp(topic, timestampMs);
+      return new Map(offsets.map((o) => [o.partition, o.offset]));
+    },
+    async topicExists(topic) {
+      return (await (await connectedAdmin()).listTopics()).includes(topic);
+    },
     async producer(options = {}) {
       const producer = kafka.producer({
         // Java-compatible murmur2 partitioning, so keys land where Kafka Streams or Connect would put them.
@@ -183,11 +226,19 @@ function wrapProducer(producer: KafkajsProducer): Producer {
     async send(batches) {
       await producer.sendBatch({
         acks: -1,
-        topicMessages: batches.map(({ topic, records }) => ({ topic, messages: records })),
+        topicMessages: batches.map(({ topic, records }) => ({ topic, messages: messagesOf(records) })),
       });
     },
     disconnect: () => producer.disconnect(),
   };
+}
+
+/** kafkajs takes timestamps as text; records without one (the hot path) are passed as they are. */
+function messagesOf(records: OutgoingRecord[]): Message[] {
+  if (records.every((record) => record.timestamp === undefined)) return records as Message[];
+  return records.map(({ timestamp, ...record }) =>
+    timestamp === undefined ? record : { ...record, timestamp: String(timestamp) },
+  );
 }
 
 function wrapConsumer(consumer: KafkajsConsumer): Consumer {
@@ -209,37 +260,86 @@ function wrapConsumer(consumer: KafkajsConsumer): Consumer {
           });
         },
       }),
-    runBatches: (handler, options = {}) =>
-      consumer.run({
+    runBatches: (handler, options = {}) => {
+      const { startOffsetOf, endOffsetOf, onCommitted } = options;
+      const maxBatchRecords = options.maxBatchRecords ?? Number.POSITIVE_INFINITY;
+      const commit = options.commit ?? true;
+      if (startOffsetOf) {
+        // kafkajs emits GROUP_JOIN synchronously at the end of the join, before its first fetch, and
+        // applies queued seeks at the start of a fetch: the first records read come from these offsets.
+        consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+          for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+            for (const partition of partitions) {
+              const offset = startOffsetOf(topic, partition);
+              if (offset !== undefined) consumer.seek({ topic, partition, offset });
+            }
+          }
+        });
+      }
+      return consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
-        eachBatch: async ({ batch, heartbeat, resolveOffset, commitOffsetsIfNecessary, isRunning }) => {
-          if (batch.messages.length === 0 || !isRunning()) return;
-          await handler({
-            topic: batch.topic,
-            partition: batch.partition,
-            records: batch.messages.map((message) => ({
-              topic: batch.topic,
-              partition: batch.partition,
-              offset: message.offset,
-              timestamp: message.timestamp,
-              key: message.key,
-              value: message.value,
-              headers: normalizeHeaders(message.headers),
-            })),
-            heartbeat,
-          });
-          resolveOffset(batch.lastOffset());
+        eachBatch: async ({
+          batch,
+          heartbeat,
+          resolveOffset,
+          commitOffsetsIfNecessary,
+          isRunning,
+          pause,
+        }) => {
+          if (batch.messages.length === 0 || !isRunning() || options.signal?.aborted) return;
+          const { topic, partition } = batch;
+          const end = endOffsetOf?.(topic, partition);
+          const inRange =
+            end === undefined
+              ? batch.messages
+              : batch.messages.filter((message) => BigInt(message.offset) < BigInt(end));
+          const reachedEnd = end !== undefined && BigInt(batch.lastOffset()) + 1n >= BigInt(end);
           // Kafka stores the next offset to read: one past the last record handled. Committed through the
           // batch's own handle: consumer.commitOffsets() silently skips once disconnect() began, which
           // would leave the batch that shutdown waited for uncommitted.
-          const next = (BigInt(batch.lastOffset()) + 1n).toString();
-          await commitOffsetsIfNecessary({
-            topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }],
-          });
+          const done = async (next: string) => {
+            if (commit) {
+              await commitOffsetsIfNecessary({
+                topics: [{ topic, partitions: [{ partition, offset: next }] }],
+              });
+            }
+            onCommitted?.(topic, partition, next);
+          };
+          for (let first = 0; first < inRange.length; first += maxBatchRecords) {
+            // Stopping between pieces: what was handled is committed, the rest comes on the next run.
+            if (first > 0 && (!isRunning() || options.signal?.aborted)) return;
+            const piece = inRange.slice(first, first + maxBatchRecords);
+            const last = first + maxBatchRecords >= inRange.length;
+            await handler({
+              topic,
+              partition,
+              records: piece.map((message) => ({
+                topic,
+                partition,
+                offset: message.offset,
+                timestamp: message.timestamp,
+                key: message.key,
+                value: message.value,
+                headers: normalizeHeaders(message.headers),
+              })),
+              heartbeat,
+            });
+            const lastOffset = last ? batch.lastOffset() : (piece.at(-1)?.offset ?? batch.lastOffset());
+            resolveOffset(lastOffset);
+            await done(last && reachedEnd ? (end as string) : (BigInt(lastOffset) + 1n).toString());
+          }
+          if (reachedEnd) {
+            if (inRange.length === 0) {
+              resolveOffset(batch.lastOffset());
+              await done(end as string);
+            }
+            pause();
+          }
         },
-      }),
+      });
+    },
     disconnect: () => consumer.disconnect(),
     onCrash: (listener) => {
       consumer.on(consumer.events.CRASH, (event) => {

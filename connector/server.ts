@@ -5,7 +5,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createBatchingProducer } from '../core/batching-producer.ts';
+import { createClusterProbe } from '../core/cluster-probe.ts';
 import { ConnectorError } from '../core/errors.ts';
+import { listenOn } from '../core/http-listen.ts';
 import { createKafkaClient } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
 import { createSchemaRegistryClient } from '../core/schema-registry.ts';
@@ -48,14 +50,8 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
   const log = logger.child({ component: 'connector' });
   const clientId = deps.clientId ?? 'mailjet-connector';
   const kafka = createKafkaClient({ brokers: deps.brokers, clientId, logger });
-  const probe = createKafkaClient({
-    brokers: deps.brokers,
-    clientId: `${clientId}-readiness`,
-    logger,
-    connectionTimeoutMs: 1000,
-    retries: 0,
-  });
   const registry = createSchemaRegistryClient(deps.registryUrl);
+  const probe = createClusterProbe({ brokers: deps.brokers, clientId, registry, logger });
   const metrics = createConnectorMetrics();
 
   await ensureTopics(
@@ -135,43 +131,25 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
     logger,
     onScrape: () => metrics.identities.set(identities.size()),
     readiness: async () => {
-      const [kafkaOk, registryOk] = await Promise.all([
-        probe
-          .describeCluster()
-          .then((c) => c.brokers.length > 0)
-          .catch(() => false),
-        registry.ping(),
-      ]);
-      const checks = {
-        kafka: kafkaOk,
-        schemaRegistry: registryOk,
-        consumerGroup: joined,
-        segmentAuth: !fatal,
-      };
+      const checks = { ...(await probe.check()), consumerGroup: joined, segmentAuth: !fatal };
       return { ready: Object.values(checks).every(Boolean), checks };
     },
   });
-  await app
-    .listen({ host: config.CONNECTOR_HOST, port: config.CONNECTOR_PORT })
-    .catch(async (err: unknown) => {
-      await Promise.allSettled([
-        consumer.disconnect(),
-        identities.close(),
-        producer.disconnect(),
-        kafka.close(),
-      ]);
-      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-        throw new ConnectorError(
-          'PORT_TAKEN',
-          `Port ${config.CONNECTOR_HOST}:${config.CONNECTOR_PORT} (connector, CONNECTOR_PORT) is already in use.`,
-          { cause: err },
-        );
-      }
-      throw err;
-    });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.CONNECTOR_PORT;
-  const host = config.CONNECTOR_HOST === '0.0.0.0' ? '127.0.0.1' : config.CONNECTOR_HOST;
+  const { port, url } = await listenOn(
+    app,
+    config.CONNECTOR_HOST,
+    config.CONNECTOR_PORT,
+    'connector, CONNECTOR_PORT',
+  ).catch(async (err: unknown) => {
+    await Promise.allSettled([
+      consumer.disconnect(),
+      identities.close(),
+      producer.disconnect(),
+      kafka.close(),
+      probe.close(),
+    ]);
+    throw err;
+  });
   log.info(
     { port, group: config.CONNECTOR_GROUP_ID, rawTopic: topics.RAW_TOPIC, segment: deps.segment.endpoint },
     'connector running',
@@ -179,7 +157,7 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
 
   let stopping: Promise<boolean> | undefined;
   return {
-    url: `http://${host}:${port}`,
+    url,
     shutdown() {
       stopping ??= (async () => {
         log.info('stopping: finishing the batches in flight');

@@ -5,13 +5,15 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createBatchingProducer } from '../core/batching-producer.ts';
+import { createClusterProbe } from '../core/cluster-probe.ts';
 import { ConnectorError } from '../core/errors.ts';
+import { listenOn } from '../core/http-listen.ts';
 import { createKafkaClient } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
 import { createSchemaRegistryClient } from '../core/schema-registry.ts';
 import { ensureTopics, type TopicConfig } from '../core/topics.ts';
 import { mailjetEventRawSchema, valueSubject } from '../schemas/index.ts';
-import { buildIngressApp, type Readiness } from './app.ts';
+import { buildIngressApp } from './app.ts';
 import type { IngressConfig } from './config.ts';
 import { createEventPublisher } from './event-publisher.ts';
 import { createIngressMetrics } from './metrics.ts';
@@ -38,14 +40,8 @@ export async function startIngress(deps: IngressDependencies): Promise<RunningIn
   const log = logger.child({ component: 'ingress' });
   const clientId = deps.clientId ?? 'mailjet-connector-ingress';
   const kafka = createKafkaClient({ brokers: deps.brokers, clientId, logger });
-  const probe = createKafkaClient({
-    brokers: deps.brokers,
-    clientId: `${clientId}-readiness`,
-    logger,
-    connectionTimeoutMs: 1000,
-    retries: 0,
-  });
   const registry = createSchemaRegistryClient(deps.registryUrl);
+  const probe = createClusterProbe({ brokers: deps.brokers, clientId, registry, logger });
 
   await ensureTopics(kafka, topics, [topics.RAW_TOPIC, topics.DEAD_LETTER_TOPIC]);
   const subject = valueSubject(topics.RAW_TOPIC);
@@ -75,39 +71,23 @@ export async function startIngress(deps: IngressDependencies): Promise<RunningIn
     bodyLimitBytes: config.INGRESS_BODY_LIMIT_BYTES,
     retryAfterSeconds: config.INGRESS_RETRY_AFTER_SECONDS,
     publisher,
-    readiness: cachedReadiness(async () => {
-      const [kafkaOk, registryOk] = await Promise.all([
-        probe
-          .describeCluster()
-          .then((c) => c.brokers.length > 0)
-          .catch(() => false),
-        registry.ping(),
-      ]);
-      return { ready: kafkaOk && registryOk, checks: { kafka: kafkaOk, schemaRegistry: registryOk } };
-    }),
+    readiness: async () => {
+      const checks = await probe.check();
+      return { ready: checks.kafka && checks.schemaRegistry, checks };
+    },
     metrics: createIngressMetrics(),
     logger,
   });
 
-  try {
-    await app.listen({ host: config.INGRESS_HOST, port: config.INGRESS_PORT });
-  } catch (err) {
+  const { port, url } = await listenOn(
+    app,
+    config.INGRESS_HOST,
+    config.INGRESS_PORT,
+    'ingress, INGRESS_PORT',
+  ).catch(async (err: unknown) => {
     await Promise.allSettled([producer.disconnect(), kafka.close(), probe.close()]);
-    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new ConnectorError(
-        'PORT_TAKEN',
-        `Port ${config.INGRESS_HOST}:${config.INGRESS_PORT} (ingress, INGRESS_PORT) is already in use.`,
-        {
-          cause: err,
-        },
-      );
-    }
     throw err;
-  }
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.INGRESS_PORT;
-  const host =
-    config.INGRESS_HOST === '0.0.0.0' || config.INGRESS_HOST === '::' ? '127.0.0.1' : config.INGRESS_HOST;
+  });
   log.info(
     { port, path: config.INGRESS_PATH, rawTopic: topics.RAW_TOPIC, schemaId: rawSerializer.schemaId },
     'ingress listening',
@@ -115,7 +95,7 @@ export async function startIngress(deps: IngressDependencies): Promise<RunningIn
 
   let stopping: Promise<boolean> | undefined;
   return {
-    url: `http://${host}:${port}`,
+    url,
     port,
     shutdown() {
       stopping ??= (async () => {
@@ -147,14 +127,5 @@ function credentialsOf(config: IngressConfig) {
       ? { basic: { user: config.INGRESS_BASIC_AUTH_USER, password: config.INGRESS_BASIC_AUTH_PASSWORD } }
       : {}),
     ...(config.INGRESS_TOKEN !== undefined ? { token: config.INGRESS_TOKEN } : {}),
-  };
-}
-
-/** Probes at most once per interval, so a scraping load balancer cannot load Kafka or the registry. */
-function cachedReadiness(probe: () => Promise<Readiness>, intervalMs = 2000): () => Promise<Readiness> {
-  let last: { at: number; result: Promise<Readiness> } | undefined;
-  return () => {
-    if (!last || Date.now() - last.at > intervalMs) last = { at: Date.now(), result: probe() };
-    return last.result;
   };
 }

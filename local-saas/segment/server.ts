@@ -2,7 +2,7 @@
  * Runs the local Segment server on a loopback port. Point a Segment client at `url` (analytics-node:
  * `host: url`) and read what it sent from `recorder`, or over HTTP from `<url>/_local/stats`.
  */
-import { ConnectorError } from '../../core/errors.ts';
+import { listenOn } from '../../core/http-listen.ts';
 import type { Logger } from '../../core/logger.ts';
 import { buildSegmentApp } from './app.ts';
 import { FaultInjector } from './faults.ts';
@@ -31,28 +31,11 @@ export async function startLocalSegment(options: LocalSegmentOptions): Promise<L
   const recorder = new SegmentRecorder(options.recorder);
   const faults = new FaultInjector();
   const app = buildSegmentApp({ writeKeys, recorder, faults, logger });
-  try {
-    await app.listen({ host, port });
-  } catch (err) {
-    await app.close();
-    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new ConnectorError(
-        'PORT_TAKEN',
-        `Port ${host}:${port} (local Segment server) is already in use.`,
-        {
-          cause: err,
-        },
-      );
-    }
-    throw err;
-  }
-  const address = app.server.address();
-  const bound = typeof address === 'object' && address ? address.port : port;
-  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const { url } = await listenOn(app, host, port, 'local Segment server');
 
   let stopping: Promise<void> | undefined;
   return {
-    url: `http://${urlHost}:${bound}`,
+    url,
     recorder,
     faults,
     // Idempotent: a test's cleanup and a signal handler may both call it.

@@ -24,6 +24,12 @@ export const connectorConfigSchema = Type.Object(
       default: 10_000,
       description: 'One request to Segment; past it the request is retried.',
     }),
+    SEGMENT_RETRY_MAX_DELAY_MS: Type.Integer({
+      minimum: 100,
+      default: 10_000,
+      description:
+        'Longest wait between retries while Segment fails (backoff doubles from 0.5 s up to this); bounds the catch-up delay after an outage.',
+    }),
     SEGMENT_BLOCKED_EVENT_NAME: Type.String({
       minLength: 1,
       default: 'Email Dropped',

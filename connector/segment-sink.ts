@@ -59,8 +59,13 @@ export interface SegmentSinkOptions {
   retry?: {
     /** Cap of the first backoff; it doubles per failed attempt of the same request. */
     initialDelayMs?: number;
-    /** Cap of every wait, Retry-After included. */
+    /** Cap of the backoff after failures (5xx, timeouts, network errors). */
     maxDelayMs?: number;
+    /**
+     * Cap of a 429's Retry-After, which is honoured up to this (as analytics-node does, 5 minutes): the
+     * rate limit is Segment's to set, the backoff cap is ours.
+     */
+    maxRetryAfterMs?: number;
     /** Give up with SEGMENT_UNAVAILABLE once a request has failed for this long. */
     maxElapsedMs?: number;
   };
@@ -121,6 +126,7 @@ export function createSegmentSink(options: SegmentSinkOptions): SegmentSink {
   const {
     initialDelayMs = 500,
     maxDelayMs = 60_000,
+    maxRetryAfterMs = 300_000,
     maxElapsedMs = Number.POSITIVE_INFINITY,
   } = options.retry ?? {};
   if (typeof writeKey !== 'string' || writeKey === '') {
@@ -236,7 +242,7 @@ export function createSegmentSink(options: SegmentSinkOptions): SegmentSink {
           return;
         }
         const retryAfterMs = verdict === 'rate-limited' ? parseRetryAfter(answer.retryAfter) : undefined;
-        delayMs = retryAfterMs === undefined ? backoff(failures) : Math.min(retryAfterMs, maxDelayMs);
+        delayMs = retryAfterMs === undefined ? backoff(failures) : Math.min(retryAfterMs, maxRetryAfterMs);
         const context = { status, events: count, delayMs, answer: excerpt(answer.body) };
         if (verdict === 'wrong-endpoint') {
           log.error(context, `${url} does not take Segment batches; check the Segment endpoint. Retrying`);
@@ -281,7 +287,7 @@ export function createSegmentSink(options: SegmentSinkOptions): SegmentSink {
  * - 2xx: delivered. (Segment also answers 200 to events it drops out of band, e.g. without a user id;
  *   the mapping must never build those, and batches never exceed 2,500 events.)
  * - 401, 403: the write key. Retrying or bisecting cannot help, and must not loop forever.
- * - 429: rate limited; wait Retry-After (capped at maxDelayMs), or back off when it is absent.
+ * - 429: rate limited; wait Retry-After (capped at maxRetryAfterMs), or back off when it is absent.
  * - 404, 405, 501, 505, and 3xx that fetch did not follow: the URL does not speak Segment's API.
  *   analytics-node fails the batch at once on 501/505; we retry them like a 5xx instead. Failing would
  *   reject (dead-letter) every event of the stream while the endpoint is misconfigured, and bisecting a

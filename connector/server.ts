@@ -85,6 +85,7 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
     endpoint: deps.segment.endpoint,
     writeKey: deps.segment.writeKey,
     requestTimeoutMs: config.SEGMENT_REQUEST_TIMEOUT_MS,
+    retry: { maxDelayMs: config.SEGMENT_RETRY_MAX_DELAY_MS },
     logger: log,
     onRequest: (status, _events, seconds) => {
       metrics.segmentRequests.inc({ status: String(status) });

@@ -177,6 +177,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
             endpoint: deps.segment.endpoint,
             writeKey: deps.segment.writeKey,
             requestTimeoutMs: config.SEGMENT_REQUEST_TIMEOUT_MS,
+            retry: { maxDelayMs: config.SEGMENT_RETRY_MAX_DELAY_MS },
             logger: log,
           })
         : emptySegmentSink;

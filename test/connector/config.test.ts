@@ -16,6 +16,11 @@ test('defaults: Segment US endpoint, "Email Dropped" for blocked, dead-letter wi
   assert.equal(config.SEGMENT_ENDPOINT, 'https://api.segment.io');
   assert.equal(config.SEGMENT_WRITE_KEY, undefined);
   assert.equal(config.CONNECTOR_GROUP_ID, 'mailjet-connector');
+  assert.equal(
+    config.SEGMENT_RETRY_MAX_DELAY_MS,
+    10_000,
+    'a partition resumes within 10 s of Segment coming back',
+  );
   assert.deepEqual(mappingOptionsOf(config), {
     blockedEventName: 'Email Dropped',
     userIdFromCustomId: false,

@@ -158,7 +158,7 @@ test('an event over 32 KB is reported rejected and never sent; the others are de
   assert.equal(segment.recorder.stats().requests, 1);
 });
 
-test('429 waits the Retry-After seconds, capped at maxDelayMs, then sends the same events again', async (t) => {
+test('429 waits the Retry-After seconds, capped at maxRetryAfterMs, then sends the same events again', async (t) => {
   const segment = await localSegment(t);
   const { delays, sleep } = recordingSleep();
   const events = [track(), track()];
@@ -167,12 +167,16 @@ test('429 waits the Retry-After seconds, capped at maxDelayMs, then sends the sa
   assert.deepEqual(await sink(segment, { sleep }).deliver(events), { delivered: 2, rejected: [] });
   assert.deepEqual(delays, [7000]);
 
+  // Honoured beyond the backoff cap (maxDelayMs), up to maxRetryAfterMs.
   segment.faults.set({ rateLimitNext: { count: 1, retryAfterSeconds: 120 } });
   assert.deepEqual(await sink(segment, { sleep }).deliver([track()]), { delivered: 1, rejected: [] });
-  assert.deepEqual(delays, [7000, 60_000]);
+  assert.deepEqual(delays, [7000, 120_000]);
+  segment.faults.set({ rateLimitNext: { count: 1, retryAfterSeconds: 900 } });
+  assert.deepEqual(await sink(segment, { sleep }).deliver([track()]), { delivered: 1, rejected: [] });
+  assert.deepEqual(delays, [7000, 120_000, 300_000]);
 
-  assert.deepEqual(segment.recorder.stats().responsesByStatus, { 200: 2, 429: 2 });
-  assert.equal(segment.recorder.stats().distinctMessageIds, 3);
+  assert.deepEqual(segment.recorder.stats().responsesByStatus, { 200: 3, 429: 3 });
+  assert.equal(segment.recorder.stats().distinctMessageIds, 4);
 });
 
 test('5xx is retried with exponential backoff and full jitter until Segment takes the batch', async (t) => {

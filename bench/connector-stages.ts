@@ -15,6 +15,7 @@ import { Buffer } from 'node:buffer';
 import { parseArgs } from 'node:util';
 import avro from 'avsc';
 import { defaultMappingOptions, mapMailjetEvent, type SegmentTrack } from '../connector/segment-mapping.ts';
+import { rawEventValue } from '../ingress/event-publisher.ts';
 import { readWebhookBody } from '../ingress/webhook-body.ts';
 import {
   type MailjetEventNormalized,
@@ -40,16 +41,7 @@ const raws: MailjetEventRaw[] = Array.from({ length: count }, (_, i) => {
     .replace(/"MessageID":\d+/, `"MessageID":${19421777835146490n + BigInt(i)}`);
   const event = readWebhookBody(Buffer.from(text)).accepted[0];
   if (!event) throw new Error(`not accepted: ${text}`);
-  return {
-    event: event.type,
-    time: event.time,
-    email: event.email,
-    message_id: event.messageId,
-    message_guid: event.messageGuid,
-    event_json: event.json,
-    received_at: Date.now(),
-    request_id: 'f'.repeat(32),
-  };
+  return rawEventValue(event, { requestId: 'f'.repeat(32), receivedAt: Date.now() });
 });
 
 const rawType = avro.Type.forSchema(mailjetEventRawSchema as avro.Schema);

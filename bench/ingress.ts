@@ -32,6 +32,7 @@ import { parseArgs } from 'node:util';
 import { createKafkaClient, type KafkaClient, type OutgoingRecord, type Producer } from '../core/kafka.ts';
 import { createLogger } from '../core/logger.ts';
 import { type AvroSerializer, createSchemaRegistryClient } from '../core/schema-registry.ts';
+import { rawEventValue } from '../ingress/event-publisher.ts';
 import { readWebhookBody } from '../ingress/webhook-body.ts';
 import { type MailjetEventRaw, mailjetEventRawSchema, valueSubject } from '../schemas/index.ts';
 import { loadStackConfig, type Stack, startStack } from '../stack/local-stack.ts';
@@ -317,16 +318,7 @@ function webhookBody(text: string, events: number): WebhookBody {
 function toRawValue(text: string): MailjetEventRaw {
   const event = readWebhookBody(Buffer.from(text)).accepted[0];
   if (!event) throw new Error(`bench event not accepted by the ingress reader: ${text}`);
-  return {
-    event: event.type,
-    time: event.time,
-    email: event.email,
-    message_id: event.messageId,
-    message_guid: event.messageGuid,
-    event_json: event.json,
-    received_at: Date.now(),
-    request_id: randomBytes(16).toString('hex'),
-  };
+  return rawEventValue(event, { requestId: randomBytes(16).toString('hex'), receivedAt: Date.now() });
 }
 
 /**

@@ -94,6 +94,19 @@ export function loadConnectorConfig(env: NodeJS.ProcessEnv = process.env): Conne
   return loadConfig(connectorConfigSchema, env);
 }
 
+/** How the connector and the replay talk to Segment: one place, so both follow the same settings. */
+export function segmentSinkOptionsOf(
+  config: ConnectorConfig,
+  segment: { endpoint: string; writeKey: string },
+) {
+  return {
+    endpoint: segment.endpoint,
+    writeKey: segment.writeKey,
+    requestTimeoutMs: config.SEGMENT_REQUEST_TIMEOUT_MS,
+    retry: { maxDelayMs: config.SEGMENT_RETRY_MAX_DELAY_MS },
+  };
+}
+
 export function mappingOptionsOf(config: ConnectorConfig): MappingOptions {
   return {
     blockedEventName: config.SEGMENT_BLOCKED_EVENT_NAME,

@@ -20,7 +20,7 @@ import {
 } from '../schemas/index.ts';
 import { buildConnectorApp } from './app.ts';
 import { createBatchHandler } from './batch-handler.ts';
-import { type ConnectorConfig, mappingOptionsOf } from './config.ts';
+import { type ConnectorConfig, mappingOptionsOf, segmentSinkOptionsOf } from './config.ts';
 import { startIdentityView } from './identity-view.ts';
 import { createConnectorMetrics } from './metrics.ts';
 import { createSegmentSink } from './segment-sink.ts';
@@ -82,10 +82,7 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
   const producer = await kafka.producer({ idempotent: true });
   const batching = createBatchingProducer(producer);
   const sink = createSegmentSink({
-    endpoint: deps.segment.endpoint,
-    writeKey: deps.segment.writeKey,
-    requestTimeoutMs: config.SEGMENT_REQUEST_TIMEOUT_MS,
-    retry: { maxDelayMs: config.SEGMENT_RETRY_MAX_DELAY_MS },
+    ...segmentSinkOptionsOf(config, deps.segment),
     logger: log,
     onRequest: (status, _events, seconds) => {
       metrics.segmentRequests.inc({ status: String(status) });

@@ -7,6 +7,7 @@ import {
   Kafka,
   type Consumer as KafkajsConsumer,
   type Producer as KafkajsProducer,
+  type KafkaMessage,
   type LogEntry,
   logLevel,
   type Message,
@@ -249,15 +250,7 @@ function wrapConsumer(consumer: KafkajsConsumer): Consumer {
       consumer.run({
         autoCommit: true,
         eachMessage: async ({ topic, partition, message }) => {
-          await handler({
-            topic,
-            partition,
-            offset: message.offset,
-            timestamp: message.timestamp,
-            key: message.key,
-            value: message.value,
-            headers: normalizeHeaders(message.headers),
-          });
+          await handler(toIncomingRecord(topic, partition, message));
         },
       }),
     runBatches: (handler, options = {}) => {
@@ -315,15 +308,7 @@ function wrapConsumer(consumer: KafkajsConsumer): Consumer {
             await handler({
               topic,
               partition,
-              records: piece.map((message) => ({
-                topic,
-                partition,
-                offset: message.offset,
-                timestamp: message.timestamp,
-                key: message.key,
-                value: message.value,
-                headers: normalizeHeaders(message.headers),
-              })),
+              records: piece.map((message) => toIncomingRecord(topic, partition, message)),
               heartbeat,
             });
             const lastOffset = last ? batch.lastOffset() : (piece.at(-1)?.offset ?? batch.lastOffset());
@@ -349,6 +334,18 @@ function wrapConsumer(consumer: KafkajsConsumer): Consumer {
     onGroupJoin: (listener) => {
       consumer.on(consumer.events.GROUP_JOIN, () => listener());
     },
+  };
+}
+
+function toIncomingRecord(topic: string, partition: number, message: KafkaMessage): IncomingRecord {
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    timestamp: message.timestamp,
+    key: message.key,
+    value: message.value,
+    headers: normalizeHeaders(message.headers),
   };
 }
 

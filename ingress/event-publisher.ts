@@ -10,11 +10,28 @@ import { ConnectorError } from '../core/errors.ts';
 import type { OutgoingRecord, TopicRecords } from '../core/kafka.ts';
 import type { AvroSerializer } from '../core/schema-registry.ts';
 import type { MailjetEventRaw } from '../schemas/index.ts';
-import type { WebhookBody } from './webhook-body.ts';
+import type { AcceptedEvent, WebhookBody } from './webhook-body.ts';
 
 export interface PublishContext {
   requestId: string;
   receivedAt: number;
+}
+
+/** The raw topic's value for an accepted event: what the ingress writes (benchmarks build it the same way). */
+export function rawEventValue(
+  event: AcceptedEvent,
+  { requestId, receivedAt }: PublishContext,
+): MailjetEventRaw {
+  return {
+    event: event.type,
+    time: event.time,
+    email: event.email,
+    message_id: event.messageId,
+    message_guid: event.messageGuid,
+    event_json: event.json,
+    received_at: receivedAt,
+    request_id: requestId,
+  };
 }
 
 export interface EventPublisher {
@@ -45,19 +62,10 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
           `${producer.pending()} records already wait for Kafka; ${count} more would pass INGRESS_MAX_PENDING_EVENTS=${options.maxPendingEvents}.`,
         );
       }
-      const raw: OutgoingRecord[] = body.accepted.map((event) => {
-        const value: MailjetEventRaw = {
-          event: event.type,
-          time: event.time,
-          email: event.email,
-          message_id: event.messageId,
-          message_guid: event.messageGuid,
-          event_json: event.json,
-          received_at: receivedAt,
-          request_id: requestId,
-        };
-        return { key: event.email, value: rawSerializer.encode(value) };
-      });
+      const raw: OutgoingRecord[] = body.accepted.map((event) => ({
+        key: event.email,
+        value: rawSerializer.encode(rawEventValue(event, { requestId, receivedAt })),
+      }));
       const failedAt = new Date(receivedAt);
       const deadLetters = body.rejected.map((input) =>
         deadLetterRecord({

@@ -11,7 +11,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BatchOutcome, createBatchHandler } from '../connector/batch-handler.ts';
-import { type ConnectorConfig, mappingOptionsOf } from '../connector/config.ts';
+import { type ConnectorConfig, mappingOptionsOf, segmentSinkOptionsOf } from '../connector/config.ts';
 import { startIdentityView } from '../connector/identity-view.ts';
 import { createConnectorMetrics } from '../connector/metrics.ts';
 import { createSegmentSink, type SegmentSink } from '../connector/segment-sink.ts';
@@ -173,13 +173,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
     const batching = createBatchingProducer(producer);
     const sink =
       toSegment && deps.segment
-        ? createSegmentSink({
-            endpoint: deps.segment.endpoint,
-            writeKey: deps.segment.writeKey,
-            requestTimeoutMs: config.SEGMENT_REQUEST_TIMEOUT_MS,
-            retry: { maxDelayMs: config.SEGMENT_RETRY_MAX_DELAY_MS },
-            logger: log,
-          })
+        ? createSegmentSink({ ...segmentSinkOptionsOf(config, deps.segment), logger: log })
         : emptySegmentSink;
 
     // `stop` ends fetching (graceful); `abort` also stops waiting for Segment and Kafka (past the deadline).

@@ -11,6 +11,8 @@ COPY stack ./stack
 COPY schemas ./schemas
 COPY ingress ./ingress
 COPY connector ./connector
+COPY replay ./replay
+COPY destination ./destination
 COPY local-saas ./local-saas
 # A smaller young generation and fewer malloc arenas: about 20% less memory at no measured CPU cost
 # (npm run bench:ingress). The malloc settings apply to glibc images like this one.

@@ -7,6 +7,7 @@ import { connectorConfigSchema } from '../connector/config.ts';
 import { describeConfig } from '../core/config.ts';
 import { logConfigSchema } from '../core/logger.ts';
 import { topicConfigSchema } from '../core/topics.ts';
+import { destinationConfigSchema } from '../destination/config.ts';
 import { ingressConfigSchema } from '../ingress/config.ts';
 import { stackConfigSchema } from '../stack/local-stack.ts';
 
@@ -16,6 +17,7 @@ export const configSchemas: { scope: string; schema: TObject }[] = [
   { scope: 'topics', schema: topicConfigSchema },
   { scope: 'ingress', schema: ingressConfigSchema },
   { scope: 'connector', schema: connectorConfigSchema },
+  { scope: 'Mailjet destination', schema: destinationConfigSchema },
 ];
 
 export function allOptionNames(): Set<string> {

@@ -2,7 +2,8 @@
  * The project's command line.
  * - `start` is the main job: with no configuration it starts the local stack and the ingress with
  *   generated credentials, and prints where to send webhooks.
- * - `ingress` runs the ingress alone against the configured cluster (containers, Kubernetes).
+ * - `ingress`, `connector` and `destination` run one process alone against the configured cluster
+ *   (containers, Kubernetes).
  * SIGINT/SIGTERM stop everything in order; the exit code is 0 when nothing in flight was lost.
  */
 import { randomBytes } from 'node:crypto';
@@ -13,8 +14,11 @@ import { loadConfig } from '../core/config.ts';
 import { ConnectorError } from '../core/errors.ts';
 import { createLogger, type Logger, logConfigSchema } from '../core/logger.ts';
 import { loadTopicConfig } from '../core/topics.ts';
+import { loadDestinationConfig } from '../destination/config.ts';
+import { startDestination } from '../destination/server.ts';
 import { loadIngressConfig } from '../ingress/config.ts';
 import { startIngress } from '../ingress/server.ts';
+import { startLocalMailjet } from '../local-saas/mailjet/server.ts';
 import { startLocalSegment } from '../local-saas/segment/server.ts';
 import { parseReplayArguments, replayUsage } from '../replay/arguments.ts';
 import { runReplay } from '../replay/run-replay.ts';
@@ -24,13 +28,15 @@ import { configTable } from './configuration.ts';
 const usage = `Usage: mailjet-connector <command>
 
 Commands:
-  start      The main job: ingress and connector. With no configuration it also starts a local Kafka,
-             schema registry and Segment server.
-  ingress    The webhook ingress alone, against KAFKA_BROKERS and SCHEMA_REGISTRY_URL.
-  connector  The Segment connector alone, against KAFKA_BROKERS, SCHEMA_REGISTRY_URL, SEGMENT_WRITE_KEY.
-  replay     Re-run a time range of the raw topic (or re-drive dead letters) through the connector;
-             \`replay --help\` for its options.
-  config     Print the configuration table (Markdown), as in README.md.
+  start        The main job: ingress, connector and Mailjet destination. With no configuration it also
+               starts a local Kafka, schema registry, Segment server and Mailjet server.
+  ingress      The webhook ingress alone, against KAFKA_BROKERS and SCHEMA_REGISTRY_URL.
+  connector    The Segment connector alone, against KAFKA_BROKERS, SCHEMA_REGISTRY_URL, SEGMENT_WRITE_KEY.
+  destination  The Mailjet destination alone (identify intake + contact worker), against KAFKA_BROKERS,
+               SCHEMA_REGISTRY_URL, MAILJET_API_KEY and MAILJET_API_SECRET.
+  replay       Re-run a time range of the raw topic (or re-drive dead letters) through the connector;
+               \`replay --help\` for its options.
+  config       Print the configuration table (Markdown), as in README.md.
 `;
 
 type Stop = () => Promise<unknown>;
@@ -66,13 +72,25 @@ async function start(): Promise<void> {
     ...(configuredAuth ? {} : generated),
   });
   const connectorConfig = loadConnectorConfig({ CONNECTOR_HOST: '127.0.0.1', ...process.env });
+  const configuredDestinationAuth =
+    process.env.DESTINATION_WRITE_KEY ||
+    process.env.DESTINATION_SHARED_SECRET ||
+    process.env.DESTINATION_AUTH_DISABLED;
+  const destinationConfig = loadDestinationConfig({
+    DESTINATION_HOST: '127.0.0.1',
+    ...process.env,
+    ...(configuredDestinationAuth ? {} : { DESTINATION_WRITE_KEY: randomBytes(18).toString('base64url') }),
+  });
   const logger = createLogger({ level: LOG_LEVEL });
 
   const stops: Stop[] = [];
   stopOnSignals(
     logger,
     stops,
-    ingressConfig.INGRESS_SHUTDOWN_TIMEOUT_MS + connectorConfig.CONNECTOR_SHUTDOWN_TIMEOUT_MS + 20_000,
+    ingressConfig.INGRESS_SHUTDOWN_TIMEOUT_MS +
+      connectorConfig.CONNECTOR_SHUTDOWN_TIMEOUT_MS +
+      destinationConfig.DESTINATION_SHUTDOWN_TIMEOUT_MS +
+      20_000,
   );
   const stack = await startStack(stackConfig, logger);
   stops.push(() => stack.stop());
@@ -108,6 +126,30 @@ async function start(): Promise<void> {
   });
   stops.push(() => connector.shutdown());
 
+  let mailjet = {
+    baseUrl: destinationConfig.MAILJET_API_URL,
+    apiKey: destinationConfig.MAILJET_API_KEY ?? '',
+    apiSecret: destinationConfig.MAILJET_API_SECRET ?? '',
+  };
+  let localMailjetUrl: string | undefined;
+  if (destinationConfig.MAILJET_API_KEY === undefined) {
+    const credentials = { apiKey: 'local-api-key', apiSecret: 'local-api-secret' };
+    const local = await startLocalMailjet({ credentials: [credentials] });
+    stops.push(() => local.stop());
+    mailjet = { baseUrl: local.url, ...credentials };
+    localMailjetUrl = local.url;
+  }
+  const destination = await startDestination({
+    config: destinationConfig,
+    topics,
+    brokers: stack.brokers,
+    registryUrl: stack.registryUrl,
+    mailjet,
+    logger,
+    onFatal: () => process.kill(process.pid, 'SIGTERM'),
+  });
+  stops.push(() => destination.shutdown());
+
   const webhook = new URL(ingressConfig.INGRESS_PATH, ingress.url);
   if (ingressConfig.INGRESS_BASIC_AUTH_USER && ingressConfig.INGRESS_BASIC_AUTH_PASSWORD) {
     webhook.username = ingressConfig.INGRESS_BASIC_AUTH_USER;
@@ -121,10 +163,18 @@ async function start(): Promise<void> {
       `Schema registry: ${stack.registryUrl}`,
       `Webhook URL: ${webhook.href}`,
       `Raw topic: ${topics.RAW_TOPIC}  Dead letters: ${topics.DEAD_LETTER_TOPIC}`,
-      `Metrics: ${ingress.url}/metrics (ingress)  ${connector.url}/metrics (connector)`,
+      `Metrics: ${ingress.url}/metrics (ingress)  ${connector.url}/metrics (connector)  ${destination.url}/metrics (destination)`,
       localSegmentUrl
         ? `Segment (local): ${localSegmentUrl}  What arrived: ${localSegmentUrl}/_local/stats and /_local/events`
         : `Segment: ${segment.endpoint}`,
+      `Segment identify calls (Mailjet destination): ${destination.url}/v1/identify and /v1/batch${
+        destinationConfig.DESTINATION_WRITE_KEY
+          ? `  Write key: ${destinationConfig.DESTINATION_WRITE_KEY}`
+          : ''
+      }`,
+      localMailjetUrl
+        ? `Mailjet (local): ${localMailjetUrl}  Contacts of list ${destinationConfig.MAILJET_LIST_ID}: ${localMailjetUrl}/_local/contacts?list=${destinationConfig.MAILJET_LIST_ID}`
+        : `Mailjet: ${mailjet.baseUrl}, list ${destinationConfig.MAILJET_LIST_ID}`,
       'Press Ctrl-C to stop.',
       '',
     ].join('\n'),
@@ -166,6 +216,35 @@ async function connectorOnly(): Promise<void> {
     onFatal: () => process.kill(process.pid, 'SIGTERM'),
   });
   stops.push(() => connector.shutdown());
+}
+
+async function destinationOnly(): Promise<void> {
+  const { LOG_LEVEL } = loadConfig(logConfigSchema);
+  const cluster = requireCluster('destination');
+  const topics = loadTopicConfig();
+  const config = loadDestinationConfig();
+  if (config.MAILJET_API_KEY === undefined || config.MAILJET_API_SECRET === undefined) {
+    throw new ConnectorError(
+      'CONFIG_INVALID',
+      'The destination command needs MAILJET_API_KEY and MAILJET_API_SECRET (use `start` for a local Mailjet server).',
+    );
+  }
+  const logger = createLogger({ level: LOG_LEVEL });
+  const stops: Stop[] = [];
+  stopOnSignals(logger, stops, config.DESTINATION_SHUTDOWN_TIMEOUT_MS + 5000);
+  const destination = await startDestination({
+    config,
+    topics,
+    ...cluster,
+    mailjet: {
+      baseUrl: config.MAILJET_API_URL,
+      apiKey: config.MAILJET_API_KEY,
+      apiSecret: config.MAILJET_API_SECRET,
+    },
+    logger,
+    onFatal: () => process.kill(process.pid, 'SIGTERM'),
+  });
+  stops.push(() => destination.shutdown());
 }
 
 /** `replay …`: usage errors (bad flags, dates, unknown topic) are one line on stderr and exit code 2. */
@@ -229,6 +308,8 @@ async function main(argv: string[]): Promise<void> {
       return ingressOnly();
     case 'connector':
       return connectorOnly();
+    case 'destination':
+      return destinationOnly();
     case 'replay':
       return replay(argv.slice(1));
     case 'config':

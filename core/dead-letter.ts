@@ -16,7 +16,7 @@ export const DEAD_LETTER_HEADERS = {
   requestId: 'dlq.request.id',
 } as const;
 
-export type DeadLetterStage = 'ingress' | 'connector' | 'segment' | 'normalized';
+export type DeadLetterStage = 'ingress' | 'connector' | 'segment' | 'normalized' | 'intake' | 'mailjet';
 
 export interface DeadLetter {
   stage: DeadLetterStage;

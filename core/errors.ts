@@ -100,6 +100,34 @@ export const errorCatalogue = {
     retriable: false,
     hint: 'Fix the replay argument named above (`./mailjet-connector replay --help` lists them) and run the command again; nothing was read or sent.',
   },
+  IDENTIFY_INVALID: {
+    retriable: false,
+    hint: "Segment's identify spec needs a JSON object with a userId or an anonymousId (and traits an object). The call went to the destination's dead-letter topic with this reason and was answered 200; check what posts to the destination.",
+  },
+  DESTINATION_OVERLOADED: {
+    retriable: true,
+    hint: 'More identify calls wait for Kafka than DESTINATION_MAX_PENDING_CALLS allows; the request was answered 503 (Segment retries for 4 hours). Add destination instances or check Kafka latency.',
+  },
+  MAILJET_AUTH_FAILED: {
+    retriable: false,
+    hint: 'Mailjet refused the API key pair (401 or 403). Check MAILJET_API_KEY and MAILJET_API_SECRET (Mailjet account: API key management) and MAILJET_API_URL (US accounts: https://api.us.mailjet.com), then start again.',
+  },
+  MAILJET_LIST_NOT_FOUND: {
+    retriable: false,
+    hint: 'Mailjet has no contact list with MAILJET_LIST_ID (404). Create the list or set MAILJET_LIST_ID to the ID Mailjet shows under Contacts > Contact lists, then start again.',
+  },
+  MAILJET_REJECTED: {
+    retriable: false,
+    hint: "Mailjet refused this contact (400; its answer is above), so retrying cannot help. It went to the destination's dead-letter topic; fix the trait (or the property's type in Mailjet) and re-drive it.",
+  },
+  PROPERTY_TYPE_MISMATCH: {
+    retriable: false,
+    hint: "A trait's value does not fit the type of the Mailjet contact property of that name (e.g. text into an int property). The contact went to the destination's dead-letter topic; change the property's type in Mailjet or the trait's value, then re-drive it.",
+  },
+  MAILJET_UNAVAILABLE: {
+    retriable: true,
+    hint: 'Mailjet did not take the request (429, 5xx, timeouts or no connection) within the retry time. Offsets were not committed, so the contacts are sent again; check status.mailjet.com, MAILJET_API_URL and MAILJET_MAX_REQUESTS_PER_SECOND.',
+  },
 } as const satisfies Record<string, { retriable: boolean; hint: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -24,6 +24,14 @@ export const topicConfigSchema = Type.Object(
       'mailjet.identities',
       'Compacted topic of known users: key = email (lower case), value = userId as UTF-8 text; empty value deletes.',
     ),
+    IDENTIFY_TOPIC: topicName(
+      'segment.identifies',
+      'Topic of the Segment identify calls the Mailjet destination received (Avro SegmentIdentify, key = email).',
+    ),
+    DESTINATION_DEAD_LETTER_TOPIC: topicName(
+      'segment.identifies.dlq',
+      'Dead-letter topic of the Mailjet destination: identify calls it could not store or Mailjet refused, with dlq.* headers.',
+    ),
     CREATE_TOPICS: Type.Boolean({
       default: true,
       description: 'Create missing topics at start-up. Set false where topics are managed elsewhere.',

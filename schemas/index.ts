@@ -72,6 +72,24 @@ export interface MailjetEventNormalized {
   received_at: number;
 }
 
+export const segmentIdentifySchema = load('./segment-identify.avsc');
+
+/** The value of the identify topic, as the Mailjet destination's intake writes it. Field docs are in the .avsc. */
+export interface SegmentIdentify {
+  message_id: string;
+  user_id: string | null;
+  anonymous_id: string | null;
+  email: string | null;
+  traits_json: string;
+  audience_key: string | null;
+  call_json: string;
+  /** Milliseconds since the epoch. */
+  timestamp: number;
+  /** Milliseconds since the epoch. */
+  received_at: number;
+  request_id: string;
+}
+
 export function valueSubject(topic: string): string {
   return `${topic}-value`;
 }

@@ -15,9 +15,10 @@ const compose = parse(readFileSync(new URL('../docker-compose.yml', import.meta.
   services: Record<string, Service>;
 };
 
-test('docker-compose.yml has Kafka, a schema registry, the ingress and the connector', () => {
+test('docker-compose.yml has Kafka, a schema registry, the ingress, the connector and the destination', () => {
   assert.deepEqual(Object.keys(compose.services).sort(), [
     'connector',
+    'destination',
     'ingress',
     'kafka',
     'schema-registry',
@@ -33,7 +34,7 @@ test('docker-compose.yml has Kafka, a schema registry, the ingress and the conne
 
 test('the project services use only documented configuration names', () => {
   const known = allOptionNames();
-  for (const name of ['ingress', 'connector']) {
+  for (const name of ['ingress', 'connector', 'destination']) {
     const service = compose.services[name];
     assert.equal(service?.build, '.', `${name} is built from this repository`);
     const unknown = Object.keys(service?.environment ?? {}).filter((key) => !known.has(key));
@@ -42,9 +43,26 @@ test('the project services use only documented configuration names', () => {
 });
 
 test('the project services reach Kafka and the registry inside the compose network', () => {
-  for (const name of ['ingress', 'connector']) {
+  for (const name of ['ingress', 'connector', 'destination']) {
     const env = compose.services[name]?.environment ?? {};
     assert.equal(env.KAFKA_BROKERS, 'kafka:29092');
     assert.equal(env.SCHEMA_REGISTRY_URL, 'http://schema-registry:8081');
   }
+});
+
+test('the image holds every source folder the command line imports', () => {
+  const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8');
+  const copied = new Set([...dockerfile.matchAll(/^COPY (\S+) \.\/\S+$/gm)].map((m) => m[1]));
+  const tsconfig = JSON.parse(readFileSync(new URL('../tsconfig.json', import.meta.url), 'utf8')) as {
+    include: string[];
+  };
+  const sources = tsconfig.include
+    .map((pattern) => pattern.split('/')[0] as string)
+    .filter((folder) => !['test', 'bench'].includes(folder));
+  const missing = sources.filter((folder) => !copied.has(folder));
+  assert.deepEqual(
+    missing,
+    [],
+    'folders the image lacks (bin/mailjet-connector.ts would fail to import them)',
+  );
 });

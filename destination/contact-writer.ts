@@ -1,0 +1,217 @@
+/**
+ * Writes contact updates into the configured Mailjet list: creates the properties Mailjet does not know
+ * yet (once, with the type of the first value seen), fits every value to its property's type, then
+ * upserts each contact with `managecontact`, or many at once with a `managemanycontacts` job. A contact
+ * Mailjet refuses (or whose value cannot fit a property) comes back as rejected with the reason, for the
+ * dead-letter topic; anything that may pass on a retry throws, so the caller commits nothing.
+ */
+import { setTimeout as sleepMs } from 'node:timers/promises';
+import { ConnectorError, type ErrorCode } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import {
+  type ContactUpdate,
+  fitValue,
+  inferDatatype,
+  type MailjetDatatype,
+  type PropertyValue,
+} from './contact-mapping.ts';
+import type { ContactAction, MailjetClient, MailjetProperty, MailjetRefusal } from './mailjet-client.ts';
+
+/**
+ * Contacts per bulk job. Mailjet documents no limit; 5,000 is what another Mailjet destination settled
+ * on by trial (RudderStack's), and what the local Mailjet server enforces.
+ */
+export const MAX_CONTACTS_PER_JOB = 5000;
+
+export interface Rejection<T> {
+  item: T;
+  code: Extract<ErrorCode, 'MAILJET_REJECTED' | 'PROPERTY_TYPE_MISMATCH'>;
+  message: string;
+}
+
+export interface WriteReport<T> {
+  upserted: T[];
+  rejected: Rejection<T>[];
+}
+
+export interface ContactWriter {
+  /** Checks the list and reads the account's properties; fails with a clear error when the list is missing. */
+  start(signal?: AbortSignal): Promise<void>;
+  write<T extends { update: ContactUpdate }>(items: T[], signal?: AbortSignal): Promise<WriteReport<T>>;
+  /** Properties known to exist in Mailjet (read at start, created since). */
+  knownProperties(): number;
+}
+
+export interface ContactWriterOptions {
+  client: MailjetClient;
+  listId: number;
+  action: ContactAction;
+  /** From this many contacts in one write, a bulk job is used instead of one request per contact. */
+  bulkMinContacts: number;
+  jobPollMs: number;
+  logger: Logger;
+  onPropertyCreated?: (datatype: MailjetDatatype) => void;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<unknown>;
+}
+
+export function createContactWriter(options: ContactWriterOptions): ContactWriter {
+  const { client, listId, action, logger } = options;
+  const sleep = options.sleep ?? ((ms: number, signal?: AbortSignal) => sleepMs(ms, undefined, { signal }));
+  const log = logger.child({ component: 'contact-writer', listId });
+  /** By lower-case name: Mailjet matches property names regardless of case. */
+  const catalogue = new Map<string, MailjetProperty>();
+  const remember = (property: MailjetProperty) => catalogue.set(property.name.toLowerCase(), property);
+
+  /** Creates every property the updates name that Mailjet does not have; typed by its first non-null value. */
+  async function ensureProperties(updates: ContactUpdate[], signal?: AbortSignal): Promise<void> {
+    const wanted = new Map<string, MailjetDatatype>();
+    for (const update of updates) {
+      for (const [name, value] of Object.entries(update.properties)) {
+        const key = name.toLowerCase();
+        if (catalogue.has(key) || wanted.has(key)) continue;
+        const datatype = inferDatatype(value);
+        if (datatype) wanted.set(key, datatype);
+      }
+    }
+    for (const [name, datatype] of wanted) {
+      const created = await client.createProperty(name, datatype, signal);
+      if ('id' in created) {
+        remember(created);
+        options.onPropertyCreated?.(datatype);
+        log.info({ property: name, datatype }, 'contact property created');
+        continue;
+      }
+      // Most likely another instance created it a moment ago: read the catalogue again.
+      log.info({ property: name, answer: created.message }, 'property not created; reading properties again');
+      for (const property of await client.properties(signal)) remember(property);
+      if (!catalogue.has(name)) {
+        throw new ConnectorError(
+          'MAILJET_UNAVAILABLE',
+          `Mailjet refused to create the contact property "${name}" (${datatype}) and does not list it: ${created.message}`,
+        );
+      }
+    }
+  }
+
+  /** The update with each value fitted to its property's type and named as Mailjet names it; or why not. */
+  function fit(update: ContactUpdate): ContactUpdate | string {
+    const properties: Record<string, PropertyValue> = {};
+    const misfits: string[] = [];
+    for (const [name, value] of Object.entries(update.properties)) {
+      const property = catalogue.get(name.toLowerCase());
+      // Only null values name an unknown property: there is nothing to clear.
+      if (!property) continue;
+      const fitted = fitValue(value, property.datatype);
+      if (fitted === undefined)
+        misfits.push(`${property.name} is ${property.datatype}, got ${JSON.stringify(value)}`);
+      else properties[property.name] = fitted;
+    }
+    if (misfits.length > 0) return `Values do not fit the Mailjet property types: ${misfits.join('; ')}.`;
+    return { ...update, properties };
+  }
+
+  async function upsertOneByOne<T extends { update: ContactUpdate }>(
+    items: { item: T; contact: ContactUpdate }[],
+    report: WriteReport<T>,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    for (const { item, contact } of items) {
+      const refused = await client.manageContact(listId, action, contact, signal);
+      if (refused?.status === 404) throw listMissing(listId, refused);
+      if (!refused) report.upserted.push(item);
+      else report.rejected.push({ item, code: 'MAILJET_REJECTED', message: refusalText(refused) });
+    }
+  }
+
+  /**
+   * One job for many contacts. A job that fails says little about which contact failed, so its
+   * contacts are sent again one by one: upserts are idempotent, and each refusal then has its reason.
+   */
+  async function upsertInBulk<T extends { update: ContactUpdate }>(
+    items: { item: T; contact: ContactUpdate }[],
+    report: WriteReport<T>,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const jobId = await client.manageManyContacts(
+      listId,
+      action,
+      items.map(({ contact }) => contact),
+      signal,
+    );
+    if (typeof jobId === 'number') {
+      for (;;) {
+        const job = await client.bulkJob(listId, jobId, signal);
+        if (job.status === 'completed') {
+          for (const { item } of items) report.upserted.push(item);
+          return;
+        }
+        if (job.status === 'error') {
+          log.warn(
+            { jobId, error: job.error, contacts: items.length },
+            'bulk job failed; sending its contacts one by one',
+          );
+          break;
+        }
+        await sleep(options.jobPollMs, signal);
+      }
+    } else if (jobId.status === 404) {
+      throw listMissing(listId, jobId);
+    } else {
+      log.warn(
+        { answer: jobId.message, contacts: items.length },
+        'bulk request refused; sending its contacts one by one',
+      );
+    }
+    await upsertOneByOne(items, report, signal);
+  }
+
+  return {
+    async start(signal) {
+      const list = await client.contactList(listId, signal);
+      if ('status' in list) {
+        if (list.status === 404) throw listMissing(listId, list);
+        throw new ConnectorError(
+          'MAILJET_UNAVAILABLE',
+          `Mailjet answered ${list.status} to reading contact list ${listId}: ${list.message}`,
+        );
+      }
+      for (const property of await client.properties(signal)) remember(property);
+      log.info({ list: list.name, properties: catalogue.size }, 'Mailjet list and properties read');
+    },
+    async write(items, signal) {
+      const report: WriteReport<(typeof items)[number]> = { upserted: [], rejected: [] };
+      if (items.length === 0) return report;
+      await ensureProperties(
+        items.map(({ update }) => update),
+        signal,
+      );
+      const ready: { item: (typeof items)[number]; contact: ContactUpdate }[] = [];
+      for (const item of items) {
+        const contact = fit(item.update);
+        if (typeof contact === 'string')
+          report.rejected.push({ item, code: 'PROPERTY_TYPE_MISMATCH', message: contact });
+        else ready.push({ item, contact });
+      }
+      if (ready.length < options.bulkMinContacts) await upsertOneByOne(ready, report, signal);
+      else {
+        for (let start = 0; start < ready.length; start += MAX_CONTACTS_PER_JOB) {
+          await upsertInBulk(ready.slice(start, start + MAX_CONTACTS_PER_JOB), report, signal);
+        }
+      }
+      return report;
+    },
+    knownProperties: () => catalogue.size,
+  };
+}
+
+function refusalText(refusal: MailjetRefusal): string {
+  return `Mailjet answered ${refusal.status}: ${refusal.message}`;
+}
+
+/** The list vanished (or never was): every contact would fail the same way, so the worker stops. */
+function listMissing(listId: number, refusal: MailjetRefusal): ConnectorError {
+  return new ConnectorError(
+    'MAILJET_LIST_NOT_FOUND',
+    `Mailjet has no contact list ${listId}: ${refusal.message}`,
+  );
+}

@@ -1,0 +1,186 @@
+/**
+ * The Mailjet destination's intake as a fastify app that never listens (the process file does): the
+ * routes Segment sends identify calls to, health checks and metrics. Tests build it and inject requests.
+ * A request is answered 200 only once Kafka acked every call it carried; otherwise 503 with
+ * Retry-After, and Segment sends it again (webhooks for 4 hours).
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
+import { ConnectorError } from '../core/errors.ts';
+import {
+  addOperationRoutes,
+  answerErrors,
+  createInFlight,
+  type Readiness,
+  readJsonAsBytes,
+  refuse,
+} from '../core/http-answers.ts';
+import type { Logger } from '../core/logger.ts';
+import { type ReadOptions, readIdentifyBody } from './identify-body.ts';
+import type { IdentifyPublisher } from './identify-publisher.ts';
+import { createIntakeAuthenticator, type IntakeCredentials } from './intake-auth.ts';
+import type { DestinationMetrics } from './metrics.ts';
+
+export const INTAKE_ROUTES = {
+  /** Segment's HTTP API identify endpoint: one call, `type` implied. */
+  identify: '/v1/identify',
+  /** Segment's HTTP API batch endpoint: `{ batch: [...] }`. */
+  batch: '/v1/batch',
+  /** A Segment webhook destination (Classic or Actions): one call or an array of calls. */
+  webhook: '/webhooks/segment',
+} as const;
+
+export interface IntakeAppOptions {
+  credentials: IntakeCredentials | undefined;
+  bodyLimitBytes: number;
+  /** Retry-After of 503 answers. Segment's webhooks retry on their own schedule; HTTP clients read it. */
+  retryAfterSeconds?: number;
+  publisher: IdentifyPublisher;
+  readiness: () => Promise<Readiness>;
+  metrics: DestinationMetrics;
+  logger: Logger;
+}
+
+export interface IntakeApp {
+  app: FastifyInstance;
+  /** From now on identify requests get 503 + Retry-After and readiness fails; in-flight requests go on. */
+  stopIntake(): void;
+  /** Resolves when no identify request is being handled. */
+  idle(): Promise<void>;
+}
+
+export const DEFAULT_RETRY_AFTER_SECONDS = 5;
+
+const routeReading: Record<string, ReadOptions> = {
+  [INTAKE_ROUTES.identify]: { impliedType: 'identify' },
+  [INTAKE_ROUTES.batch]: {},
+  [INTAKE_ROUTES.webhook]: {},
+};
+
+export function buildIntakeApp(options: IntakeAppOptions): IntakeApp {
+  const { metrics, publisher } = options;
+  const authenticate = createIntakeAuthenticator(options.credentials);
+  const retryAfter = String(options.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS);
+  const inFlight = createInFlight();
+  let intakeOpen = true;
+
+  const app = Fastify({
+    loggerInstance: options.logger.child({ component: 'intake' }) as FastifyBaseLogger,
+    // One log line per request costs more than the request at high rates; errors are logged below.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimitBytes,
+    genReqId: () => randomUUID(),
+    // Behind a load balancer the client address is in X-Forwarded-For.
+    trustProxy: true,
+  });
+  readJsonAsBytes(app);
+
+  answerErrors(app, {
+    unsupportedMediaType,
+    bodyTooLarge: `The body is larger than DESTINATION_BODY_LIMIT_BYTES=${options.bodyLimitBytes}; raise it, or lower the webhook destination's batch size.`,
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url;
+    if (route !== undefined && route in routeReading) {
+      metrics.requests.inc({ route, status: String(reply.statusCode) });
+    }
+  });
+
+  // Before the body is read: a stopping process should not take in megabytes it will not store.
+  const checkIntake = async (_request: FastifyRequest, reply: FastifyReply) => {
+    if (intakeOpen) return;
+    metrics.shed.inc({ reason: 'shutting_down' });
+    reply.header('Retry-After', retryAfter);
+    return refuse(reply, 503, 'The Mailjet destination is shutting down; retry later.');
+  };
+
+  const handle = async (request: FastifyRequest, reply: FastifyReply) =>
+    inFlight.track(async () => {
+      const body = request.body;
+      if (!Buffer.isBuffer(body)) return refuse(reply, 415, unsupportedMediaType);
+      const read = readIdentifyBody(body, routeReading[request.routeOptions.url ?? ''] ?? {});
+      // Credentials may be in the body (writeKey) or signed over it (X-Signature): checked once it is read.
+      const auth = authenticate({
+        authorization: request.headers.authorization,
+        signature: header(request, 'x-signature'),
+        body,
+        bodyWriteKey: read.writeKey,
+        firstCallJson: read.firstCallJson,
+      });
+      if (auth !== 'ok') {
+        request.log.warn({ auth, ip: request.ip }, 'identify request refused: bad credentials');
+        reply.header('WWW-Authenticate', 'Basic realm="mailjet-connector", charset="UTF-8"');
+        return refuse(reply, 401, auth === 'missing' ? credentialsRequired : invalidCredentials);
+      }
+      const { rejected, ignored } = read;
+      try {
+        const published = await publisher.publish(read, { requestId: request.id, receivedAt: Date.now() });
+        metrics.calls.inc({ outcome: 'stored' }, published.stored);
+        metrics.calls.inc({ outcome: 'ignored' }, ignored);
+        metrics.calls.inc({ outcome: 'dead_lettered' }, published.deadLettered);
+        metrics.identitiesPublished.inc(published.identities);
+        for (const call of rejected) request.log.warn({ code: call.code }, `dead-lettered: ${call.reason}`);
+        // Segment's HTTP API answers {"success":true}; the counts tell a sender of our own what happened.
+        return { success: true, stored: published.stored, ignored, deadLettered: published.deadLettered };
+      } catch (err) {
+        if (err instanceof ConnectorError && err.retriable) {
+          if (err.code === 'DESTINATION_OVERLOADED') metrics.shed.inc({ reason: 'overloaded' });
+          request.log.warn({ code: err.code, calls: read.accepted.length }, err.message);
+          reply.header('Retry-After', retryAfter);
+          return refuse(reply, 503, `${err.message.split('\n')[0]}. Retry later; nothing was lost.`);
+        }
+        throw err;
+      } finally {
+        metrics.pendingCalls.set(publisher.pending());
+      }
+    });
+
+  for (const url of Object.values(INTAKE_ROUTES)) {
+    app.post(url, { onRequest: checkIntake }, handle);
+    app.route({
+      method: ['GET', 'PUT', 'PATCH', 'DELETE'],
+      url,
+      handler: async (_request, reply) => {
+        reply.header('Allow', 'POST');
+        return refuse(reply, 405, 'Identify calls are sent with POST.');
+      },
+    });
+  }
+
+  addOperationRoutes(app, {
+    intakeOpen: () => intakeOpen,
+    readiness: options.readiness,
+    registry: metrics.registry,
+    beforeMetrics: () => metrics.pendingCalls.set(publisher.pending()),
+  });
+
+  return {
+    app,
+    stopIntake() {
+      intakeOpen = false;
+    },
+    idle: () => inFlight.idle(),
+  };
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+const credentialsRequired =
+  'Credentials required: send the write key as the HTTP Basic username with an empty password ' +
+  '(Authorization: Basic base64("<writeKey>:")) or as "writeKey" in the body, or sign the body with ' +
+  'X-Signature (the shared secret of a Segment webhook destination).';
+
+const invalidCredentials =
+  'Invalid credentials: neither the write key (Basic username or "writeKey" in the body) nor X-Signature matches.';
+
+const unsupportedMediaType = 'Identify calls are JSON: send the body with Content-Type: application/json.';

@@ -1,0 +1,211 @@
+/**
+ * The Mailjet destination process: Segment identify calls → Kafka → Mailjet contacts.
+ * Reads: HTTP identify calls (the intake), the identify topic (the worker), Mailjet's properties and list.
+ * Writes: the identify, identity and destination dead-letter topics; contacts in the Mailjet list.
+ * Starts: topics and schema → Mailjet list check (a wrong key or list fails here, with what to do) →
+ * worker → intake. Stops: stop intake (503) → answer requests in flight → flush to Kafka → finish the
+ * contacts in flight (Mailjet) → commit → disconnect.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createBatchingProducer } from '../core/batching-producer.ts';
+import { createClusterProbe } from '../core/cluster-probe.ts';
+import { ConnectorError } from '../core/errors.ts';
+import { listenOn } from '../core/http-listen.ts';
+import { createKafkaClient } from '../core/kafka.ts';
+import type { Logger } from '../core/logger.ts';
+import { createSchemaRegistryClient } from '../core/schema-registry.ts';
+import { ensureTopics, type TopicConfig } from '../core/topics.ts';
+import { type SegmentIdentify, segmentIdentifySchema, valueSubject } from '../schemas/index.ts';
+import type { DestinationConfig } from './config.ts';
+import { createContactWriter } from './contact-writer.ts';
+import { createIdentifyPublisher } from './identify-publisher.ts';
+import { buildIntakeApp } from './intake-app.ts';
+import { intakeCredentials } from './intake-auth.ts';
+import { createMailjetClient } from './mailjet-client.ts';
+import { createDestinationMetrics } from './metrics.ts';
+import { createWorkerHandler } from './worker.ts';
+
+export interface DestinationDependencies {
+  config: DestinationConfig;
+  topics: TopicConfig;
+  brokers: string[];
+  registryUrl: string;
+  /** Required here; `start` fills it with the local Mailjet server when no key pair is configured. */
+  mailjet: { baseUrl: string; apiKey: string; apiSecret: string };
+  logger: Logger;
+  clientId?: string;
+  /** Called when the worker cannot go on (Mailjet refuses the key pair, the list is gone). */
+  onFatal?: (error: Error) => void;
+}
+
+export interface RunningDestination {
+  /** Base URL of the intake (identify routes, /health/*, /metrics). */
+  url: string;
+  port: number;
+  /** Resolves true when every request was answered and every batch in flight committed in time. */
+  shutdown(): Promise<boolean>;
+}
+
+export async function startDestination(deps: DestinationDependencies): Promise<RunningDestination> {
+  const { config, topics, logger } = deps;
+  const log = logger.child({ component: 'destination' });
+  const clientId = deps.clientId ?? 'mailjet-connector-destination';
+  const kafka = createKafkaClient({ brokers: deps.brokers, clientId, logger });
+  const registry = createSchemaRegistryClient(deps.registryUrl);
+  const probe = createClusterProbe({ brokers: deps.brokers, clientId, registry, logger });
+  const metrics = createDestinationMetrics();
+  const closeClients = () => Promise.allSettled([kafka.close(), probe.close()]);
+
+  await ensureTopics(
+    kafka,
+    topics,
+    [topics.IDENTIFY_TOPIC, topics.DESTINATION_DEAD_LETTER_TOPIC],
+    [topics.IDENTITY_TOPIC],
+  );
+  const subject = valueSubject(topics.IDENTIFY_TOPIC);
+  const identifySerializer = await registry
+    .serializer(subject, segmentIdentifySchema)
+    .catch((err: unknown) => {
+      throw new ConnectorError(
+        'SCHEMA_REGISTRATION_FAILED',
+        `Registering ${subject}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    });
+
+  const mailjet = createMailjetClient({
+    ...deps.mailjet,
+    logger: log,
+    maxRequestsPerSecond: config.MAILJET_MAX_REQUESTS_PER_SECOND,
+    requestTimeoutMs: config.MAILJET_REQUEST_TIMEOUT_MS,
+    retry: { maxDelayMs: config.MAILJET_RETRY_MAX_DELAY_MS },
+    onRequest: (operation, status, seconds) => {
+      metrics.mailjetRequests.inc({ operation, status: String(status) });
+      metrics.mailjetSeconds.observe({ operation }, seconds);
+    },
+  });
+  const writer = createContactWriter({
+    client: mailjet,
+    listId: config.MAILJET_LIST_ID,
+    action: config.MAILJET_CONTACT_ACTION,
+    bulkMinContacts: config.MAILJET_BULK_MIN_CONTACTS,
+    jobPollMs: config.MAILJET_JOB_POLL_MS,
+    logger: log,
+    onPropertyCreated: (datatype) => metrics.propertiesCreated.inc({ datatype }),
+  });
+  // Fails fast on a wrong key pair or list: a worker that started would only dead-letter or stall.
+  // A Mailjet that does not answer makes start-up wait (with retries) rather than fail.
+  await writer
+    .start(AbortSignal.timeout(config.MAILJET_REQUEST_TIMEOUT_MS * 4))
+    .catch(async (err: unknown) => {
+      await closeClients();
+      if (err instanceof ConnectorError) throw err;
+      throw new ConnectorError(
+        'MAILJET_UNAVAILABLE',
+        `Mailjet (${deps.mailjet.baseUrl}) did not answer at start-up: ${(err as Error).message}`,
+        { cause: err },
+      );
+    });
+
+  const producer = await kafka.producer({ idempotent: true });
+  const batching = createBatchingProducer(producer);
+  const abort = new AbortController();
+  let fatal: Error | undefined;
+  const handler = createWorkerHandler({
+    decode: registry.decoder<SegmentIdentify>(segmentIdentifySchema),
+    writer,
+    producer: batching,
+    deadLetterTopic: topics.DESTINATION_DEAD_LETTER_TOPIC,
+    metrics,
+    logger: log,
+    signal: abort.signal,
+    onFatal: (error) => {
+      if (fatal) return;
+      fatal = error;
+      log.fatal({ code: error.code }, error.message);
+      deps.onFatal?.(error);
+    },
+  });
+  const consumer = await kafka.consumer({ groupId: config.DESTINATION_GROUP_ID });
+  let joined = false;
+  consumer.onGroupJoin(() => {
+    joined = true;
+  });
+  consumer.onCrash((error) => {
+    log.fatal({ err: error }, 'the Kafka consumer stopped for good');
+    deps.onFatal?.(error);
+  });
+  await consumer.subscribe([topics.IDENTIFY_TOPIC], { fromBeginning: true });
+  await consumer.runBatches(handler);
+
+  const publisher = createIdentifyPublisher({
+    producer: batching,
+    identifySerializer,
+    identifyTopic: topics.IDENTIFY_TOPIC,
+    identityTopic: topics.IDENTITY_TOPIC,
+    deadLetterTopic: topics.DESTINATION_DEAD_LETTER_TOPIC,
+    ackTimeoutMs: config.DESTINATION_ACK_TIMEOUT_MS,
+    maxPendingCalls: config.DESTINATION_MAX_PENDING_CALLS,
+  });
+  const { app, stopIntake, idle } = buildIntakeApp({
+    credentials: intakeCredentials(config),
+    bodyLimitBytes: config.DESTINATION_BODY_LIMIT_BYTES,
+    publisher,
+    metrics,
+    logger,
+    readiness: async () => {
+      const checks = { ...(await probe.check()), consumerGroup: joined, mailjet: !fatal };
+      return { ready: Object.values(checks).every(Boolean), checks };
+    },
+  });
+  const { port, url } = await listenOn(
+    app,
+    config.DESTINATION_HOST,
+    config.DESTINATION_PORT,
+    'Mailjet destination, DESTINATION_PORT',
+  ).catch(async (err: unknown) => {
+    await Promise.allSettled([consumer.disconnect(), producer.disconnect(), closeClients()]);
+    throw err;
+  });
+  log.info(
+    {
+      port,
+      group: config.DESTINATION_GROUP_ID,
+      identifyTopic: topics.IDENTIFY_TOPIC,
+      listId: config.MAILJET_LIST_ID,
+    },
+    'Mailjet destination running',
+  );
+
+  let stopping: Promise<boolean> | undefined;
+  return {
+    url,
+    port,
+    shutdown() {
+      stopping ??= (async () => {
+        // Unreferenced: the deadline must not keep a process alive that finished early.
+        const deadline = sleep(config.DESTINATION_SHUTDOWN_TIMEOUT_MS, undefined, { ref: false }).then(
+          () => 'timeout' as const,
+        );
+        log.info('stopping intake');
+        stopIntake();
+        const answered = (await Promise.race([idle().then(() => 'idle' as const), deadline])) === 'idle';
+        await app.close();
+        // Past the deadline, waiting for Mailjet stops and the uncommitted records come again later.
+        void deadline.then(() => abort.abort(new Error('shutdown deadline')));
+        await consumer.disconnect().catch((err: unknown) => log.error({ err }, 'consumer disconnect failed'));
+        const flushed =
+          (await Promise.race([batching.drain().then(() => 'drained' as const), deadline])) === 'drained';
+        await Promise.allSettled([producer.disconnect(), closeClients()]);
+        const clean = answered && flushed && !abort.signal.aborted && !fatal;
+        if (clean) log.info('Mailjet destination stopped');
+        else
+          log.error('Mailjet destination stopped before everything in flight was finished; it comes again');
+        return clean;
+      })();
+      return stopping;
+    },
+  };
+}

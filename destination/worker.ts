@@ -1,0 +1,110 @@
+/**
+ * What the destination's worker does with one fetched batch of identify records: decode → map to
+ * contact updates → fold them per contact → write to Mailjet → dead-letter what Mailjet refused →
+ * (the caller commits). Records that can never succeed go to the dead-letter topic with the reason;
+ * anything that may pass on a retry (Mailjet or the registry down) throws, so nothing is committed and
+ * the batch comes again. Calls without an email are skipped: Mailjet contacts are keyed by email.
+ */
+import type { BatchingProducer } from '../core/batching-producer.ts';
+import { deadLetterRecord } from '../core/dead-letter.ts';
+import { ConnectorError, type ErrorCode } from '../core/errors.ts';
+import type { IncomingRecord, OutgoingRecord, RecordBatch } from '../core/kafka.ts';
+import type { Logger } from '../core/logger.ts';
+import type { SegmentIdentify } from '../schemas/index.ts';
+import { type ContactUpdate, contactUpdateOf, mergeUpdates } from './contact-mapping.ts';
+import type { ContactWriter } from './contact-writer.ts';
+import type { DestinationMetrics } from './metrics.ts';
+
+export interface WorkerOptions {
+  decode: (buffer: Buffer) => Promise<SegmentIdentify>;
+  writer: ContactWriter;
+  producer: BatchingProducer;
+  deadLetterTopic: string;
+  metrics: DestinationMetrics;
+  logger: Logger;
+  /** Aborted when shutdown runs out of time: waiting for Mailjet stops, nothing more is committed. */
+  signal: AbortSignal;
+  /** An error no retry can fix (wrong key pair, missing list): the process must stop. */
+  onFatal: (error: ConnectorError) => void;
+  heartbeatIntervalMs?: number;
+}
+
+export interface WorkerOutcome {
+  upserted: number;
+  deadLettered: number;
+  skipped: number;
+}
+
+export function createWorkerHandler(options: WorkerOptions): (batch: RecordBatch) => Promise<WorkerOutcome> {
+  const { metrics } = options;
+  return async (batch) => {
+    const started = process.hrtime.bigint();
+    const log = options.logger.child({ topic: batch.topic, partition: batch.partition });
+    const deadLetters: OutgoingRecord[] = [];
+    const deadLetter = (record: IncomingRecord, code: ErrorCode, message: string) => {
+      log.warn({ offset: record.offset, code }, `dead-lettered: ${message}`);
+      deadLetters.push(
+        deadLetterRecord({
+          stage: 'mailjet',
+          code,
+          message,
+          value: record.value ?? Buffer.alloc(0),
+          key: record.key,
+          origin: { topic: record.topic, partition: record.partition, offset: record.offset },
+          failedAt: new Date(),
+        }),
+      );
+    };
+
+    const updates: { update: ContactUpdate; origin: IncomingRecord }[] = [];
+    let skipped = 0;
+    for (const record of batch.records) {
+      if (record.value === null) {
+        deadLetter(record, 'UNDECODABLE_RECORD', 'The record has no value (a tombstone).');
+        continue;
+      }
+      let identify: SegmentIdentify;
+      try {
+        identify = await options.decode(record.value);
+      } catch (err) {
+        if (err instanceof ConnectorError && !err.retriable) {
+          deadLetter(record, err.code, err.message.split('\n')[0] ?? err.code);
+          continue;
+        }
+        throw err;
+      }
+      const mapping = contactUpdateOf(identify);
+      if (mapping.ok) updates.push({ update: mapping.update, origin: record });
+      else if (mapping.reason === 'no-email') skipped++;
+      else deadLetter(record, 'IDENTIFY_INVALID', mapping.message);
+    }
+
+    const merged = mergeUpdates(updates);
+    // Mailjet may make us wait for a long time (429s, an outage): the group must still see us alive.
+    const heartbeat = setInterval(() => {
+      batch.heartbeat().catch((err: unknown) => log.debug({ err }, 'heartbeat failed'));
+    }, options.heartbeatIntervalMs ?? 3000);
+    let upserted = 0;
+    try {
+      const report = await options.writer.write(merged, options.signal);
+      for (const { origins } of report.upserted) upserted += origins.length;
+      for (const { item, code, message } of report.rejected) {
+        for (const record of item.origins) deadLetter(record, code, message);
+      }
+    } catch (err) {
+      if (err instanceof ConnectorError && !err.retriable) options.onFatal(err);
+      throw err;
+    } finally {
+      clearInterval(heartbeat);
+    }
+
+    if (deadLetters.length > 0) {
+      await options.producer.send([{ topic: options.deadLetterTopic, records: deadLetters }], options.signal);
+    }
+    metrics.contacts.inc({ outcome: 'upserted' }, upserted);
+    metrics.contacts.inc({ outcome: 'dead_lettered' }, deadLetters.length);
+    metrics.contacts.inc({ outcome: 'skipped' }, skipped);
+    metrics.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    return { upserted, deadLettered: deadLetters.length, skipped };
+  };
+}

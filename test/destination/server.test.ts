@@ -1,0 +1,253 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEAD_LETTER_HEADERS } from '../../core/dead-letter.ts';
+import { ConnectorError } from '../../core/errors.ts';
+import { silentLogger } from '../../core/logger.ts';
+import { loadTopicConfig } from '../../core/topics.ts';
+import { loadDestinationConfig } from '../../destination/config.ts';
+import { startDestination } from '../../destination/server.ts';
+import { eventually, startTestConnector, startTestSegment } from '../helpers/connector.ts';
+import { MAILJET_CREDENTIALS, startTestDestination, startTestMailjet } from '../helpers/destination.ts';
+import { postWebhook, startTestIngress } from '../helpers/ingress.ts';
+import { readRecords, testKafka, testStack, uniqueName } from '../helpers/stack.ts';
+
+const header = (headers: Record<string, Buffer | undefined>, name: string) => headers[name]?.toString();
+
+test('an identify call becomes a contact of the list with typed properties, and an identity record', async (t) => {
+  const mailjet = await startTestMailjet(t);
+  const destination = await startTestDestination(t, mailjet);
+  const response = await destination.post('/v1/identify', {
+    userId: 'user-ada',
+    messageId: 'm-ada-1',
+    traits: {
+      email: 'Ada@Example.com',
+      firstName: 'Ada',
+      logins: 5,
+      score: 9.5,
+      vip: true,
+      createdAt: '2024-02-29T10:00:00Z',
+      address: { city: 'London' },
+    },
+  });
+  assert.equal(response.status, 200);
+
+  await eventually('the contact in list 1', () => mailjet.store.contactsOf(1).length === 1);
+  const [contact] = mailjet.store.contactsOf(1);
+  assert.equal(contact?.Email, 'Ada@Example.com');
+  assert.equal(contact?.Name, 'Ada');
+  assert.deepEqual(contact?.Properties, {
+    first_name: 'Ada',
+    logins: 5,
+    score: 9.5,
+    vip: true,
+    created_at: '2024-02-29T10:00:00Z',
+    address_city: 'London',
+  });
+  assert.deepEqual(
+    contact?.Lists.map((l) => [l.ListID, l.IsUnsubscribed]),
+    [[1, false]],
+  );
+  const types = Object.fromEntries(mailjet.store.properties().map((p) => [p.Name, p.Datatype]));
+  assert.deepEqual(types, {
+    first_name: 'str',
+    logins: 'int',
+    score: 'float',
+    vip: 'bool',
+    created_at: 'datetime',
+    address_city: 'str',
+  });
+
+  const kafka = testKafka(t);
+  const [identity] = await readRecords(t, kafka, destination.topics.IDENTITY_TOPIC, 1);
+  assert.equal(identity?.key?.toString(), 'ada@example.com');
+  assert.equal(identity?.value?.toString(), 'user-ada');
+});
+
+test('Engage audience membership: true, then false, as a boolean property', async (t) => {
+  const mailjet = await startTestMailjet(t);
+  const destination = await startTestDestination(t, mailjet);
+  const audienceCall = (member: boolean, messageId: string) => ({
+    type: 'identify',
+    userId: 'user-bob',
+    messageId,
+    traits: { email: 'bob@example.com', order_completed_last_30days: member },
+    context: {
+      personas: {
+        computation_class: 'audience',
+        computation_id: 'aud_1',
+        computation_key: 'order_completed_last_30days',
+        namespace: 'spa_1',
+        space_id: 'spa_1',
+      },
+    },
+    integrations: { All: false, Webhooks: true },
+  });
+  assert.equal((await destination.post('/webhooks/segment', audienceCall(true, 'aud-in'))).status, 200);
+  await eventually('bob entered the audience', () => {
+    const bob = mailjet.store.contact('bob@example.com');
+    return bob?.Properties.order_completed_last_30days === true;
+  });
+  assert.equal((await destination.post('/webhooks/segment', audienceCall(false, 'aud-out'))).status, 200);
+  await eventually('bob left the audience', () => {
+    const bob = mailjet.store.contact('bob@example.com');
+    return bob?.Properties.order_completed_last_30days === false;
+  });
+  assert.equal(mailjet.store.property('order_completed_last_30days')?.Datatype, 'bool');
+});
+
+test('a property Mailjet does not know is created once, whatever the number of calls naming it', async (t) => {
+  const mailjet = await startTestMailjet(t);
+  const destination = await startTestDestination(t, mailjet);
+  for (let i = 0; i < 3; i++) {
+    const call = {
+      userId: `u-${i}`,
+      messageId: `plan-${i}`,
+      traits: { email: `p${i}@example.com`, plan: 'pro' },
+    };
+    assert.equal((await destination.post('/v1/identify', call)).status, 200);
+    await eventually(`contact ${i}`, () => mailjet.store.contact(`p${i}@example.com`) !== undefined);
+  }
+  const creations = mailjet.store
+    .requests(1000)
+    .filter((r) => r.route === 'POST /v3/REST/contactmetadata' && r.status === 201);
+  assert.equal(creations.length, 1);
+  assert.deepEqual(
+    mailjet.store.contactsOf(1).map((c) => c.Properties.plan),
+    ['pro', 'pro', 'pro'],
+  );
+});
+
+test('what Mailjet refuses goes to the dead-letter topic with its reason; the stream goes on', async (t) => {
+  const mailjet = await startTestMailjet(t);
+  // A property of the account typed int: a text value cannot fit it.
+  mailjet.store.defineProperty('age', 'int', 'static');
+  const destination = await startTestDestination(t, mailjet);
+  const batch = {
+    batch: [
+      {
+        type: 'identify',
+        userId: 'u-1',
+        messageId: 'bad-email',
+        traits: { email: 'not an email', plan: 'x' },
+      },
+      {
+        type: 'identify',
+        userId: 'u-2',
+        messageId: 'bad-age',
+        traits: { email: 'old@example.com', age: 'old' },
+      },
+      { type: 'identify', userId: 'u-3', messageId: 'good', traits: { email: 'fine@example.com', age: 33 } },
+      { type: 'identify', userId: 'u-4', messageId: 'no-email', traits: { plan: 'x' } },
+      { type: 'track', userId: 'u-5', event: 'Ignored' },
+    ],
+  };
+  const response = await destination.post('/v1/batch', batch);
+  assert.equal(response.status, 200);
+
+  await eventually('the good contact', () => mailjet.store.contact('fine@example.com') !== undefined);
+  assert.equal(mailjet.store.contact('fine@example.com')?.Properties.age, 33);
+  assert.equal(mailjet.store.contact('old@example.com'), undefined);
+
+  const kafka = testKafka(t);
+  const letters = await readRecords(t, kafka, destination.topics.DESTINATION_DEAD_LETTER_TOPIC, 2);
+  const byCode = new Map(letters.map((r) => [header(r.headers, DEAD_LETTER_HEADERS.errorCode), r]));
+  const rejected = byCode.get('MAILJET_REJECTED');
+  const mismatch = byCode.get('PROPERTY_TYPE_MISMATCH');
+  assert.ok(rejected && mismatch, `codes: ${[...byCode.keys()].join(', ')}`);
+  assert.equal(header(rejected.headers, DEAD_LETTER_HEADERS.stage), 'mailjet');
+  assert.match(
+    header(rejected.headers, DEAD_LETTER_HEADERS.errorMessage) ?? '',
+    /Mailjet answered 400: .*Email/,
+  );
+  assert.equal(header(rejected.headers, DEAD_LETTER_HEADERS.originTopic), destination.topics.IDENTIFY_TOPIC);
+  assert.match(header(mismatch.headers, DEAD_LETTER_HEADERS.errorMessage) ?? '', /age is int, got "old"/);
+
+  const metrics = await (await fetch(`${destination.url}/metrics`)).text();
+  assert.match(metrics, /mailjet_destination_contacts_total\{outcome="skipped"\} 1/);
+  assert.match(metrics, /mailjet_destination_contacts_total\{outcome="dead_lettered"\} 2/);
+  assert.match(metrics, /mailjet_destination_contacts_total\{outcome="upserted"\} 1/);
+});
+
+test('Mailjet 429s and 5xx are retried until the contact is stored', async (t) => {
+  const mailjet = await startTestMailjet(t);
+  const destination = await startTestDestination(t, mailjet);
+  mailjet.faults.set({ rateLimitNext: { count: 3 }, failNext: { count: 2, status: 503 } });
+  const call = { userId: 'u-r', messageId: 'retry-1', traits: { email: 'retry@example.com', plan: 'pro' } };
+  assert.equal((await destination.post('/v1/identify', call)).status, 200);
+  await eventually(
+    'the contact after the faults',
+    () => mailjet.store.contact('retry@example.com') !== undefined,
+  );
+  const statuses = mailjet.store.requests(1000).map((r) => r.status);
+  assert.equal(statuses.filter((s) => s === 429).length, 3);
+  assert.equal(statuses.filter((s) => s === 503).length, 2);
+  const metrics = await (await fetch(`${destination.url}/metrics`)).text();
+  assert.match(metrics, /mailjet_destination_mailjet_requests_total\{operation="[a-z-]+",status="429"\} \d/);
+});
+
+test('many contacts in one batch go through one bulk job', async (t) => {
+  const mailjet = await startTestMailjet(t);
+  const destination = await startTestDestination(t, mailjet, {}, { TOPIC_PARTITIONS: '1' });
+  const batch = Array.from({ length: 40 }, (_, i) => ({
+    type: 'identify',
+    userId: `bulk-${i}`,
+    messageId: `bulk-${i}`,
+    traits: { email: `bulk${i}@example.com`, rank: i },
+  }));
+  assert.equal((await destination.post('/webhooks/segment', batch)).status, 200);
+  await eventually('40 contacts', () => mailjet.store.contactsOf(1).length === 40);
+  const routes = mailjet.store.requests(1000).map((r) => r.route);
+  assert.ok(routes.includes('POST /v3/REST/contactslist/:id/managemanycontacts'), routes.join('\n'));
+  assert.equal(routes.filter((r) => r === 'POST /v3/REST/contactslist/:id/managecontact').length < 40, true);
+  assert.equal(mailjet.store.contact('bulk39@example.com')?.Properties.rank, 39);
+});
+
+test('the identity topic the destination feeds gives the connector the userId of later email events', async (t) => {
+  const mailjet = await startTestMailjet(t);
+  const segment = await startTestSegment(t);
+  const ingress = await startTestIngress(t);
+  const destination = await startTestDestination(
+    t,
+    mailjet,
+    {},
+    { IDENTITY_TOPIC: ingress.topics.IDENTITY_TOPIC },
+  );
+  const connector = await startTestConnector(t, ingress.topics, segment);
+  const call = { userId: 'user-42', messageId: 'link-1', traits: { email: 'Linked@Example.com' } };
+  assert.equal((await destination.post('/v1/identify', call)).status, 200);
+  await eventually('the connector read the identity', async () =>
+    /mailjet_connector_identity_view_entries 1/.test(await (await fetch(`${connector.url}/metrics`)).text()),
+  );
+  const open = '{"event":"open","time":1700000000,"email":"linked@example.com","MessageID":1}';
+  assert.equal((await postWebhook(ingress, open)).status, 200);
+  await eventually('the open at Segment', () => segment.recorder.stats().eventsReceived === 1);
+  assert.equal(segment.recorder.events(1)[0]?.userId, 'user-42');
+});
+
+test('a wrong key pair or list stops start-up with what to do', async (t) => {
+  const mailjet = await startTestMailjet(t);
+  const start = (env: NodeJS.ProcessEnv, credentials = MAILJET_CREDENTIALS) =>
+    startDestination({
+      config: loadDestinationConfig({ DESTINATION_PORT: '0', DESTINATION_AUTH_DISABLED: 'true', ...env }),
+      topics: loadTopicConfig({
+        IDENTIFY_TOPIC: uniqueName('identifies'),
+        DESTINATION_DEAD_LETTER_TOPIC: uniqueName('identifies-dlq'),
+        IDENTITY_TOPIC: uniqueName('identities'),
+      }),
+      ...testStack(),
+      mailjet: { baseUrl: mailjet.url, ...credentials },
+      logger: silentLogger(),
+    });
+  await assert.rejects(start({ MAILJET_LIST_ID: '777' }), (err: unknown) => {
+    assert.ok(err instanceof ConnectorError);
+    assert.equal(err.code, 'MAILJET_LIST_NOT_FOUND');
+    assert.match(err.message, /no contact list 777/);
+    return true;
+  });
+  await assert.rejects(start({}, { apiKey: 'wrong', apiSecret: 'wrong' }), (err: unknown) => {
+    assert.ok(err instanceof ConnectorError);
+    assert.equal(err.code, 'MAILJET_AUTH_FAILED');
+    assert.match(err.message, /MAILJET_API_KEY/);
+    return true;
+  });
+});

@@ -11,6 +11,14 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { ConnectorError } from '../core/errors.ts';
+import {
+  addOperationRoutes,
+  answerErrors,
+  createInFlight,
+  type Readiness,
+  readJsonAsBytes,
+  refuse,
+} from '../core/http-answers.ts';
 import type { Logger } from '../core/logger.ts';
 import type { MailjetEventType } from '../core/mailjet-event.ts';
 import { createAuthenticator, type WebhookCredentials, withoutToken } from './auth.ts';
@@ -18,10 +26,7 @@ import type { EventPublisher } from './event-publisher.ts';
 import type { IngressMetrics } from './metrics.ts';
 import { type AcceptedEvent, readWebhookBody } from './webhook-body.ts';
 
-export interface Readiness {
-  ready: boolean;
-  checks: Record<string, boolean>;
-}
+export type { Readiness };
 
 export interface IngressAppOptions {
   path: string;
@@ -42,15 +47,12 @@ export interface IngressApp {
   idle(): Promise<void>;
 }
 
-const JSON_CONTENT_TYPE = 'application/json';
-
 export function buildIngressApp(options: IngressAppOptions): IngressApp {
   const { metrics, publisher } = options;
   const authenticate = createAuthenticator(options.credentials);
   const retryAfter = String(options.retryAfterSeconds);
   let intakeOpen = true;
-  let inFlight = 0;
-  let idleWaiters: (() => void)[] = [];
+  const inFlight = createInFlight();
 
   const app = Fastify({
     loggerInstance: options.logger.child({ component: 'ingress' }) as FastifyBaseLogger,
@@ -64,21 +66,12 @@ export function buildIngressApp(options: IngressAppOptions): IngressApp {
 
   // Mailjet's bodies are read as bytes: JSON.parse would round MessageID, and invalid JSON must reach
   // the dead-letter topic instead of failing the request.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser(JSON_CONTENT_TYPE, { parseAs: 'buffer' }, (_request, body, done) =>
-    done(null, body),
-  );
-
-  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, request, reply) => {
-    const status = error.statusCode ?? 500;
-    const message = clientMessage(error, options.bodyLimitBytes);
-    if (status >= 500) request.log.error({ err: error, url: withoutToken(request.url) }, 'webhook failed');
-    else request.log.warn({ code: error.code, url: withoutToken(request.url) }, message);
-    reply.code(status).send({ error: httpReason(status), message });
+  readJsonAsBytes(app);
+  answerErrors(app, {
+    unsupportedMediaType,
+    bodyTooLarge: `The body is larger than INGRESS_BODY_LIMIT_BYTES=${options.bodyLimitBytes}; raise it (Mailjet retries this body).`,
+    loggedUrl: withoutToken,
   });
-
-  const refuse = (reply: FastifyReply, status: number, message: string) =>
-    reply.code(status).send({ error: httpReason(status), message });
 
   app.addHook('onResponse', async (request, reply) => {
     if (request.routeOptions.url === options.path) metrics.requests.inc({ status: String(reply.statusCode) });
@@ -105,47 +98,43 @@ export function buildIngressApp(options: IngressAppOptions): IngressApp {
     }
   };
 
-  app.post(options.path, { onRequest: checkIntakeAndAuth }, async (request, reply) => {
-    inFlight++;
-    const started = process.hrtime.bigint();
-    try {
-      const body = request.body;
-      if (!Buffer.isBuffer(body)) return refuse(reply, 415, unsupportedMediaType);
-      metrics.bodyBytes.observe(body.length);
-      const read = readWebhookBody(body);
-      metrics.eventsPerRequest.observe(read.accepted.length + read.rejected.length);
-      // What the answer and the metrics need, taken now: nothing below the await refers to `read`, so
-      // its parsed events and their JSON text are garbage while the records wait for Kafka.
-      const stored = read.accepted.length;
-      const storedByType = countByType(read.accepted);
-      const { rejected } = read;
+  app.post(options.path, { onRequest: checkIntakeAndAuth }, async (request, reply) =>
+    inFlight.track(async () => {
+      const started = process.hrtime.bigint();
       try {
-        await publisher.publish(read, { requestId: request.id, receivedAt: Date.now() });
-      } catch (err) {
-        if (err instanceof ConnectorError && err.retriable) {
-          if (err.code === 'INGRESS_OVERLOADED') metrics.shed.inc({ reason: 'overloaded' });
-          request.log.warn({ code: err.code, events: stored }, err.message);
-          reply.header('Retry-After', retryAfter);
-          return refuse(reply, 503, `${err.message.split('\n')[0]}. Retry later; nothing was lost.`);
+        const body = request.body;
+        if (!Buffer.isBuffer(body)) return refuse(reply, 415, unsupportedMediaType);
+        metrics.bodyBytes.observe(body.length);
+        const read = readWebhookBody(body);
+        metrics.eventsPerRequest.observe(read.accepted.length + read.rejected.length);
+        // What the answer and the metrics need, taken now: nothing below the await refers to `read`, so
+        // its parsed events and their JSON text are garbage while the records wait for Kafka.
+        const stored = read.accepted.length;
+        const storedByType = countByType(read.accepted);
+        const { rejected } = read;
+        try {
+          await publisher.publish(read, { requestId: request.id, receivedAt: Date.now() });
+        } catch (err) {
+          if (err instanceof ConnectorError && err.retriable) {
+            if (err.code === 'INGRESS_OVERLOADED') metrics.shed.inc({ reason: 'overloaded' });
+            request.log.warn({ code: err.code, events: stored }, err.message);
+            reply.header('Retry-After', retryAfter);
+            return refuse(reply, 503, `${err.message.split('\n')[0]}. Retry later; nothing was lost.`);
+          }
+          throw err;
         }
-        throw err;
+        metrics.produceSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        for (const [type, count] of storedByType) metrics.events.inc({ event_type: type }, count);
+        for (const input of rejected) {
+          metrics.deadLettered.inc({ code: input.code });
+          request.log.warn({ code: input.code }, `dead-lettered: ${input.reason}`);
+        }
+        return { stored, deadLettered: rejected.length };
+      } finally {
+        metrics.pendingEvents.set(publisher.pending());
       }
-      metrics.produceSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      for (const [type, count] of storedByType) metrics.events.inc({ event_type: type }, count);
-      for (const input of rejected) {
-        metrics.deadLettered.inc({ code: input.code });
-        request.log.warn({ code: input.code }, `dead-lettered: ${input.reason}`);
-      }
-      return { stored, deadLettered: rejected.length };
-    } finally {
-      metrics.pendingEvents.set(publisher.pending());
-      if (--inFlight === 0) {
-        const waiters = idleWaiters;
-        idleWaiters = [];
-        for (const wake of waiters) wake();
-      }
-    }
-  });
+    }),
+  );
 
   app.route({
     method: ['GET', 'PUT', 'PATCH', 'DELETE'],
@@ -156,16 +145,11 @@ export function buildIngressApp(options: IngressAppOptions): IngressApp {
     },
   });
 
-  app.get('/health/live', async () => ({ status: 'live' }));
-  app.get('/health/ready', async (_request, reply) => {
-    const readiness = intakeOpen ? await options.readiness() : { ready: false, checks: { intake: false } };
-    reply.code(readiness.ready ? 200 : 503);
-    return { status: readiness.ready ? 'ready' : 'not ready', checks: readiness.checks };
-  });
-  app.get('/metrics', async (_request, reply) => {
-    metrics.pendingEvents.set(publisher.pending());
-    reply.header('Content-Type', metrics.registry.contentType);
-    return metrics.registry.metrics();
+  addOperationRoutes(app, {
+    intakeOpen: () => intakeOpen,
+    readiness: options.readiness,
+    registry: metrics.registry,
+    beforeMetrics: () => metrics.pendingEvents.set(publisher.pending()),
   });
 
   return {
@@ -173,10 +157,7 @@ export function buildIngressApp(options: IngressAppOptions): IngressApp {
     stopIntake() {
       intakeOpen = false;
     },
-    idle() {
-      if (inFlight === 0) return Promise.resolve();
-      return new Promise((resolve) => idleWaiters.push(resolve));
-    },
+    idle: inFlight.idle,
   };
 }
 
@@ -187,28 +168,3 @@ function countByType(events: readonly AcceptedEvent[]): Map<MailjetEventType, nu
 }
 
 const unsupportedMediaType = 'Mailjet webhooks are JSON: send the body with Content-Type: application/json.';
-
-function clientMessage(error: Error & { code?: string }, bodyLimitBytes: number): string {
-  switch (error.code) {
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return unsupportedMediaType;
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return `The body is larger than INGRESS_BODY_LIMIT_BYTES=${bodyLimitBytes}; raise it (Mailjet retries this body).`;
-    default:
-      return error.message;
-  }
-}
-
-function httpReason(status: number): string {
-  const reasons: Record<number, string> = {
-    400: 'Bad Request',
-    401: 'Unauthorized',
-    405: 'Method Not Allowed',
-    413: 'Payload Too Large',
-    415: 'Unsupported Media Type',
-    500: 'Internal Server Error',
-    503: 'Service Unavailable',
-  };
-  return reasons[status] ?? 'Error';
-}

@@ -56,10 +56,13 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
     async publish(body, { requestId, receivedAt }) {
       const count = body.accepted.length + body.rejected.length;
       if (count === 0) return;
-      if (producer.pending() + count > options.maxPendingEvents) {
+      // A body is always taken when nothing waits: one larger than the limit would otherwise be refused
+      // on every retry until Mailjet gives up; INGRESS_BODY_LIMIT_BYTES bounds it instead.
+      const waiting = producer.pending();
+      if (waiting > 0 && waiting + count > options.maxPendingEvents) {
         throw new ConnectorError(
           'INGRESS_OVERLOADED',
-          `${producer.pending()} records already wait for Kafka; ${count} more would pass INGRESS_MAX_PENDING_EVENTS=${options.maxPendingEvents}.`,
+          `${waiting} records already wait for Kafka; ${count} more would pass INGRESS_MAX_PENDING_EVENTS=${options.maxPendingEvents}.`,
         );
       }
       const raw: OutgoingRecord[] = body.accepted.map((event) => ({

@@ -251,3 +251,33 @@ test('a wrong key pair or list stops start-up with what to do', async (t) => {
     return true;
   });
 });
+
+test('while Mailjet fails nothing is committed; once it answers, the contact is written and committed', async (t) => {
+  const mailjet = await startTestMailjet(t);
+  const destination = await startTestDestination(t, mailjet, {}, { TOPIC_PARTITIONS: '1' });
+  const kafka = testKafka(t);
+  mailjet.faults.set({ failNext: { count: 1_000_000, status: 503 } });
+  const call = { userId: 'u-down', messageId: 'down-1', traits: { email: 'down@example.com', plan: 'pro' } };
+  assert.equal(
+    (await destination.post('/v1/identify', call)).status,
+    200,
+    'the intake does not need Mailjet',
+  );
+  await eventually(
+    'the worker tried Mailjet at least 3 times',
+    () => mailjet.store.requests(1000).filter((r) => r.status === 503).length >= 3,
+  );
+  const committed = async () =>
+    (
+      await kafka.committedOffsets(destination.config.DESTINATION_GROUP_ID, destination.topics.IDENTIFY_TOPIC)
+    ).get(0);
+  assert.equal(await committed(), '-1', 'nothing committed while Mailjet fails');
+  assert.equal(mailjet.store.contact('down@example.com'), undefined);
+
+  mailjet.faults.clear();
+  await eventually(
+    'the contact once Mailjet answers',
+    () => mailjet.store.contact('down@example.com') !== undefined,
+  );
+  await eventually('the offset committed', async () => (await committed()) === '1');
+});

@@ -3,8 +3,15 @@
  * JSON read as bytes, error answers that say what to do, health and metrics routes, and the count of
  * requests a shutdown waits for.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
 import type { Registry } from 'prom-client';
+import type { Logger } from './logger.ts';
 
 export interface Readiness {
   ready: boolean;
@@ -28,6 +35,41 @@ export function httpReason(status: number): string {
 /** An error answer: `{ error: <reason phrase>, message }`, the message saying what to do. */
 export function refuse(reply: FastifyReply, status: number, message: string): FastifyReply {
   return reply.code(status).send({ error: httpReason(status), message });
+}
+
+/**
+ * A fastify app for an intake: JSON bodies as bytes (below), error answers that say what to do, request
+ * ids, the client address from X-Forwarded-For (intakes run behind load balancers), and no log line per
+ * request: at high rates it would cost more than the request; errors are logged.
+ */
+export function createIntakeServer(options: {
+  logger: Logger;
+  component: string;
+  bodyLimitBytes: number;
+  messages: BodyErrorMessages;
+}): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.logger.child({ component: options.component }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimitBytes,
+    genReqId: () => randomUUID(),
+    trustProxy: true,
+  });
+  readJsonAsBytes(app);
+  answerErrors(app, options.messages);
+  return app;
+}
+
+/** Other methods on an intake route: 405 with `Allow: POST` and what to do. */
+export function allowOnlyPost(app: FastifyInstance, url: string, message: string): void {
+  app.route({
+    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
+    url,
+    handler: async (_request, reply) => {
+      reply.header('Allow', 'POST');
+      return refuse(reply, 405, message);
+    },
+  });
 }
 
 /**

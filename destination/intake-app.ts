@@ -4,21 +4,14 @@
  * A request is answered 200 only once Kafka acked every call it carried; otherwise 503 with
  * Retry-After, and Segment sends it again (webhooks for 4 hours).
  */
-import { randomUUID } from 'node:crypto';
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  LogController,
-} from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConnectorError } from '../core/errors.ts';
 import {
   addOperationRoutes,
-  answerErrors,
+  allowOnlyPost,
   createInFlight,
+  createIntakeServer,
   type Readiness,
-  readJsonAsBytes,
   refuse,
 } from '../core/http-answers.ts';
 import type { Logger } from '../core/logger.ts';
@@ -70,20 +63,14 @@ export function buildIntakeApp(options: IntakeAppOptions): IntakeApp {
   const inFlight = createInFlight();
   let intakeOpen = true;
 
-  const app = Fastify({
-    loggerInstance: options.logger.child({ component: 'intake' }) as FastifyBaseLogger,
-    // One log line per request costs more than the request at high rates; errors are logged below.
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: options.bodyLimitBytes,
-    genReqId: () => randomUUID(),
-    // Behind a load balancer the client address is in X-Forwarded-For.
-    trustProxy: true,
-  });
-  readJsonAsBytes(app);
-
-  answerErrors(app, {
-    unsupportedMediaType,
-    bodyTooLarge: `The body is larger than DESTINATION_BODY_LIMIT_BYTES=${options.bodyLimitBytes}; raise it, or lower the webhook destination's batch size.`,
+  const app = createIntakeServer({
+    logger: options.logger,
+    component: 'intake',
+    bodyLimitBytes: options.bodyLimitBytes,
+    messages: {
+      unsupportedMediaType,
+      bodyTooLarge: `The body is larger than DESTINATION_BODY_LIMIT_BYTES=${options.bodyLimitBytes}; raise it, or lower the webhook destination's batch size.`,
+    },
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -144,14 +131,7 @@ export function buildIntakeApp(options: IntakeAppOptions): IntakeApp {
 
   for (const url of Object.values(INTAKE_ROUTES)) {
     app.post(url, { onRequest: checkIntake }, handle);
-    app.route({
-      method: ['GET', 'PUT', 'PATCH', 'DELETE'],
-      url,
-      handler: async (_request, reply) => {
-        reply.header('Allow', 'POST');
-        return refuse(reply, 405, 'Identify calls are sent with POST.');
-      },
-    });
+    allowOnlyPost(app, url, 'Identify calls are sent with POST.');
   }
 
   addOperationRoutes(app, {

@@ -2,21 +2,14 @@
  * The ingress as a fastify app that never listens (ingress/server.ts does): the webhook route, health
  * checks and metrics. Tests build it and inject requests.
  */
-import { randomUUID } from 'node:crypto';
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  LogController,
-} from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConnectorError } from '../core/errors.ts';
 import {
   addOperationRoutes,
-  answerErrors,
+  allowOnlyPost,
   createInFlight,
+  createIntakeServer,
   type Readiness,
-  readJsonAsBytes,
   refuse,
 } from '../core/http-answers.ts';
 import type { Logger } from '../core/logger.ts';
@@ -54,23 +47,17 @@ export function buildIngressApp(options: IngressAppOptions): IngressApp {
   let intakeOpen = true;
   const inFlight = createInFlight();
 
-  const app = Fastify({
-    loggerInstance: options.logger.child({ component: 'ingress' }) as FastifyBaseLogger,
-    // One log line per webhook costs more than the webhook at high rates; errors are logged below.
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: options.bodyLimitBytes,
-    genReqId: () => randomUUID(),
-    // Behind a load balancer the client address is in X-Forwarded-For.
-    trustProxy: true,
-  });
-
   // Mailjet's bodies are read as bytes: JSON.parse would round MessageID, and invalid JSON must reach
   // the dead-letter topic instead of failing the request.
-  readJsonAsBytes(app);
-  answerErrors(app, {
-    unsupportedMediaType,
-    bodyTooLarge: `The body is larger than INGRESS_BODY_LIMIT_BYTES=${options.bodyLimitBytes}; raise it (Mailjet retries this body).`,
-    loggedUrl: withoutToken,
+  const app = createIntakeServer({
+    logger: options.logger,
+    component: 'ingress',
+    bodyLimitBytes: options.bodyLimitBytes,
+    messages: {
+      unsupportedMediaType,
+      bodyTooLarge: `The body is larger than INGRESS_BODY_LIMIT_BYTES=${options.bodyLimitBytes}; raise it (Mailjet retries this body).`,
+      loggedUrl: withoutToken,
+    },
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -136,14 +123,7 @@ export function buildIngressApp(options: IngressAppOptions): IngressApp {
     }),
   );
 
-  app.route({
-    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
-    url: options.path,
-    handler: async (_request, reply) => {
-      reply.header('Allow', 'POST');
-      return refuse(reply, 405, 'Mailjet posts events: use POST.');
-    },
-  });
+  allowOnlyPost(app, options.path, 'Mailjet posts events: use POST.');
 
   addOperationRoutes(app, {
     intakeOpen: () => intakeOpen,

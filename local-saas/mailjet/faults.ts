@@ -4,9 +4,8 @@
  * on by a test or over HTTP. A faulted request is answered before it is authenticated or read, so it
  * stores nothing: to the client it is exactly a request Mailjet did not take.
  */
-import { setTimeout as sleepMs } from 'node:timers/promises';
 import { type Static, Type } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { type FaultClock, RateWindows, takeOne, validateFaultSettings, waitLatency } from '../fault-kit.ts';
 
 const countOnly = (description: string) =>
   Type.Object({ count: Type.Integer({ minimum: 0, description }) }, { additionalProperties: false });
@@ -58,32 +57,21 @@ export interface Fault {
   reason: string;
 }
 
-export interface FaultInjectorOptions {
-  /** Clock for the steady rate limit's one-second windows; tests pass their own. */
-  now?: () => number;
-  /** How latency is waited for; tests pass one they release themselves, so nothing depends on speed. */
-  sleep?: (ms: number) => Promise<unknown>;
-}
+export type FaultInjectorOptions = FaultClock;
 
-/** Fails with a message listing every problem, so a wrong admin request says exactly what to fix. */
 export function parseFaultSettings(input: unknown): FaultSettings {
-  const problems = [...Value.Errors(faultSettingsSchema, input)].map(
-    (error) => `${error.path || '(body)'}: ${error.message}`,
-  );
-  if (problems.length > 0) throw new TypeError(`Invalid fault settings: ${problems.join('; ')}`);
-  return input as FaultSettings;
+  return validateFaultSettings(faultSettingsSchema, input);
 }
 
 export class FaultInjector {
-  readonly #now: () => number;
-  readonly #sleep: (ms: number) => Promise<unknown>;
-  #state: FaultState = initialState();
+  readonly #clock: FaultClock;
   /** One window per API key: Mailjet limits each key on its own. */
-  #windows = new Map<string, { start: number; count: number }>();
+  readonly #windows: RateWindows;
+  #state: FaultState = initialState();
 
   constructor(options: FaultInjectorOptions = {}) {
-    this.#now = options.now ?? Date.now;
-    this.#sleep = options.sleep ?? sleepMs;
+    this.#clock = options;
+    this.#windows = new RateWindows(options);
   }
 
   /** Merges the given settings into the current ones; validates first, so a bad call changes nothing. */
@@ -114,7 +102,7 @@ export class FaultInjector {
 
   /** Waits the configured latency, if any. */
   async delay(): Promise<void> {
-    if (this.#state.latencyMs > 0) await this.#sleep(this.#state.latencyMs);
+    await waitLatency(this.#clock, this.#state.latencyMs);
   }
 
   /**
@@ -124,35 +112,19 @@ export class FaultInjector {
    */
   take(apiKey: string): Fault | undefined {
     const { rateLimitNext, failNext, maxRequestsPerSecond } = this.#state;
-    if (rateLimitNext.count > 0) {
-      rateLimitNext.count -= 1;
-      return { status: 429, reason: 'Injected fault: rate limited.' };
-    }
-    if (failNext.count > 0) {
-      failNext.count -= 1;
+    if (takeOne(rateLimitNext)) return { status: 429, reason: 'Injected fault: rate limited.' };
+    if (takeOne(failNext)) {
       return { status: failNext.status, reason: `Injected fault: status ${failNext.status}.` };
     }
-    if (maxRequestsPerSecond !== null) {
-      const now = this.#now();
-      let window = this.#windows.get(apiKey);
-      if (!window || now - window.start >= 1000) {
-        window = { start: now, count: 0 };
-        this.#windows.set(apiKey, window);
-      }
-      if (window.count >= maxRequestsPerSecond) {
-        return { status: 429, reason: `Rate limit of ${maxRequestsPerSecond} requests per second exceeded.` };
-      }
-      window.count += 1;
+    if (maxRequestsPerSecond !== null && this.#windows.admit(apiKey, maxRequestsPerSecond) !== undefined) {
+      return { status: 429, reason: `Rate limit of ${maxRequestsPerSecond} requests per second exceeded.` };
     }
     return undefined;
   }
 
   /** True when the bulk job being created must fail (uses up one `failJobsNext`). */
   takeJobFailure(): boolean {
-    const { failJobsNext } = this.#state;
-    if (failJobsNext.count === 0) return false;
-    failJobsNext.count -= 1;
-    return true;
+    return takeOne(this.#state.failJobsNext);
   }
 }
 

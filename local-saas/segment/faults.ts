@@ -4,9 +4,8 @@
  * A faulted request is answered before it is authenticated or its events are read, so it never records
  * events: to the client it is exactly a request Segment did not take.
  */
-import { setTimeout as sleepMs } from 'node:timers/promises';
 import { type Static, Type } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { type FaultClock, RateWindows, takeOne, validateFaultSettings, waitLatency } from '../fault-kit.ts';
 
 export const faultSettingsSchema = Type.Object(
   {
@@ -66,32 +65,20 @@ export interface Fault {
   message: string;
 }
 
-export interface FaultInjectorOptions {
-  /** Clock for the steady rate limit's one-second windows; tests pass their own. */
-  now?: () => number;
-  /** How latency is waited for; tests pass one they release themselves, so nothing depends on speed. */
-  sleep?: (ms: number) => Promise<unknown>;
-}
+export type FaultInjectorOptions = FaultClock;
 
-/** Fails with a message listing every problem, so a wrong admin request says exactly what to fix. */
 export function parseFaultSettings(input: unknown): FaultSettings {
-  const problems = [...Value.Errors(faultSettingsSchema, input)].map(
-    (error) => `${error.path || '(body)'}: ${error.message}`,
-  );
-  if (problems.length > 0) throw new TypeError(`Invalid fault settings: ${problems.join('; ')}`);
-  return input as FaultSettings;
+  return validateFaultSettings(faultSettingsSchema, input);
 }
 
 export class FaultInjector {
-  readonly #now: () => number;
-  readonly #sleep: (ms: number) => Promise<unknown>;
+  readonly #clock: FaultClock;
+  readonly #windows: RateWindows;
   #state: FaultState = initialState();
-  #windowStart = 0;
-  #windowCount = 0;
 
   constructor(options: FaultInjectorOptions = {}) {
-    this.#now = options.now ?? Date.now;
-    this.#sleep = options.sleep ?? sleepMs;
+    this.#clock = options;
+    this.#windows = new RateWindows(options);
   }
 
   /** Merges the given settings into the current ones; validates first, so a bad call changes nothing. */
@@ -114,7 +101,7 @@ export class FaultInjector {
 
   clear(): void {
     this.#state = initialState();
-    this.#windowCount = 0;
+    this.#windows.clear();
   }
 
   state(): FaultState {
@@ -123,7 +110,7 @@ export class FaultInjector {
 
   /** Waits the configured latency, if any. */
   async delay(): Promise<void> {
-    if (this.#state.latencyMs > 0) await this.#sleep(this.#state.latencyMs);
+    await waitLatency(this.#clock, this.#state.latencyMs);
   }
 
   /**
@@ -133,25 +120,18 @@ export class FaultInjector {
    */
   take(): Fault | undefined {
     const { rateLimitNext, failNext, maxRequestsPerSecond } = this.#state;
-    if (rateLimitNext.count > 0) {
-      rateLimitNext.count -= 1;
+    if (takeOne(rateLimitNext)) {
       return rateLimited(rateLimitNext.retryAfterSeconds, 'Injected fault: rate limited.');
     }
-    if (failNext.count > 0) {
-      failNext.count -= 1;
+    if (takeOne(failNext)) {
       return { status: failNext.status, headers: {}, message: `Injected fault: status ${failNext.status}.` };
     }
     if (maxRequestsPerSecond !== null) {
-      const now = this.#now();
-      if (now - this.#windowStart >= 1000) {
-        this.#windowStart = now;
-        this.#windowCount = 0;
-      }
-      if (this.#windowCount >= maxRequestsPerSecond) {
-        const seconds = Math.max(1, Math.ceil((this.#windowStart + 1000 - now) / 1000));
+      const waitMs = this.#windows.admit('', maxRequestsPerSecond);
+      if (waitMs !== undefined) {
+        const seconds = Math.max(1, Math.ceil(waitMs / 1000));
         return rateLimited(seconds, `Rate limit of ${maxRequestsPerSecond} requests per second exceeded.`);
       }
-      this.#windowCount += 1;
     }
     return undefined;
   }

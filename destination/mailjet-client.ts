@@ -15,7 +15,7 @@
 import { setTimeout as sleepMs } from 'node:timers/promises';
 import { ConnectorError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { createTokenBucket } from '../replay/token-bucket.ts';
+import { createTokenBucket } from '../core/token-bucket.ts';
 import type { ContactUpdate, MailjetDatatype, PropertyValue } from './contact-mapping.ts';
 
 export interface MailjetClientOptions {

@@ -1,14 +1,16 @@
 /**
  * What a replay tells the person or program that runs it. On a terminal: the resolved range and the
- * command that resumes it, a progress line (done / total, events/s, ETA) and a short table at the end.
- * Otherwise JSON lines on stdout, one `progress` line per second at most, for logs and CI.
+ * command that resumes it, a progress bar (events done / total, events/s, ETA; cli-progress, on stderr
+ * so stdout keeps the plan and the summary) and a short table at the end. Otherwise JSON lines on
+ * stdout, one `progress` line per second at most plus the last one, for logs and CI.
  */
-import { createRequire } from 'node:module';
+import cliProgress from 'cli-progress';
 
 export interface ReplayOutput {
   stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown };
-  /** A person watches: progress line and tables instead of JSON lines. */
+  /** The progress bar's stream: a terminal (isTTY) with its width (columns); cli-progress draws nothing elsewhere. */
+  stderr: { write(text: string): unknown; isTTY?: boolean; columns?: number };
+  /** A person watches: progress bar and tables instead of JSON lines. */
   isTTY: boolean;
 }
 
@@ -45,6 +47,8 @@ export interface ReplaySummary extends ReplayPlan {
   /** Events that reached the targets (a dry run: that would), by Mailjet event type. */
   eventsByType: Record<string, number>;
   deadLettered: number;
+  /** Records of the range that retention deleted before this run read them: they cannot be replayed. */
+  expired: number;
   /** Dead-letter re-drive: events of ingress letters written to the raw topic (dry run: that would be). */
   toRawTopic: number;
   /** Dead-letter re-drive: ingress input the webhook reader still refuses; it stays where it is. */
@@ -57,59 +61,48 @@ export interface ReplaySummary extends ReplayPlan {
 
 export interface ProgressReporter {
   plan(plan: ReplayPlan): void;
-  /** Called after every batch; writes at most once per second (terminal: five times). */
+  /** Called after every batch; writes at most once per second (terminal: five times), and the last one. */
   progress(progress: ReplayProgress): void;
   summary(summary: ReplaySummary): void;
+  /** Takes the bar off the terminal when the replay fails before its summary (idempotent). */
+  close(): void;
 }
 
-interface Bar {
-  start(total: number, value: number, payload: object): void;
-  update(value: number, payload: object): void;
-  stop(): void;
+/** A bar on the terminal; its figures come from the reporter, so they are the same as in the JSON lines. */
+function terminalBar(stream: ReplayOutput['stderr']): cliProgress.SingleBar {
+  return new cliProgress.SingleBar(
+    {
+      // cli-progress types its stream as a Node stream; it only writes to it and reads isTTY and columns.
+      stream: stream as NodeJS.WritableStream,
+      format: 'replay [{bar}] {value}/{total} events | {rate} events/s | ETA {etaText}',
+      barsize: 30,
+      // Ctrl-C finishes the batch in flight and prints the summary: the bar stays until then.
+      gracefulExit: false,
+    },
+    cliProgress.Presets.shades_classic,
+  );
 }
 
-/** cli-progress when it is installed, else a plain line rewritten with \r. */
-function terminalBar(stderr: ReplayOutput['stderr']): Bar {
-  try {
-    const require = createRequire(import.meta.url);
-    const { SingleBar, Presets } = require('cli-progress') as {
-      SingleBar: new (options: object, preset: object) => Bar;
-      Presets: { shades_classic: object };
-    };
-    return new SingleBar(
-      {
-        stream: stderr,
-        format: 'replay [{bar}] {value}/{total} records | {rate} records/s | ETA {eta_formatted}',
-        etaBuffer: 50,
-      },
-      Presets.shades_classic,
-    );
-  } catch {
-    let total = 0;
-    return {
-      start(all) {
-        total = all;
-      },
-      update(value, payload) {
-        const { rate, eta } = payload as { rate: number; eta: string };
-        const width = 30;
-        const filled = total === 0 ? width : Math.round((value / total) * width);
-        const bar = `${'='.repeat(filled)}${' '.repeat(width - filled)}`;
-        stderr.write(`\rreplay [${bar}] ${value}/${total} records | ${rate} records/s | ETA ${eta}   `);
-      },
-      stop() {
-        stderr.write('\n');
-      },
-    };
-  }
+/** Whole seconds as 42s, 3m05s, 1h02m. */
+export function formatEta(totalSeconds: number): string {
+  const s = Math.ceil(totalSeconds);
+  const two = (n: number) => String(n).padStart(2, '0');
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${two(s % 60)}s`;
+  return `${Math.floor(s / 3600)}h${two(Math.floor((s % 3600) / 60))}m`;
 }
 
 const seconds = (ms: number) => (ms / 1000).toFixed(1);
 
 export function createProgressReporter(output: ReplayOutput, now: () => number = Date.now): ProgressReporter {
   let lastWrite = Number.NEGATIVE_INFINITY;
-  let bar: Bar | undefined;
+  let bar: cliProgress.SingleBar | undefined;
+  // This run's pace: records an earlier run did are not part of it.
   const rateOf = (p: ReplayProgress) => (p.elapsedMs > 0 ? (p.thisRun * 1000) / p.elapsedMs : 0);
+  const stopBar = () => {
+    bar?.stop();
+    bar = undefined;
+  };
 
   return {
     plan(plan) {
@@ -119,30 +112,34 @@ export function createProgressReporter(output: ReplayOutput, now: () => number =
       }
       output.stdout.write(
         [
-          `Replaying ${plan.topic} from ${plan.from} to ${plan.to} (${plan.mode}, targets ${plan.targets.join(',')}${plan.dryRun ? ', dry run' : ''})`,
+          `Replaying ${plan.topic} from ${plan.from} to ${plan.to} (${plan.mode}, targets ${plan.targets.join(',')}${plan.dryRun ? ', dry run' : ''}${plan.rate === null ? '' : `, at most ${plan.rate} events/s`})`,
           `Consumer group: ${plan.groupId}`,
-          `Records in range: ${plan.total}${plan.alreadyDone > 0 ? `, ${plan.alreadyDone} done by an earlier run: resuming` : ''}`,
+          `Events in range: ${plan.total}${plan.alreadyDone > 0 ? `, ${plan.alreadyDone} done by an earlier run: resuming` : ''}`,
           `To resume if interrupted: ${plan.resumeCommand}`,
           '',
         ].join('\n'),
       );
       if (plan.total > plan.alreadyDone) {
         bar = terminalBar(output.stderr);
-        bar.start(plan.total, plan.alreadyDone, { rate: 0, eta: '?' });
+        bar.start(plan.total, plan.alreadyDone, { rate: 0, etaText: '?' });
       }
     },
     progress(p) {
       const at = now();
       const rate = rateOf(p);
       const remaining = p.total - p.done;
+      const etaSeconds = remaining === 0 ? 0 : rate > 0 ? Math.ceil(remaining / rate) : null;
+      const last = remaining <= 0;
       if (output.isTTY) {
-        if (at - lastWrite < 200 && remaining > 0) return;
+        if (at - lastWrite < 200 && !last) return;
         lastWrite = at;
-        const eta = rate > 0 ? `${Math.ceil(remaining / rate)}s` : '?';
-        bar?.update(p.done, { rate: Math.round(rate), eta });
+        bar?.update(p.done, {
+          rate: Math.round(rate),
+          etaText: etaSeconds === null ? '?' : formatEta(etaSeconds),
+        });
         return;
       }
-      if (at - lastWrite < 1000) return;
+      if (at - lastWrite < 1000 && !last) return;
       lastWrite = at;
       output.stdout.write(
         `${JSON.stringify({
@@ -150,13 +147,12 @@ export function createProgressReporter(output: ReplayOutput, now: () => number =
           done: p.done,
           total: p.total,
           eventsPerSecond: Math.round(rate),
-          etaSeconds: rate > 0 ? Math.ceil(remaining / rate) : null,
+          etaSeconds,
         })}\n`,
       );
     },
     summary(summary) {
-      bar?.stop();
-      bar = undefined;
+      stopBar();
       if (!output.isTTY) {
         output.stdout.write(`${JSON.stringify({ type: 'replay.summary', ...summary })}\n`);
         return;
@@ -169,6 +165,7 @@ export function createProgressReporter(output: ReplayOutput, now: () => number =
           .map(([type, count]): [string, number] => [`  ${type}`, count]),
         ['dead-lettered', summary.deadLettered],
       ];
+      if (summary.expired > 0) rows.push(['deleted by retention, unread', summary.expired]);
       if (summary.mode === 'dead-letters') {
         rows.push(['to the raw topic', summary.toRawTopic], ['still rejected', summary.stillRejected]);
         rows.push(['skipped', summary.skipped]);
@@ -178,5 +175,6 @@ export function createProgressReporter(output: ReplayOutput, now: () => number =
       output.stdout.write(`${rows.map(([name, value]) => `${name.padEnd(width)}  ${value}`).join('\n')}\n`);
       if (!summary.complete) output.stdout.write(`Resume: ${summary.resumeCommand}\n`);
     },
+    close: stopBar,
   };
 }

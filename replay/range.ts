@@ -6,6 +6,7 @@
  * progress: that is what a re-run resumes from.
  */
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { KafkaClient } from '../core/kafka.ts';
 import type { ReplayOptions } from './arguments.ts';
 
@@ -46,7 +47,7 @@ export async function resolveRange(
   const [starts, ends, committed] = await Promise.all([
     kafka.offsetsForTime(topic, fromMs),
     kafka.offsetsForTime(topic, toMs),
-    groupId === undefined ? new Map<number, string>() : kafka.committedOffsets(groupId, topic),
+    groupId === undefined ? new Map<number, string>() : committedOffsetsOf(kafka, groupId, topic),
   ]);
   return [...starts]
     .map(([partition, startText]) => {
@@ -62,6 +63,27 @@ export async function resolveRange(
     .sort((a, b) => a.partition - b.partition);
 }
 
+/**
+ * The group's committed offsets, asked again while the coordinator answers with a retriable error. It
+ * refuses while it loads the group's offsets (just after a broker starts, or the coordinator moved), and
+ * the admin client passes that on without a retry: a replay started then failed at once.
+ */
+async function committedOffsetsOf(
+  kafka: KafkaClient,
+  groupId: string,
+  topic: string,
+): Promise<Map<number, string>> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await kafka.committedOffsets(groupId, topic);
+    } catch (err) {
+      // About 15 s in all: longer than a coordinator takes to load, short enough to report a real fault.
+      if ((err as { retriable?: unknown }).retriable !== true || attempt >= 10) throw err;
+      await sleep(Math.min(2000, 100 * 2 ** attempt));
+    }
+  }
+}
+
 /** Records in the range, and records of it the group already went past. */
 export function rangeTotals(partitions: PartitionRange[]): { total: number; done: number } {
   let total = 0n;
@@ -71,4 +93,20 @@ export function rangeTotals(partitions: PartitionRange[]): { total: number; done
     done += p.position - p.start;
   }
   return { total: Number(total), done: Number(done) };
+}
+
+/**
+ * Marks done the partitions whose log now starts at or past the end of their range: retention deleted
+ * what was left of it. `earliest` is each partition's first offset still in the log (the high watermark
+ * where the log is empty). Returns how many records of the range were lost that way.
+ */
+export function expireDeleted(partitions: PartitionRange[], earliest: Map<number, string>): number {
+  let expired = 0n;
+  for (const p of partitions) {
+    const first = earliest.get(p.partition);
+    if (first === undefined || p.position >= p.end || BigInt(first) < p.end) continue;
+    expired += p.end - p.position;
+    p.position = p.end;
+  }
+  return Number(expired);
 }

@@ -20,6 +20,7 @@ import { ConnectorError } from '../core/errors.ts';
 import { createKafkaClient, type RecordBatch } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
 import { type AvroSerializer, createSchemaRegistryClient } from '../core/schema-registry.ts';
+import { createTokenBucket, type TokenBucket } from '../core/token-bucket.ts';
 import type { TopicConfig } from '../core/topics.ts';
 import { createEventPublisher } from '../ingress/event-publisher.ts';
 import {
@@ -38,8 +39,7 @@ import {
   type ReplayProgress,
   type ReplaySummary,
 } from './progress.ts';
-import { type PartitionRange, rangeTotals, replayGroupId, resolveRange } from './range.ts';
-import { createTokenBucket } from './token-bucket.ts';
+import { expireDeleted, type PartitionRange, rangeTotals, replayGroupId, resolveRange } from './range.ts';
 
 export interface ReplayDependencies {
   brokers: string[];
@@ -58,8 +58,13 @@ export interface ReplayDependencies {
   onProgress?: (progress: ReplayProgress) => void;
   /** Records handled and committed at a time (default 500); the rate cap may make it smaller. */
   maxBatchRecords?: number;
+  /** The `--rate` cap for a rate (default: a token bucket on the real clock); tests count what it is asked. */
+  rateLimiter?: (ratePerSecond: number) => TokenBucket;
   clientId?: string;
 }
+
+/** How often a running replay looks for the rest of a range deleted by retention. */
+const EXPIRY_CHECK_MS = 5000;
 
 const emptySegmentSink: SegmentSink = {
   deliver: () => Promise.reject(new Error('Segment is not a target of this replay')),
@@ -129,7 +134,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
     reporter.plan(plan);
     log.info({ ...plan, partitions: partitions.map(describe) }, 'replay range resolved');
 
-    const counts = { records: 0, eventsByType: {} as Record<string, number>, deadLettered: 0 };
+    const counts = { records: 0, eventsByType: {} as Record<string, number>, deadLettered: 0, expired: 0 };
     const redriveCounts = { toRawTopic: 0, stillRejected: 0, skipped: 0 };
     const finish = (complete: boolean): ReplaySummary => {
       const durationMs = Math.round(performance.now() - started);
@@ -219,7 +224,8 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
       });
     }
 
-    const bucket = options.rate === undefined ? undefined : createTokenBucket(options.rate);
+    const bucket =
+      options.rate === undefined ? undefined : (deps.rateLimiter ?? createTokenBucket)(options.rate);
     const maxBatchRecords = Math.min(
       deps.maxBatchRecords ?? 500,
       bucket?.capacity ?? Number.POSITIVE_INFINITY,
@@ -273,7 +279,9 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
           const range = byPartition.get(partition);
           if (!range) return;
           const offset = BigInt(next);
-          range.position = offset > range.end ? range.end : offset;
+          // Never backwards: a batch fetched before retention deleted the rest of its range may commit
+          // after the range was found gone (expireDeleted) and set to its end.
+          if (offset > range.position) range.position = offset > range.end ? range.end : offset;
           const current = progress();
           reporter.progress(current);
           deps.onProgress?.(current);
@@ -282,11 +290,33 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
       },
     );
 
+    // Retention can delete the rest of a partition's range while the replay runs (a range near
+    // retention.ms; the broker checks every 5 minutes). The client then reads on from the log's new start
+    // and finds the range's end only once a later record is written, which on a quiet partition (the
+    // dead-letter topic) may be never. So a partition whose log now starts at or past its end is done.
+    const expiryCheck = setInterval(() => {
+      kafka.offsetsForTime(topic, 0).then(
+        (earliest) => {
+          const expired = expireDeleted(partitions, earliest);
+          if (expired === 0) return;
+          counts.expired += expired;
+          log.warn({ expired }, 'records of the range were deleted by retention before they were read');
+          const current = progress();
+          reporter.progress(current);
+          deps.onProgress?.(current);
+          if (partitions.every((p) => p.position >= p.end)) completed();
+        },
+        (err: unknown) => log.warn({ err }, 'checking for records deleted by retention failed'),
+      );
+    }, EXPIRY_CHECK_MS);
+    closers.unshift(async () => clearInterval(expiryCheck));
+
     const stopped = new Promise<void>((resolve) => {
       if (stop.signal.aborted) resolve();
       stop.signal.addEventListener('abort', () => resolve(), { once: true });
     });
     await Promise.race([allDone, stopped]);
+    clearInterval(expiryCheck);
     if (!partitions.every((p) => p.position >= p.end)) log.info('stopping: finishing the batch in flight');
     if (!stop.signal.aborted) stop.abort(new Error('replay finished'));
     // Past the deadline, waiting for Segment stops and the uncommitted records come again on a re-run.
@@ -301,6 +331,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
     if (failure) throw failure;
     return finish(partitions.every((p) => p.position >= p.end));
   } finally {
+    reporter.close();
     for (const close of closers) await close().catch((err: unknown) => log.warn({ err }, 'close failed'));
   }
 }

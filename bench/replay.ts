@@ -1,0 +1,512 @@
+/**
+ * The replay benchmark: how fast `replay` goes through a time range of the raw topic, as a dry run and
+ * to the local Segment server, compared with the Kafka client reading the same offsets on its own, and
+ * how much memory it takes. A script that prints figures, never a test:
+ *
+ *   node --disable-warning=TimeoutNegativeWarning bench/replay.ts [--events N]
+ *
+ * Phases, on the local stack (or KAFKA_BROKERS/SCHEMA_REGISTRY_URL), all on topics of their own:
+ * 1. fill a raw topic (6 partitions) with N Avro MailjetEventRaw records stamped within one hour, plus N/20
+ *    before and N/20 after it, so the range is found by timestamp as a real replay's is; each a Mailjet
+ *    sample with a recipient and MessageID of its own (as bench/connector.ts does);
+ * 2. baseline: a consumer group of the project's Kafka client reads the same offsets (the replay's range,
+ *    batch size and partitions at once, a commit per batch) and only counts;
+ * 3. `bin/mailjet-connector.ts replay --dry-run` in a child process: read, decode, map, count;
+ * 4. `bin/mailjet-connector.ts replay` in a child process to the local Segment server (another child
+ *    process) and the normalized topic; every event must arrive exactly once.
+ * Rates are "steady": from the first committed batch to the range's end (for a replay: its first and
+ * last JSON progress line), so process start, registry look-ups and the group join are shown apart as
+ * "whole run". The run fails (exit 1) only if events were lost.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { loadConnectorConfig } from '../connector/config.ts';
+import { createKafkaClient, type KafkaClient, type OutgoingRecord } from '../core/kafka.ts';
+import { createLogger } from '../core/logger.ts';
+import { createSchemaRegistryClient } from '../core/schema-registry.ts';
+import { rawEventValue } from '../ingress/event-publisher.ts';
+import { readWebhookBody } from '../ingress/webhook-body.ts';
+import type { ReplayProgress, ReplaySummary } from '../replay/progress.ts';
+import { rangeTotals, resolveRange } from '../replay/range.ts';
+import { type MailjetEventRaw, mailjetEventRawSchema, valueSubject } from '../schemas/index.ts';
+import { loadStackConfig, type Stack, startStack } from '../stack/local-stack.ts';
+import { mailjetSamples } from '../test/fixtures/mailjet-events.ts';
+import { memoryOf, sampleMemory } from './process-stats.ts';
+
+const PARTITIONS = 6;
+const PRODUCE_SENDERS = 4;
+const RECORDS_PER_SEND = 1000;
+/** The replay's own batch size (runReplay's default maxBatchRecords); the baseline uses the same. */
+const MAX_BATCH_RECORDS = 500;
+const WRITE_KEY = 'bench-write-key';
+/** How long one phase may take before it is reported as incomplete. */
+const PHASE_TIMEOUT_MS = 300_000;
+const HOUR_MS = 3_600_000;
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+const { values: args } = parseArgs({ options: { events: { type: 'string', default: '100000' } } });
+const wantedEvents = Number(args.events);
+if (!(Number.isInteger(wantedEvents) && wantedEvents >= 1000 && wantedEvents <= 5_000_000)) {
+  process.stderr.write('Usage: bench/replay.ts [--events 1000..5000000]\n');
+  process.exit(2);
+}
+
+interface Phase {
+  name: string;
+  events: number;
+  /** From the first committed batch to the end of the range. */
+  steadySeconds: number;
+  /** From the start of the phase (consumer run, or child spawned) to the end of the range. */
+  wholeSeconds: number;
+  complete: boolean;
+  /** Peak resident memory of the process doing the work, MB. */
+  peakRssMb: number | undefined;
+}
+
+const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
+const startedAt = performance.now();
+const children = new Set<ChildProcess>();
+let stack: Stack | undefined;
+let cleaning: Promise<void> | undefined;
+
+/** Stops what the bench started, once: the children, then the stack. */
+function cleanUp(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const child of children) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }
+    }
+    await stack?.stop();
+  })();
+  return cleaning;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`\n${signal}: stopping the replay, the Segment server and the stack…\n`);
+    cleanUp().finally(() => process.exit(130));
+  });
+}
+
+main()
+  .then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(
+        `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
+      process.exitCode = 1;
+    },
+  )
+  .finally(() => cleanUp());
+
+async function main(): Promise<number> {
+  printMachine();
+  const stackStarted = performance.now();
+  stack = await startStack(loadStackConfig(), logger);
+  console.log(
+    `stack: ${stack.external ? 'existing cluster' : 'local'} ${stack.brokers.join(',')} ` +
+      `(ready in ${((performance.now() - stackStarted) / 1000).toFixed(1)} s)`,
+  );
+  const kafka = createKafkaClient({ brokers: stack.brokers, clientId: 'bench-replay', logger });
+  const registry = createSchemaRegistryClient(stack.registryUrl);
+  const suffix = randomBytes(4).toString('hex');
+  const topic = (name: string) => `bench.replay.${suffix}.${name}`;
+  const topics = {
+    RAW_TOPIC: topic('raw'),
+    NORMALIZED_TOPIC: topic('normalized'),
+    DEAD_LETTER_TOPIC: topic('dlq'),
+    IDENTITY_TOPIC: topic('identities'),
+  };
+  // Within the broker's 7-day retention, which deletes older records at its next check.
+  const fromMs = Math.floor(Date.now() / HOUR_MS) * HOUR_MS - 3 * HOUR_MS;
+  const toMs = fromMs + HOUR_MS;
+  try {
+    await kafka.ensureTopics([
+      { topic: topics.RAW_TOPIC, partitions: PARTITIONS },
+      { topic: topics.NORMALIZED_TOPIC, partitions: PARTITIONS },
+      { topic: topics.DEAD_LETTER_TOPIC, partitions: PARTITIONS },
+      { topic: topics.IDENTITY_TOPIC, partitions: 1, compacted: true },
+    ]);
+
+    // 1. The raw topic: the range in the middle of it.
+    const produced = await fillRawTopic(kafka, registry, topics.RAW_TOPIC, fromMs, toMs);
+    const range = await resolveRange(kafka, topics.RAW_TOPIC, fromMs, toMs, undefined);
+    const { total } = rangeTotals(range);
+    console.log(
+      `raw topic ${topics.RAW_TOPIC}: ${produced.acked} records in ${produced.seconds.toFixed(1)} s ` +
+        `(${(produced.acked / produced.seconds).toFixed(0)} events/s produced, ${produced.avgBytes.toFixed(0)} B/value); ` +
+        `range ${new Date(fromMs).toISOString()} – ${new Date(toMs).toISOString()}: ${total} records`,
+    );
+    if (total !== wantedEvents) throw new Error(`the range holds ${total} records, not ${wantedEvents}`);
+
+    // 2. Baseline: the Kafka client alone over the same offsets, counting.
+    const phases: Phase[] = [await rawConsume(kafka, topics.RAW_TOPIC, range, topic('baseline'))];
+
+    // 3. and 4. The replay command, as an operator runs it (JSON lines: stdout is not a terminal).
+    const segment = await startSegmentChild(total + 10_000);
+    const replayEnv = {
+      PATH: process.env.PATH,
+      LOG_LEVEL: 'warn',
+      KAFKA_BROKERS: stack.brokers.join(','),
+      SCHEMA_REGISTRY_URL: stack.registryUrl,
+      SEGMENT_WRITE_KEY: WRITE_KEY,
+      SEGMENT_ENDPOINT: segment.url,
+      CONNECTOR_GROUP_ID: topic('connector'),
+      ...topics,
+    };
+    const rangeArgs = ['--from', new Date(fromMs).toISOString(), '--to', new Date(toMs).toISOString()];
+    const dryRun = await runReplayChild('replay --dry-run', [...rangeArgs, '--dry-run'], replayEnv);
+    phases.push(dryRun.phase);
+    const toSegment = await runReplayChild('replay → Segment + normalized', rangeArgs, replayEnv);
+    phases.push(toSegment.phase);
+    const stats = await segmentStats(segment.url);
+    const normalized = sum((await kafka.endOffsets(topics.NORMALIZED_TOPIC)).values());
+    const segmentPeakMb = memoryOf(segment.pid)?.peakMb;
+    await segment.stop();
+
+    printPhases(phases);
+    for (const run of [dryRun, toSegment]) {
+      const s = run.summary;
+      console.log(
+        `${run.phase.name}: ${s ? `${s.records} records, events by type ${JSON.stringify(s.eventsByType)}, ${s.deadLettered} dead-lettered, ${s.eventsPerSecond} events/s by its own summary` : 'no summary'}; ${run.exit}` +
+          (run.stderr.length > 0 ? `\n  stderr: ${run.stderr.slice(-3).join('\n  ')}` : ''),
+      );
+    }
+    console.log(
+      `local Segment server: ${stats.eventsReceived} events received, ${stats.distinctMessageIds} distinct messageIds, ` +
+        `${stats.requests} requests, peak RSS ${fmt(segmentPeakMb, 0)} MB; normalized topic ${normalized} records`,
+    );
+    const dryEvents = Object.values(dryRun.summary?.eventsByType ?? {}).reduce((a, b) => a + b, 0);
+    const checks: [string, boolean][] = [
+      [`dry run mapped all ${total} events and sent none`, dryEvents === total],
+      [
+        `replay: every event at Segment exactly once (received = distinct = ${total})`,
+        stats.eventsReceived === total && stats.distinctMessageIds === total,
+      ],
+      [`replay: normalized topic holds ${total} records`, normalized === total],
+    ];
+    console.log('checks:');
+    for (const [what, ok] of checks) console.log(`  ${ok ? 'PASS' : 'FAIL'}  ${what}`);
+    console.log(
+      `bench process peak RSS ${fmt(memoryOf('self')?.peakMb, 0)} MB; total ${((performance.now() - startedAt) / 1000).toFixed(1)} s`,
+    );
+    return stats.distinctMessageIds < total || normalized < total || dryEvents < total ? 1 : 0;
+  } finally {
+    await kafka.close();
+  }
+}
+
+/** Mailjet's samples, each with a recipient and MessageID of its own, as the ingress would store them. */
+function rawEvents(count: number): MailjetEventRaw[] {
+  const samples = Object.values(mailjetSamples);
+  const receivedAt = Date.now();
+  return Array.from({ length: count }, (_, i) => {
+    const text = (samples[i % samples.length] as string)
+      .replace(/"email":"[^"]*"/, `"email":"recipient-${i % 50_000}@example.com"`)
+      .replace(/"MessageID":\d+/, `"MessageID":${19421777835146490n + BigInt(i)}`)
+      .replace(/"mj_message_id":"\d+"/, `"mj_message_id":"${19421777835146490n + BigInt(i)}"`);
+    const event = readWebhookBody(Buffer.from(text)).accepted[0];
+    if (!event) throw new Error(`bench event not accepted by the ingress reader: ${text}`);
+    return rawEventValue(event, { requestId: randomBytes(16).toString('hex'), receivedAt: receivedAt + i });
+  });
+}
+
+/**
+ * N records stamped evenly within [fromMs, toMs), N/20 in the half hour before and N/20 in the half hour
+ * after; the three parts one after the other, each in batched sends from a few senders. So in every
+ * partition the records before the range come first and those after it last, and the range holds N.
+ */
+async function fillRawTopic(
+  kafka: KafkaClient,
+  registry: ReturnType<typeof createSchemaRegistryClient>,
+  rawTopic: string,
+  fromMs: number,
+  toMs: number,
+): Promise<{ acked: number; seconds: number; avgBytes: number }> {
+  const serializer = await registry.serializer(valueSubject(rawTopic), mailjetEventRawSchema);
+  const outside = Math.floor(wantedEvents / 20);
+  const events = rawEvents(wantedEvents + 2 * outside);
+  const half = HOUR_MS / 2;
+  const parts = [
+    { first: 0, count: outside, from: fromMs - half, span: half },
+    { first: outside, count: wantedEvents, from: fromMs, span: toMs - fromMs },
+    { first: outside + wantedEvents, count: outside, from: toMs, span: half },
+  ];
+  const producer = await kafka.producer({ idempotent: true });
+  let acked = 0;
+  let bytes = 0;
+  const started = performance.now();
+  try {
+    for (const part of parts) {
+      let next = 0;
+      const sender = async () => {
+        while (next < part.count) {
+          const first = next;
+          next = Math.min(part.count, next + RECORDS_PER_SEND);
+          const records: OutgoingRecord[] = [];
+          for (let i = first; i < next; i++) {
+            const event = events[part.first + i] as MailjetEventRaw;
+            const value = serializer.encode(event);
+            bytes += value.length;
+            records.push({
+              key: event.email,
+              value,
+              timestamp: part.from + Math.floor((i * part.span) / part.count),
+            });
+          }
+          await producer.send([{ topic: rawTopic, records }]);
+          acked += records.length;
+        }
+      };
+      await Promise.all(Array.from({ length: PRODUCE_SENDERS }, sender));
+    }
+  } finally {
+    await producer.disconnect();
+  }
+  return {
+    acked,
+    seconds: (performance.now() - started) / 1000,
+    avgBytes: bytes / Math.max(1, events.length),
+  };
+}
+
+/** The project's client over the replay's offsets, a commit per batch, counting only. */
+async function rawConsume(
+  kafka: KafkaClient,
+  rawTopic: string,
+  range: Awaited<ReturnType<typeof resolveRange>>,
+  groupId: string,
+): Promise<Phase> {
+  const byPartition = new Map(range.map((p) => [p.partition, { ...p }]));
+  const total = rangeTotals(range).total;
+  const memory = sampleMemory({ bench: 'self' });
+  const started = performance.now();
+  let firstCommit: { at: number; done: number } | undefined;
+  let finished: number | undefined;
+  let counted = 0;
+  let allDone!: () => void;
+  const done = new Promise<void>((resolve) => {
+    allDone = resolve;
+  });
+  const consumer = await kafka.consumer({ groupId });
+  await consumer.subscribe([rawTopic], { fromBeginning: true });
+  await consumer.runBatches(
+    async (batch) => {
+      counted += batch.records.length;
+    },
+    {
+      partitionsConcurrently: loadConnectorConfig({}).CONNECTOR_PARTITIONS_CONCURRENTLY,
+      maxBatchRecords: MAX_BATCH_RECORDS,
+      startOffsetOf: (_topic, partition) => byPartition.get(partition)?.start.toString(),
+      endOffsetOf: (_topic, partition) => byPartition.get(partition)?.end.toString(),
+      onCommitted: (_topic, partition, next) => {
+        const p = byPartition.get(partition);
+        if (!p) return;
+        p.position = BigInt(next) > p.end ? p.end : BigInt(next);
+        const progress = rangeTotals([...byPartition.values()]).done;
+        firstCommit ??= { at: performance.now(), done: progress };
+        if (progress >= total && finished === undefined) {
+          finished = performance.now();
+          allDone();
+        }
+      },
+    },
+  );
+  const complete = await Promise.race([
+    done.then(() => true),
+    sleep(PHASE_TIMEOUT_MS, false, { ref: false }),
+  ]);
+  await consumer.disconnect();
+  const end = finished ?? performance.now();
+  const from = firstCommit && firstCommit.at < end ? firstCommit : { at: end - 1, done: 0 };
+  if (counted < total) console.log(`  baseline handed over ${counted} of ${total} records`);
+  return {
+    name: 'raw consume, count only',
+    events: total - from.done,
+    steadySeconds: (end - from.at) / 1000,
+    wholeSeconds: (end - started) / 1000,
+    complete,
+    peakRssMb: memory.stop().get('bench'),
+  };
+}
+
+interface ReplayRun {
+  phase: Phase;
+  summary: ReplaySummary | undefined;
+  exit: string;
+  stderr: string[];
+}
+
+/** `bin/mailjet-connector.ts replay …` in a child process, timed by its JSON progress lines. */
+async function runReplayChild(
+  name: string,
+  replayArgs: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<ReplayRun> {
+  const started = performance.now();
+  const child = spawn(
+    process.execPath,
+    ['--disable-warning=TimeoutNegativeWarning', 'bin/mailjet-connector.ts', 'replay', ...replayArgs],
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env },
+  );
+  children.add(child);
+  const pid = child.pid as number;
+  const exited = once(child, 'exit').then(([code, signal]) => (signal ? `signal ${signal}` : `exit ${code}`));
+  const memory = sampleMemory({ replay: pid });
+  const stderr: string[] = [];
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    stderr.push(line.slice(0, 300));
+    if (stderr.length > 20) stderr.shift();
+  });
+  let first: { at: number; done: number } | undefined;
+  let last: { at: number; done: number } | undefined;
+  let summary: ReplaySummary | undefined;
+  let hwmMb: number | undefined;
+  // The pipe must be read to the end, or the child blocks on a full pipe.
+  for await (const line of createInterface({ input: child.stdout })) {
+    let entry: { type?: string } & Partial<ReplayProgress> & Partial<ReplaySummary>;
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    const at = performance.now();
+    if (entry.type === 'replay.progress' && typeof entry.done === 'number') {
+      first ??= { at, done: entry.done };
+      last = { at, done: entry.done };
+    } else if (entry.type === 'replay.summary') {
+      summary = entry as ReplaySummary;
+      // The child closes its clients after the summary: its peak (VmHWM) is still there to read.
+      hwmMb = memoryOf(pid)?.peakMb;
+    }
+    if (at - started > PHASE_TIMEOUT_MS) {
+      child.kill('SIGTERM');
+      break;
+    }
+  }
+  const exit = await exited;
+  const sampled = memory.stop().get('replay');
+  const total = summary?.total ?? 0;
+  const complete = summary?.complete === true && last?.done === total;
+  const from = first && last && first.at < last.at ? first : { at: (last?.at ?? started) - 1, done: 0 };
+  return {
+    phase: {
+      name,
+      events: (last?.done ?? 0) - from.done,
+      steadySeconds: ((last?.at ?? started) - from.at) / 1000,
+      wholeSeconds: ((last?.at ?? performance.now()) - started) / 1000,
+      complete,
+      peakRssMb: Math.max(hwmMb ?? 0, sampled ?? 0) || undefined,
+    },
+    summary,
+    exit,
+    stderr,
+  };
+}
+
+interface SegmentChild {
+  pid: number;
+  url: string;
+  stop(): Promise<string>;
+}
+
+async function startSegmentChild(maxMessageIds: number): Promise<SegmentChild> {
+  const child = spawn(process.execPath, ['bench/segment-runner.ts', WRITE_KEY, String(maxMessageIds)], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { PATH: process.env.PATH },
+  });
+  children.add(child);
+  const exited = once(child, 'exit').then(([code, signal]) => (signal ? `signal ${signal}` : `exit ${code}`));
+  const lines = createInterface({ input: child.stdout });
+  const url = await Promise.race([
+    new Promise<string>((resolve) =>
+      lines.on('line', (line) => {
+        try {
+          const found = (JSON.parse(line) as { url?: string }).url;
+          if (found) resolve(found);
+        } catch {
+          // Not the line we wait for.
+        }
+      }),
+    ),
+    exited.then((how) => {
+      throw new Error(`the Segment server child ended (${how}) before it listened`);
+    }),
+  ]);
+  return {
+    pid: child.pid as number,
+    url,
+    async stop() {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+async function segmentStats(
+  url: string,
+): Promise<{ eventsReceived: number; distinctMessageIds: number; requests: number }> {
+  return (await (await fetch(`${url}/_local/stats`)).json()) as {
+    eventsReceived: number;
+    distinctMessageIds: number;
+    requests: number;
+  };
+}
+
+function sum(values: Iterable<number | string>): number {
+  let total = 0;
+  for (const value of values) total += Number(value);
+  return total;
+}
+
+const fmt = (value: number | undefined, digits = 1) =>
+  value === undefined || Number.isNaN(value) ? 'n/a' : value.toFixed(digits);
+const steadyRate = (p: Phase | undefined) => (p ? p.events / p.steadySeconds : Number.NaN);
+
+function printMachine(): void {
+  const cores = cpus();
+  console.log(
+    `machine: ${cores.length} cpus (${cores[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(1)} GB, ` +
+      `load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}; node ${process.version}`,
+  );
+  console.log(
+    `run: ${wantedEvents} events in the range (+${2 * Math.floor(wantedEvents / 20)} outside it), ${PARTITIONS} partitions, ` +
+      `batches of ${MAX_BATCH_RECORDS}`,
+  );
+}
+
+function printPhases(phases: Phase[]): void {
+  const raw = steadyRate(phases[0]);
+  const header = ['phase', 'events', 'steady events/s', '/ raw', 'steady s', 'whole run s', 'peak RSS MB'];
+  const rows = phases.map((p) => [
+    p.name + (p.complete ? '' : ' (INCOMPLETE)'),
+    String(p.events),
+    steadyRate(p).toFixed(0),
+    (steadyRate(p) / raw).toFixed(2),
+    p.steadySeconds.toFixed(1),
+    p.wholeSeconds.toFixed(1),
+    fmt(p.peakRssMb, 0),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i < 1 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
+  console.log();
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of rows) console.log(line(row));
+  console.log();
+}

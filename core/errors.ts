@@ -106,7 +106,7 @@ export const errorCatalogue = {
   },
   DESTINATION_OVERLOADED: {
     retriable: true,
-    hint: 'More identify calls wait for Kafka than DESTINATION_MAX_PENDING_CALLS allows; the request was answered 503 (Segment retries for 4 hours). Add destination instances or check Kafka latency.',
+    hint: 'More records wait for Kafka than DESTINATION_MAX_PENDING_RECORDS allows; the request was answered 503 (Segment retries for 4 hours). Add destination instances or check Kafka latency.',
   },
   MAILJET_AUTH_FAILED: {
     retriable: false,

@@ -49,10 +49,17 @@ export const destinationConfigSchema = Type.Object(
       description:
         'How long a request waits for Kafka to ack its calls before it is answered 503 (Segment gives a webhook 5 s).',
     }),
-    DESTINATION_MAX_PENDING_CALLS: Type.Integer({
+    DESTINATION_MAX_PENDING_RECORDS: Type.Integer({
       minimum: 1,
       default: 20_000,
-      description: 'Calls waiting for Kafka above which new requests are shed with 503 (bounds memory).',
+      description:
+        'Kafka records waiting for an ack (an identify call makes one, two with an identity record) above which new requests are shed with 503 (bounds memory).',
+    }),
+    DESTINATION_PARTITIONS_CONCURRENTLY: Type.Integer({
+      minimum: 1,
+      default: 3,
+      description:
+        'Partitions of the identify topic the worker handles at once: Mailjet answers slowly (bulk jobs take seconds), so several contacts batches wait together.',
     }),
     DESTINATION_GROUP_ID: Type.String({
       minLength: 1,
@@ -123,7 +130,8 @@ export const destinationConfigSchema = Type.Object(
     MAILJET_JOB_POLL_MS: Type.Integer({
       minimum: 10,
       default: 1000,
-      description: 'Interval at which a bulk job is polled until it completes.',
+      description:
+        'Longest interval between two polls of a bulk job; polls start 50 ms after the job and double up to this.',
     }),
   },
   { additionalProperties: false },

@@ -23,6 +23,8 @@ import type { ContactAction, MailjetClient, MailjetProperty, MailjetRefusal } fr
  */
 export const MAX_CONTACTS_PER_JOB = 5000;
 
+const FIRST_POLL_MS = 50;
+
 export interface Rejection<T> {
   item: T;
   code: Extract<ErrorCode, 'MAILJET_REJECTED' | 'PROPERTY_TYPE_MISMATCH'>;
@@ -48,6 +50,7 @@ export interface ContactWriterOptions {
   action: ContactAction;
   /** From this many contacts in one write, a bulk job is used instead of one request per contact. */
   bulkMinContacts: number;
+  /** Longest interval between two polls of a bulk job. */
   jobPollMs: number;
   logger: Logger;
   onPropertyCreated?: (datatype: MailjetDatatype) => void;
@@ -139,7 +142,14 @@ export function createContactWriter(options: ContactWriterOptions): ContactWrite
       signal,
     );
     if (typeof jobId === 'number') {
-      for (;;) {
+      // A small job is done in well under a second: polling at once and every second would make each
+      // batch wait a whole interval. Start soon after the job and back off to the longest interval.
+      for (
+        let pollMs = Math.min(FIRST_POLL_MS, options.jobPollMs);
+        ;
+        pollMs = Math.min(pollMs * 2, options.jobPollMs)
+      ) {
+        await sleep(pollMs, signal);
         const job = await client.bulkJob(listId, jobId, signal);
         if (job.status === 'completed') {
           for (const { item } of items) report.upserted.push(item);
@@ -152,7 +162,6 @@ export function createContactWriter(options: ContactWriterOptions): ContactWrite
           );
           break;
         }
-        await sleep(options.jobPollMs, signal);
       }
     } else if (jobId.status === 404) {
       throw listMissing(listId, jobId);

@@ -38,7 +38,7 @@ export interface IdentifyPublisherOptions {
   identityTopic: string;
   deadLetterTopic: string;
   ackTimeoutMs: number;
-  maxPendingCalls: number;
+  maxPendingRecords: number;
 }
 
 export function createIdentifyPublisher(options: IdentifyPublisherOptions): IdentifyPublisher {
@@ -58,10 +58,10 @@ export function createIdentifyPublisher(options: IdentifyPublisherOptions): Iden
       // when nothing waits, or one larger than the limit would be refused forever (Segment retries it
       // for 4 hours, then drops it); the body limit bounds it instead.
       const waiting = producer.pending();
-      if (waiting > 0 && waiting + count > options.maxPendingCalls) {
+      if (waiting > 0 && waiting + count > options.maxPendingRecords) {
         throw new ConnectorError(
           'DESTINATION_OVERLOADED',
-          `${waiting} records already wait for Kafka; ${count} more would pass DESTINATION_MAX_PENDING_CALLS=${options.maxPendingCalls}.`,
+          `${waiting} records already wait for Kafka; ${count} more would pass DESTINATION_MAX_PENDING_RECORDS=${options.maxPendingRecords}.`,
         );
       }
       const identifies: OutgoingRecord[] = [];

@@ -138,7 +138,7 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     deps.onFatal?.(error);
   });
   await consumer.subscribe([topics.IDENTIFY_TOPIC], { fromBeginning: true });
-  await consumer.runBatches(handler);
+  await consumer.runBatches(handler, { partitionsConcurrently: config.DESTINATION_PARTITIONS_CONCURRENTLY });
 
   const publisher = createIdentifyPublisher({
     producer: batching,
@@ -147,7 +147,7 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     identityTopic: topics.IDENTITY_TOPIC,
     deadLetterTopic: topics.DESTINATION_DEAD_LETTER_TOPIC,
     ackTimeoutMs: config.DESTINATION_ACK_TIMEOUT_MS,
-    maxPendingCalls: config.DESTINATION_MAX_PENDING_CALLS,
+    maxPendingRecords: config.DESTINATION_MAX_PENDING_RECORDS,
   });
   const { app, stopIntake, idle } = buildIntakeApp({
     credentials: intakeCredentials(config),

@@ -49,7 +49,7 @@ async function testPublisher(
     identifySerializer,
     ...topics,
     ackTimeoutMs: 30_000,
-    maxPendingCalls: 1000,
+    maxPendingRecords: 1000,
     ...options,
   });
   return { kafka, topics, publisher, batching, identifySerializer };
@@ -137,8 +137,8 @@ test('a body of ignored calls writes nothing', async (t) => {
   for (const topic of Object.values(topics)) assert.equal(await recordCount(kafka, topic), 0, topic);
 });
 
-test('past DESTINATION_MAX_PENDING_CALLS new bodies are refused as overloaded; an idle producer takes any body', async (t) => {
-  const { kafka, topics, publisher } = await testPublisher(t, { maxPendingCalls: 2 });
+test('past DESTINATION_MAX_PENDING_RECORDS new bodies are refused as overloaded; an idle producer takes any body', async (t) => {
+  const { kafka, topics, publisher } = await testPublisher(t, { maxPendingRecords: 2 });
   const call = (n: number) => ({
     type: 'identify',
     userId: `u-${n}`,
@@ -153,7 +153,7 @@ test('past DESTINATION_MAX_PENDING_CALLS new bodies are refused as overloaded; a
     assert.equal(err.retriable, true);
     assert.match(
       err.message,
-      /2 records already wait for Kafka; 2 more would pass DESTINATION_MAX_PENDING_CALLS=2/,
+      /2 records already wait for Kafka; 2 more would pass DESTINATION_MAX_PENDING_RECORDS=2/,
     );
     return true;
   });
@@ -185,7 +185,7 @@ test('Kafka not acking in time or refusing gives KAFKA_UNAVAILABLE; a withdrawn 
     ...topics,
     identifyTopic: uniqueName('missing'),
     ackTimeoutMs: 60_000,
-    maxPendingCalls: 1000,
+    maxPendingRecords: 1000,
   });
   const call: IdentifyBody = read({ type: 'identify', userId: 'u', traits: { email: 'u@example.com' } });
   const refused = stuck.publish(call, context);
@@ -214,7 +214,7 @@ test('Kafka not acking in time or refusing gives KAFKA_UNAVAILABLE; a withdrawn 
     identifySerializer,
     ...topics,
     ackTimeoutMs: 30_000,
-    maxPendingCalls: 1000,
+    maxPendingRecords: 1000,
   });
   assert.deepEqual(await retried.publish(call, context), { stored: 1, identities: 1, deadLettered: 0 });
   assert.equal(await recordCount(kafka, topics.identifyTopic), 1);

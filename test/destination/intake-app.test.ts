@@ -339,7 +339,7 @@ test('with the real publisher, a signed webhook batch is in Kafka when the 200 c
     ),
     ...topics,
     ackTimeoutMs: 30_000,
-    maxPendingCalls: 1000,
+    maxPendingRecords: 1000,
   });
   const intake = testApp(t, { publisher });
   const calls = [

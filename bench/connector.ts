@@ -4,11 +4,14 @@
  * flat while Segment is down (back-pressure, not buffering). A script that prints figures, never a test:
  *
  *   node --disable-warning=TimeoutNegativeWarning bench/connector.ts [--events N] [--produce-seconds S]
- *     [--down-seconds S] [--cpu-prof] [--child-node-options "--max-semi-space-size=8"]
+ *     [--down-seconds S] [--cpu-prof] [--child-node-options="--max-semi-space-size=8"]
  *
- * --cpu-prof writes a V8 CPU profile of the connector child of phase 3 (path printed at the end); the
- * other flag passes Node/V8 options to the connector children only, as MALLOC_* variables of the bench's
- * environment pass glibc allocator settings.
+ * --cpu-prof writes a V8 CPU profile of the connector child of phase 3 (path printed at the end).
+ * The children (connectors, Segment server) run with the memory settings the launcher
+ * (`./mailjet-connector`) and the Docker image give every process: NODE_OPTIONS=--max-semi-space-size=8,
+ * MALLOC_ARENA_MAX=2, MALLOC_MMAP_THRESHOLD_=131072. `--child-node-options` replaces the Node options of
+ * the connector children ("" for Node's defaults), and MALLOC_* variables of the bench's environment
+ * replace the glibc ones, to try other settings.
  * Phases, on the local stack (or KAFKA_BROKERS/SCHEMA_REGISTRY_URL), all on topics of their own:
  * 1. fill a raw topic (6 partitions) with N Avro MailjetEventRaw records (or what `--produce-seconds`
  *    allows), each a Mailjet sample with a recipient and MessageID of its own;
@@ -62,6 +65,16 @@ const WRITE_KEY = 'bench-write-key';
 const DRAIN_TIMEOUT_MS = 120_000;
 const POLL_MS = 100;
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+/**
+ * What the launcher and the Dockerfile set for every process: the figures must be those of the processes
+ * as deployed, not of Node's defaults (a young generation that grows larger, a malloc arena per thread).
+ */
+const deployedNodeOptions = '--max-semi-space-size=8';
+const deployedMalloc = {
+  MALLOC_ARENA_MAX: '2',
+  MALLOC_MMAP_THRESHOLD_: '131072',
+  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('MALLOC_'))),
+};
 
 const { values: args } = parseArgs({
   options: {
@@ -69,8 +82,8 @@ const { values: args } = parseArgs({
     'produce-seconds': { type: 'string', default: '15' },
     'down-seconds': { type: 'string', default: '20' },
     'cpu-prof': { type: 'boolean', default: false },
-    /** V8/Node flags for the connector children only, e.g. "--max-semi-space-size=8". */
-    'child-node-options': { type: 'string', default: '' },
+    /** V8/Node flags for the connector children only, instead of the launcher's. */
+    'child-node-options': { type: 'string', default: deployedNodeOptions },
   },
 });
 const wantedEvents = Number(args.events);
@@ -108,7 +121,7 @@ interface Phase {
   batchP50Ms?: number | undefined;
   batchP99Ms?: number | undefined;
   connectorRssMb?: number | undefined;
-  /** The connector's memory at the end of the phase (its /metrics): V8 heap used / total, external, MB. */
+  /** The connector's memory (its /metrics, every 0.5 s): peaks of V8 heap used / total and external, MB. */
   connectorHeapMb?: string | undefined;
   segmentRssMb?: number | undefined;
   benchRssMb?: number | undefined;
@@ -493,6 +506,8 @@ function waitForLine<T>(
 async function startSegmentChild(maxMessageIds: number): Promise<ChildHandle & { url: string }> {
   const handle = spawnChild(['bench/segment-runner.ts', WRITE_KEY, String(maxMessageIds)], {
     PATH: process.env.PATH,
+    NODE_OPTIONS: deployedNodeOptions,
+    ...deployedMalloc,
   });
   const url = await waitForLine(handle, 'the Segment server child', (line) => {
     try {
@@ -543,8 +558,7 @@ async function startConnectorChild(
       TOPIC_PARTITIONS: String(PARTITIONS),
       ...topics,
       ...(args['child-node-options'] ? { NODE_OPTIONS: args['child-node-options'] } : {}),
-      // glibc allocator settings (MALLOC_ARENA_MAX=2 …) reach the connector, to try them on its RSS.
-      ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('MALLOC_'))),
+      ...deployedMalloc,
     },
   );
   let warnings = 0;
@@ -596,11 +610,12 @@ async function measureConnector(
       Object.entries(pids).filter(([label]) => ['bench', 'connector', 'segment'].includes(label)),
     ),
   );
+  const heapSamples = sampleHeap(connector.port);
   const drain = await waitDrained(kafka, connector.groupId, rawTopic, end, started);
   const cpuShares = cpu.stop();
   const peaks = memory.stop();
   const after = await batchHistogram(connector.port);
-  const heap = await heapOf(connector.port);
+  const heap = await heapSamples.stop();
   const batches =
     after && before ? after.map(([le, count], i) => [le, count - (before[i]?.[1] ?? 0)] as const) : after;
   return {
@@ -691,18 +706,39 @@ async function batchHistogram(port: number): Promise<(readonly [number, number])
   }
 }
 
-/** Used and total V8 heap and external memory of the connector, MB, from the Node metrics on its /metrics. */
-async function heapOf(port: number): Promise<string | undefined> {
-  try {
-    const page = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const mb = (name: string) =>
-      Number(new RegExp(`^mailjet_connector_${name} (\\S+)`, 'm').exec(page)?.[1] ?? NaN) / 2 ** 20;
-    return ['nodejs_heap_size_used_bytes', 'nodejs_heap_size_total_bytes', 'nodejs_external_memory_bytes']
-      .map((name) => mb(name).toFixed(0))
-      .join('/');
-  } catch {
-    return undefined;
-  }
+/**
+ * Peaks of the connector's used and total V8 heap and external memory, MB, from the Node metrics on its
+ * /metrics every 0.5 s: with the peak RSS they tell the heap apart from Buffers and the allocator.
+ */
+function sampleHeap(port: number): { stop(): Promise<string | undefined> } {
+  const names = [
+    'nodejs_heap_size_used_bytes',
+    'nodejs_heap_size_total_bytes',
+    'nodejs_external_memory_bytes',
+  ];
+  const peaks = names.map(() => Number.NaN);
+  const sample = async () => {
+    try {
+      const page = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      names.forEach((name, i) => {
+        const mb = Number(new RegExp(`^mailjet_connector_${name} (\\S+)`, 'm').exec(page)?.[1]) / 2 ** 20;
+        if (!(mb <= (peaks[i] as number))) peaks[i] = mb;
+      });
+    } catch {
+      // The connector is busy or stopping: the next sample counts.
+    }
+  };
+  let sampling = sample();
+  const timer = setInterval(() => {
+    sampling = sampling.then(sample);
+  }, 500);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await sampling.then(sample);
+      return peaks.some(Number.isNaN) ? undefined : peaks.map((mb) => mb.toFixed(0)).join('/');
+    },
+  };
 }
 
 /** Prometheus histogram_quantile: linear within the bucket holding the quantile, in ms. */
@@ -780,7 +816,11 @@ function printMachine(): void {
   );
   console.log(
     `run: ${wantedEvents} events (at most ${produceSeconds} s of producing), ${PARTITIONS} partitions, ` +
-      `${PARTITIONS_CONCURRENTLY} partitions concurrently, Segment down for ${downSeconds} s`,
+      `${PARTITIONS_CONCURRENTLY} partitions concurrently, Segment down for ${downSeconds} s; ` +
+      `connector NODE_OPTIONS "${args['child-node-options']}", ` +
+      Object.entries(deployedMalloc)
+        .map(([name, value]) => `${name}=${value}`)
+        .join(' '),
   );
 }
 
@@ -801,7 +841,7 @@ function printPhases(phases: Phase[]): void {
     'total s',
     'batch p50/p99 ms',
     'RSS MB connector/segment/bench',
-    'connector heap used/total/ext MB',
+    'connector peak heap used/total/ext MB',
     'CPU cores: bench/connector/segment/broker/registry/all',
   ];
   const rows = phases.map((p) => [

@@ -172,9 +172,12 @@ function readEvent(event: Record<string, unknown>): ReadEvent {
   const fields: Record<string, string | boolean> = {};
   // Entries, then Object.fromEntries: an own "__proto__" key survives, where assigning it would not.
   const extra: [string, LosslessJson][] = [];
-  for (const [key, value] of Object.entries(event)) {
+  // for…in rather than Object.entries: JSON.parse's objects have V8's cached key list, while entries
+  // builds an array per field (a tenth of the mapping's time). Own keys only, as entries gives.
+  for (const key in event) {
     // event and time come from the raw record, whose fields the ingress validated.
-    if (key === 'event' || key === 'time') continue;
+    if (!Object.hasOwn(event, key) || key === 'event' || key === 'time') continue;
+    const value = event[key];
     const known = isMailjetField(key) ? readValue(mailjetFields[key], value) : undefined;
     if (known === undefined) extra.push([key, value]);
     else if (known !== null) fields[key] = known;
@@ -184,8 +187,14 @@ function readEvent(event: Record<string, unknown>): ReadEvent {
   const { MessageID, mj_message_id } = fields;
   if (MessageID !== undefined && mj_message_id !== undefined && MessageID !== mj_message_id)
     extra.push(['mj_message_id', event.mj_message_id]);
-  return { fields: fields as MailjetFields, extra: Object.fromEntries(extra) };
+  return {
+    fields: fields as MailjetFields,
+    extra: extra.length === 0 ? noExtra : Object.fromEntries(extra),
+  };
 }
+
+/** Shared by every event without unknown fields; never written to. */
+const noExtra: Record<string, LosslessJson> = Object.freeze({});
 
 /** The value at a dot path ("user.id") of Payload parsed as JSON, if it is a string or a number. */
 function userIdFromPayload(payload: string | undefined, path: string): string | undefined {
@@ -234,12 +243,37 @@ function resolveIdentity(
  */
 function defined<T extends object>(object: T): T {
   const copy: Record<string, unknown> = {};
-  for (const key of Object.keys(object)) {
-    const value = (object as Record<string, unknown>)[key];
-    if (value !== undefined) copy[key] = value;
+  for (const key in object) {
+    const value = object[key];
+    if (value !== undefined && Object.hasOwn(object, key)) copy[key] = value;
   }
   return copy as T;
 }
+
+/**
+ * Date#toISOString of a time in whole seconds. toISOString costs about 1 µs, a tenth of the mapping; the
+ * events of a stream fall on few days, so each day's text is kept and only the time of day is written.
+ * The result is toISOString's, character for character (test/connector/segment-mapping.test.ts).
+ */
+export function isoTimeOfSeconds(seconds: number): string {
+  const day = Math.floor(seconds / 86_400);
+  let prefix = dayPrefixes.get(day);
+  if (prefix === undefined) {
+    // Everything before "HH:mm:ss.sssZ", whose 13 characters end every toISOString, extended years too.
+    prefix = new Date(day * 86_400_000).toISOString().slice(0, -13);
+    if (dayPrefixes.size === maxDays) dayPrefixes.clear();
+    dayPrefixes.set(day, prefix);
+  }
+  const second = seconds - day * 86_400;
+  const hours = Math.floor(second / 3600);
+  const minutes = Math.floor(second / 60) % 60;
+  return `${prefix}${twoDigits[hours]}:${twoDigits[minutes]}:${twoDigits[second % 60]}.000Z`;
+}
+
+/** "2015-06-01T" by day since the epoch; a replay of a long history just starts over every maxDays. */
+const dayPrefixes = new Map<number, string>();
+const maxDays = 1024;
+const twoDigits = Array.from({ length: 60 }, (_, n) => String(n).padStart(2, '0'));
 
 export function segmentEventName(type: MailjetEventType, options: MappingOptions): string {
   return type === 'blocked' ? options.blockedEventName : segmentEventNames[type];
@@ -291,7 +325,7 @@ export function mapMailjetEvent(
     listId: fields.mj_list_id,
     source: fields.source,
   });
-  const hasExtra = Object.keys(extra).length > 0;
+  const hasExtra = extra !== noExtra;
 
   const track: SegmentTrack = defined({
     type: 'track',
@@ -299,7 +333,7 @@ export function mapMailjetEvent(
     userId: who.userId,
     anonymousId: who.anonymousId,
     messageId,
-    timestamp: new Date(occurredAt).toISOString(),
+    timestamp: isoTimeOfSeconds(raw.time),
     properties: defined<EmailProperties>({
       email_id: mailjetMessageId ?? fields.Message_GUID,
       campaign_id: fields.mj_campaign_id,

@@ -4,6 +4,7 @@
  */
 import {
   type Admin,
+  type ICustomPartitioner,
   Kafka,
   type Consumer as KafkajsConsumer,
   type Producer as KafkajsProducer,
@@ -136,7 +137,14 @@ export interface KafkaClient {
   /** Whether the topic exists on the cluster. */
   topicExists(topic: string): Promise<boolean>;
   producer(options?: { idempotent?: boolean }): Promise<Producer>;
-  consumer(options: { groupId: string }): Promise<Consumer>;
+  consumer(options: {
+    groupId: string;
+    /**
+     * Most bytes one fetch brings per partition (default 1 MiB): what one batch in the handler holds.
+     * Smaller keeps less in memory per batch waiting for its sinks, at the cost of more fetches.
+     */
+    maxBytesPerPartition?: number;
+  }): Promise<Consumer>;
   /** Closes the admin connection this client opened lazily; producers and consumers close themselves. */
   close(): Promise<void>;
 }
@@ -194,7 +202,7 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
     async producer(options = {}) {
       const producer = kafka.producer({
         // Java-compatible murmur2 partitioning, so keys land where Kafka Streams or Connect would put them.
-        createPartitioner: Partitioners.DefaultPartitioner,
+        createPartitioner: javaCompatiblePartitioner,
         idempotent: options.idempotent ?? true,
         // Idempotence keeps per-partition order only with at most this many requests in flight.
         maxInFlightRequests: options.idempotent === false ? undefined : 5,
@@ -203,12 +211,12 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       await producer.connect();
       return wrapProducer(producer);
     },
-    async consumer({ groupId }) {
+    async consumer({ groupId, maxBytesPerPartition = 1024 * 1024 }) {
       const consumer = kafka.consumer({
         groupId,
         allowAutoTopicCreation: false,
         // A batch waits for Segment; bounding the fetch bounds the memory one waiting batch holds.
-        maxBytesPerPartition: 1024 * 1024,
+        maxBytesPerPartition,
         // An idle fetch returns after this long; disconnect() waits for it, so it bounds shutdown time.
         maxWaitTimeInMs: 1000,
       });
@@ -220,6 +228,72 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       admin = undefined;
     },
   };
+}
+
+/**
+ * kafkajs's DefaultPartitioner, with its murmur2 computed in 32-bit integers. kafkajs computes it
+ * through long.js 64-bit values, about 3 µs per keyed record: a third of the connector's produce time
+ * (bench/connector.ts --cpu-prof). Only the low 32 bits of those values ever reach the result, so both
+ * give the same partition for every key (test/core/kafka.test.ts compares them).
+ */
+const javaCompatiblePartitioner: ICustomPartitioner = () => {
+  const roundRobin = Partitioners.DefaultPartitioner();
+  return (args) => {
+    const { message, partitionMetadata } = args;
+    if (message.partition !== null && message.partition !== undefined) return message.partition;
+    const partition = partitionOf(message, partitionMetadata.length);
+    return partition ?? roundRobin(args);
+  };
+};
+
+/**
+ * The partition of a record: murmur2 of its key; a keyless record (a dead letter of input without email)
+ * by murmur2 of its value. kafkajs partitions the records of a send again when it retries part of it:
+ * with round robin a keyless record then went to another partition than its first attempt, where the
+ * idempotent producer's sequence numbers made the broker drop it as a duplicate (one letter lost,
+ * another stored twice). A function of the record gives it the same partition on every attempt.
+ * Undefined only for a record with neither key nor value bytes.
+ */
+export function partitionOf(
+  message: { key?: Buffer | string | null; value: Buffer | string | null },
+  partitionCount: number,
+): number | undefined {
+  const basis = message.key ?? message.value;
+  if (basis === null || basis === undefined) return undefined;
+  return (murmur2(basis) & 0x7fffffff) % partitionCount;
+}
+
+/** Kafka's murmur2 (Java `Utils.murmur2`) of a key's bytes; a string key is hashed as its UTF-8 bytes. */
+export function murmur2(key: Buffer | string): number {
+  const data = typeof key === 'string' && !isAscii(key) ? Buffer.from(key) : key;
+  // An ASCII string's characters are its bytes: most keys (emails) are hashed without a Buffer.
+  const byteAt =
+    typeof data === 'string' ? (i: number) => data.charCodeAt(i) : (i: number) => data[i] as number;
+  const length = data.length;
+  const m = 0x5bd1e995;
+  let h = 0x9747b28c ^ length;
+  const end = length & ~3;
+  for (let i = 0; i < end; i += 4) {
+    let k = byteAt(i) | (byteAt(i + 1) << 8) | (byteAt(i + 2) << 16) | (byteAt(i + 3) << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> 24;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m) ^ k;
+  }
+  // The last 1 to 3 bytes; Java's switch falls through from case 3 to case 1.
+  const tail = length & 3;
+  if (tail === 3) h ^= byteAt(end + 2) << 16;
+  if (tail >= 2) h ^= byteAt(end + 1) << 8;
+  if (tail >= 1) h = Math.imul(h ^ byteAt(end), m);
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  h ^= h >>> 15;
+  return h | 0;
+}
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 function wrapProducer(producer: KafkajsProducer): Producer {

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import avro from 'avsc';
 import {
   defaultMappingOptions,
+  isoTimeOfSeconds,
   type MappingOptions,
   type MappingResult,
   mapMailjetEvent,
@@ -651,5 +652,15 @@ test('records that cannot be mapped are UNMAPPABLE_EVENT with the reason', () =>
     assert.ok(!result.ok, reason.source);
     assert.equal(result.code, 'UNMAPPABLE_EVENT');
     assert.match(result.message, reason);
+  }
+});
+
+test('track timestamps are exactly Date#toISOString, on any day, in any year', () => {
+  const times = [0, -1, 59, 3599, 86_399, 86_400, -86_401, 1_433_103_519, 253_402_300_799, 253_402_300_800];
+  times.push(-62_167_219_201, 8.64e12, -8.64e12, 8.64e12 - 1);
+  for (let i = 0; i < 5000; i++) times.push(Math.floor((Math.random() - 0.5) * 2 * 8.64e12));
+  // The same days again in another order: the kept day must never leak into another day's text.
+  for (const seconds of [...times, ...times.reverse()]) {
+    assert.equal(isoTimeOfSeconds(seconds), new Date(seconds * 1000).toISOString(), `${seconds} s`);
   }
 });

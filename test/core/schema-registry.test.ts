@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { schemaIdOf, WIRE_FORMAT_MAGIC_BYTE } from '../../core/schema-registry.ts';
+import avro from 'avsc';
+import { createAvroSerializer, schemaIdOf, WIRE_FORMAT_MAGIC_BYTE } from '../../core/schema-registry.ts';
 import { readRecords, testKafka, testRegistry, uniqueName } from '../helpers/stack.ts';
 
 const greetingV1 = {
@@ -58,4 +59,22 @@ test('schemaIdOf refuses values that are not Confluent-framed', () => {
   assert.equal(schemaIdOf(Buffer.from('{"event":"open"}')), undefined);
   assert.equal(schemaIdOf(Buffer.from([0, 0, 0])), undefined);
   assert.equal(schemaIdOf(Buffer.from([0, 0, 0, 0, 7, 1])), 7);
+});
+
+test('a serializer frames each value as Confluent wire format, whatever its size, each in a buffer of its own', () => {
+  const serializer = createAvroSerializer('greetings-value', 42, greetingV1);
+  const type = avro.Type.forSchema(greetingV1 as avro.Schema);
+  const values = [
+    { id: 'a', count: 1 },
+    // Larger than the scratch buffer the serializer starts with.
+    { id: 'x'.repeat(200_000), count: -7 },
+    { id: 'é'.repeat(40_000), count: 2 ** 40 },
+    { id: 'b', count: 0 },
+  ];
+  const encoded = values.map((value) => serializer.encode(value));
+  for (const [i, value] of values.entries()) {
+    const expected = Buffer.concat([Buffer.from([0, 0, 0, 0, 42]), type.toBuffer(value)]);
+    assert.deepEqual(encoded[i], expected, `value ${i}`);
+    assert.equal(schemaIdOf(encoded[i] as Buffer), 42);
+  }
 });

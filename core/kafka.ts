@@ -175,9 +175,14 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       return { clusterId: cluster.clusterId, brokers: cluster.brokers };
     },
     async ensureTopics(topics) {
-      await (await connectedAdmin()).createTopics({
+      const admin = await connectedAdmin();
+      // Only the missing ones: asked to create a topic that exists, kafkajs logs a warning at every start.
+      const existing = new Set(await admin.listTopics());
+      const missing = topics.filter((t) => !existing.has(t.topic));
+      if (missing.length === 0) return;
+      await admin.createTopics({
         waitForLeaders: true,
-        topics: topics.map((t) => ({
+        topics: missing.map((t) => ({
           topic: t.topic,
           numPartitions: t.partitions ?? 1,
           configEntries: t.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],

@@ -64,6 +64,14 @@ export function createContactWriter(options: ContactWriterOptions): ContactWrite
   /** By lower-case name: Mailjet matches property names regardless of case. */
   const catalogue = new Map<string, MailjetProperty>();
   const remember = (property: MailjetProperty) => catalogue.set(property.name.toLowerCase(), property);
+  // Batches of several partitions run at once and often name the same new property: one at a time
+  // here, so a property is created once instead of once per batch (the others got 400 "exists").
+  let propertyWork: Promise<unknown> = Promise.resolve();
+  const ensurePropertiesInTurn = (updates: ContactUpdate[], signal?: AbortSignal): Promise<void> => {
+    const turn = propertyWork.then(() => ensureProperties(updates, signal));
+    propertyWork = turn.catch(() => {});
+    return turn;
+  };
 
   /** Creates every property the updates name that Mailjet does not have; typed by its first non-null value. */
   async function ensureProperties(updates: ContactUpdate[], signal?: AbortSignal): Promise<void> {
@@ -190,7 +198,7 @@ export function createContactWriter(options: ContactWriterOptions): ContactWrite
     async write(items, signal) {
       const report: WriteReport<(typeof items)[number]> = { upserted: [], rejected: [] };
       if (items.length === 0) return report;
-      await ensureProperties(
+      await ensurePropertiesInTurn(
         items.map(({ update }) => update),
         signal,
       );

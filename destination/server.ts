@@ -110,7 +110,9 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     });
 
   const producer = await kafka.producer({ idempotent: true });
-  const batching = createBatchingProducer(producer);
+  // Smaller produce requests than the default 10,000 records: kafkajs encodes a request synchronously, and
+  // an identify call makes two records, so large requests held the event loop for tens of milliseconds.
+  const batching = createBatchingProducer(producer, { maxBatchRecords: 2000 });
   const abort = new AbortController();
   let fatal: Error | undefined;
   const handler = createWorkerHandler({

@@ -281,3 +281,43 @@ test('while Mailjet fails nothing is committed; once it answers, the contact is 
   );
   await eventually('the offset committed', async () => (await committed()) === '1');
 });
+
+test('shutdown while Mailjet is down: stops at the deadline, commits nothing, and the calls come again', async (t) => {
+  const mailjet = await startTestMailjet(t);
+  const env = { DESTINATION_SHUTDOWN_TIMEOUT_MS: '1500' };
+  const destination = await startTestDestination(t, mailjet, env, { TOPIC_PARTITIONS: '1' });
+  const kafka = testKafka(t);
+  mailjet.faults.set({ failNext: { count: 1_000_000, status: 503 } });
+  const call = { userId: 'u-stop', messageId: 'stop-1', traits: { email: 'stop@example.com', plan: 'pro' } };
+  assert.equal((await destination.post('/v1/identify', call)).status, 200);
+  await eventually('the worker waiting for Mailjet', () =>
+    mailjet.store.requests(1000).some((r) => r.status === 503),
+  );
+  const started = Date.now();
+  assert.equal(await destination.shutdown(), false, 'not clean: a batch was cut at the deadline');
+  const tookMs = Date.now() - started;
+  assert.ok(tookMs < 15_000, `shutdown took ${tookMs} ms`);
+  const committed = await kafka.committedOffsets(
+    destination.config.DESTINATION_GROUP_ID,
+    destination.topics.IDENTIFY_TOPIC,
+  );
+  assert.equal(committed.get(0), '-1', 'the cut batch is not committed');
+
+  // The next start (same group, same topics) writes the contact once Mailjet answers.
+  mailjet.faults.clear();
+  await startTestDestination(
+    t,
+    mailjet,
+    { DESTINATION_GROUP_ID: destination.config.DESTINATION_GROUP_ID },
+    {
+      IDENTIFY_TOPIC: destination.topics.IDENTIFY_TOPIC,
+      DESTINATION_DEAD_LETTER_TOPIC: destination.topics.DESTINATION_DEAD_LETTER_TOPIC,
+      IDENTITY_TOPIC: destination.topics.IDENTITY_TOPIC,
+      TOPIC_PARTITIONS: '1',
+    },
+  );
+  await eventually(
+    'the contact after the restart',
+    () => mailjet.store.contact('stop@example.com') !== undefined,
+  );
+});

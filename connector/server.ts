@@ -5,12 +5,13 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createBatchingProducer } from '../core/batching-producer.ts';
-import { createClusterProbe } from '../core/cluster-probe.ts';
-import { ConnectorError } from '../core/errors.ts';
 import { listenOn } from '../core/http-listen.ts';
-import { createKafkaClient } from '../core/kafka.ts';
-import type { Logger } from '../core/logger.ts';
-import { createSchemaRegistryClient } from '../core/schema-registry.ts';
+import {
+  type ClusterDependencies,
+  openServiceClients,
+  registerValueSchema,
+  startGroupConsumer,
+} from '../core/service-clients.ts';
 import { ensureTopics, type TopicConfig } from '../core/topics.ts';
 import {
   type MailjetEventRaw,
@@ -25,15 +26,11 @@ import { startIdentityView } from './identity-view.ts';
 import { createConnectorMetrics } from './metrics.ts';
 import { createSegmentSink } from './segment-sink.ts';
 
-export interface ConnectorDependencies {
+export interface ConnectorDependencies extends ClusterDependencies {
   config: ConnectorConfig;
   topics: TopicConfig;
-  brokers: string[];
-  registryUrl: string;
   /** Required here; `start` fills it with the local Segment server's key when none is configured. */
   segment: { endpoint: string; writeKey: string };
-  logger: Logger;
-  clientId?: string;
   /** Called when the connector cannot go on (e.g. Segment refuses the write key); the process should stop. */
   onFatal?: (error: Error) => void;
 }
@@ -48,10 +45,8 @@ export interface RunningConnector {
 export async function startConnector(deps: ConnectorDependencies): Promise<RunningConnector> {
   const { config, topics, logger } = deps;
   const log = logger.child({ component: 'connector' });
-  const clientId = deps.clientId ?? 'mailjet-connector';
-  const kafka = createKafkaClient({ brokers: deps.brokers, clientId, logger });
-  const registry = createSchemaRegistryClient(deps.registryUrl);
-  const probe = createClusterProbe({ brokers: deps.brokers, clientId, registry, logger });
+  const clients = openServiceClients(deps, 'mailjet-connector');
+  const { kafka, registry, probe } = clients;
   const metrics = createConnectorMetrics();
 
   await ensureTopics(
@@ -60,18 +55,11 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
     [topics.RAW_TOPIC, topics.NORMALIZED_TOPIC, topics.DEAD_LETTER_TOPIC],
     [topics.IDENTITY_TOPIC],
   );
-  const subject = valueSubject(topics.NORMALIZED_TOPIC);
-  const normalizedSerializer = await registry
-    .serializer(subject, mailjetEventNormalizedSchema)
-    .catch((err: unknown) => {
-      throw new ConnectorError(
-        'SCHEMA_REGISTRATION_FAILED',
-        `Registering ${subject}: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
-    });
+  const normalizedSerializer = await registerValueSchema(
+    registry,
+    valueSubject(topics.NORMALIZED_TOPIC),
+    mailjetEventNormalizedSchema,
+  );
   const identities = await startIdentityView({
     kafka,
     topic: topics.IDENTITY_TOPIC,
@@ -112,31 +100,27 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
     },
   });
 
-  const consumer = await kafka.consumer({
+  const consumer = await startGroupConsumer({
+    kafka,
     groupId: config.CONNECTOR_GROUP_ID,
+    topics: [topics.RAW_TOPIC],
+    handler,
+    run: { partitionsConcurrently: config.CONNECTOR_PARTITIONS_CONCURRENTLY },
     // About 450 raw events per batch instead of 1,800: each record's objects (decoded, mapped, Segment
     // JSON, Avro) live until its batch is committed, so they outlive the young generation and the old
     // one grows with them. bench/connector.ts: peak RSS about 330 → 260 MB, CPU per event unchanged
     // within the noise; 128 KiB cost CPU and saved nothing more.
     maxBytesPerPartition: 256 * 1024,
+    log,
+    ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
   });
-  let joined = false;
-  consumer.onGroupJoin(() => {
-    joined = true;
-  });
-  consumer.onCrash((error) => {
-    log.fatal({ err: error }, 'the Kafka consumer stopped for good');
-    deps.onFatal?.(error);
-  });
-  await consumer.subscribe([topics.RAW_TOPIC], { fromBeginning: true });
-  await consumer.runBatches(handler, { partitionsConcurrently: config.CONNECTOR_PARTITIONS_CONCURRENTLY });
 
   const app = buildConnectorApp({
     metrics,
     logger,
     onScrape: () => metrics.identities.set(identities.size()),
     readiness: async () => {
-      const checks = { ...(await probe.check()), consumerGroup: joined, segmentAuth: !fatal };
+      const checks = { ...(await probe.check()), consumerGroup: consumer.joined(), segmentAuth: !fatal };
       return { ready: Object.values(checks).every(Boolean), checks };
     },
   });
@@ -150,8 +134,7 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
       consumer.disconnect(),
       identities.close(),
       producer.disconnect(),
-      kafka.close(),
-      probe.close(),
+      clients.close(),
     ]);
     throw err;
   });
@@ -178,13 +161,7 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
         ]);
         await Promise.race([batching.drain(), sleep(1000, undefined, { ref: false })]);
         clearTimeout(timer);
-        await Promise.allSettled([
-          identities.close(),
-          producer.disconnect(),
-          kafka.close(),
-          probe.close(),
-          app.close(),
-        ]);
+        await Promise.allSettled([identities.close(), producer.disconnect(), clients.close(), app.close()]);
         const clean = !abort.signal.aborted && !fatal;
         if (clean) log.info('connector stopped');
         else

@@ -8,12 +8,14 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createBatchingProducer } from '../core/batching-producer.ts';
-import { createClusterProbe } from '../core/cluster-probe.ts';
 import { ConnectorError } from '../core/errors.ts';
 import { listenOn } from '../core/http-listen.ts';
-import { createKafkaClient } from '../core/kafka.ts';
-import type { Logger } from '../core/logger.ts';
-import { createSchemaRegistryClient } from '../core/schema-registry.ts';
+import {
+  type ClusterDependencies,
+  openServiceClients,
+  registerValueSchema,
+  startGroupConsumer,
+} from '../core/service-clients.ts';
 import { ensureTopics, type TopicConfig } from '../core/topics.ts';
 import { type SegmentIdentify, segmentIdentifySchema, valueSubject } from '../schemas/index.ts';
 import type { DestinationConfig } from './config.ts';
@@ -25,15 +27,11 @@ import { createMailjetClient } from './mailjet-client.ts';
 import { createDestinationMetrics } from './metrics.ts';
 import { createWorkerHandler } from './worker.ts';
 
-export interface DestinationDependencies {
+export interface DestinationDependencies extends ClusterDependencies {
   config: DestinationConfig;
   topics: TopicConfig;
-  brokers: string[];
-  registryUrl: string;
   /** Required here; `start` fills it with the local Mailjet server when no key pair is configured. */
   mailjet: { baseUrl: string; apiKey: string; apiSecret: string };
-  logger: Logger;
-  clientId?: string;
   /** Called when the worker cannot go on (Mailjet refuses the key pair, the list is gone). */
   onFatal?: (error: Error) => void;
 }
@@ -49,12 +47,10 @@ export interface RunningDestination {
 export async function startDestination(deps: DestinationDependencies): Promise<RunningDestination> {
   const { config, topics, logger } = deps;
   const log = logger.child({ component: 'destination' });
-  const clientId = deps.clientId ?? 'mailjet-connector-destination';
-  const kafka = createKafkaClient({ brokers: deps.brokers, clientId, logger });
-  const registry = createSchemaRegistryClient(deps.registryUrl);
-  const probe = createClusterProbe({ brokers: deps.brokers, clientId, registry, logger });
+  const clients = openServiceClients(deps, 'mailjet-connector-destination');
+  const { kafka, registry, probe } = clients;
   const metrics = createDestinationMetrics();
-  const closeClients = () => Promise.allSettled([kafka.close(), probe.close()]);
+  const closeClients = clients.close;
 
   await ensureTopics(
     kafka,
@@ -62,18 +58,11 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     [topics.IDENTIFY_TOPIC, topics.DESTINATION_DEAD_LETTER_TOPIC],
     [topics.IDENTITY_TOPIC],
   );
-  const subject = valueSubject(topics.IDENTIFY_TOPIC);
-  const identifySerializer = await registry
-    .serializer(subject, segmentIdentifySchema)
-    .catch((err: unknown) => {
-      throw new ConnectorError(
-        'SCHEMA_REGISTRATION_FAILED',
-        `Registering ${subject}: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
-    });
+  const identifySerializer = await registerValueSchema(
+    registry,
+    valueSubject(topics.IDENTIFY_TOPIC),
+    segmentIdentifySchema,
+  );
 
   const mailjet = createMailjetClient({
     ...deps.mailjet,
@@ -130,17 +119,15 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
       deps.onFatal?.(error);
     },
   });
-  const consumer = await kafka.consumer({ groupId: config.DESTINATION_GROUP_ID });
-  let joined = false;
-  consumer.onGroupJoin(() => {
-    joined = true;
+  const consumer = await startGroupConsumer({
+    kafka,
+    groupId: config.DESTINATION_GROUP_ID,
+    topics: [topics.IDENTIFY_TOPIC],
+    handler,
+    run: { partitionsConcurrently: config.DESTINATION_PARTITIONS_CONCURRENTLY },
+    log,
+    ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
   });
-  consumer.onCrash((error) => {
-    log.fatal({ err: error }, 'the Kafka consumer stopped for good');
-    deps.onFatal?.(error);
-  });
-  await consumer.subscribe([topics.IDENTIFY_TOPIC], { fromBeginning: true });
-  await consumer.runBatches(handler, { partitionsConcurrently: config.DESTINATION_PARTITIONS_CONCURRENTLY });
 
   const publisher = createIdentifyPublisher({
     producer: batching,
@@ -158,7 +145,7 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     metrics,
     logger,
     readiness: async () => {
-      const checks = { ...(await probe.check()), consumerGroup: joined, mailjet: !fatal };
+      const checks = { ...(await probe.check()), consumerGroup: consumer.joined(), mailjet: !fatal };
       return { ready: Object.values(checks).every(Boolean), checks };
     },
   });

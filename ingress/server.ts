@@ -5,12 +5,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createBatchingProducer } from '../core/batching-producer.ts';
-import { createClusterProbe } from '../core/cluster-probe.ts';
-import { ConnectorError } from '../core/errors.ts';
 import { listenOn } from '../core/http-listen.ts';
-import { createKafkaClient } from '../core/kafka.ts';
-import type { Logger } from '../core/logger.ts';
-import { createSchemaRegistryClient } from '../core/schema-registry.ts';
+import {
+  type ClusterDependencies,
+  openServiceClients,
+  registerValueSchema,
+} from '../core/service-clients.ts';
 import { ensureTopics, type TopicConfig } from '../core/topics.ts';
 import { mailjetEventRawSchema, valueSubject } from '../schemas/index.ts';
 import { buildIngressApp } from './app.ts';
@@ -18,13 +18,9 @@ import type { IngressConfig } from './config.ts';
 import { createEventPublisher } from './event-publisher.ts';
 import { createIngressMetrics } from './metrics.ts';
 
-export interface IngressDependencies {
+export interface IngressDependencies extends ClusterDependencies {
   config: IngressConfig;
   topics: TopicConfig;
-  brokers: string[];
-  registryUrl: string;
-  logger: Logger;
-  clientId?: string;
 }
 
 export interface RunningIngress {
@@ -38,22 +34,15 @@ export interface RunningIngress {
 export async function startIngress(deps: IngressDependencies): Promise<RunningIngress> {
   const { config, topics, logger } = deps;
   const log = logger.child({ component: 'ingress' });
-  const clientId = deps.clientId ?? 'mailjet-connector-ingress';
-  const kafka = createKafkaClient({ brokers: deps.brokers, clientId, logger });
-  const registry = createSchemaRegistryClient(deps.registryUrl);
-  const probe = createClusterProbe({ brokers: deps.brokers, clientId, registry, logger });
+  const clients = openServiceClients(deps, 'mailjet-connector-ingress');
+  const { kafka, registry, probe } = clients;
 
   await ensureTopics(kafka, topics, [topics.RAW_TOPIC, topics.DEAD_LETTER_TOPIC]);
-  const subject = valueSubject(topics.RAW_TOPIC);
-  const rawSerializer = await registry.serializer(subject, mailjetEventRawSchema).catch((err: unknown) => {
-    throw new ConnectorError(
-      'SCHEMA_REGISTRATION_FAILED',
-      `Registering ${subject}: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
-  });
+  const rawSerializer = await registerValueSchema(
+    registry,
+    valueSubject(topics.RAW_TOPIC),
+    mailjetEventRawSchema,
+  );
   const producer = await kafka.producer({ idempotent: true });
   const batching = createBatchingProducer(producer);
   const publisher = createEventPublisher({
@@ -85,7 +74,7 @@ export async function startIngress(deps: IngressDependencies): Promise<RunningIn
     config.INGRESS_PORT,
     'ingress, INGRESS_PORT',
   ).catch(async (err: unknown) => {
-    await Promise.allSettled([producer.disconnect(), kafka.close(), probe.close()]);
+    await Promise.allSettled([producer.disconnect(), clients.close()]);
     throw err;
   });
   log.info(
@@ -110,7 +99,7 @@ export async function startIngress(deps: IngressDependencies): Promise<RunningIn
         const flushed =
           drained === 'idle' &&
           (await Promise.race([publisher.drain().then(() => 'drained' as const), deadline])) === 'drained';
-        await Promise.allSettled([producer.disconnect(), kafka.close(), probe.close()]);
+        await Promise.allSettled([producer.disconnect(), clients.close()]);
         if (flushed) log.info('ingress stopped');
         else log.error({ pending: publisher.pending() }, 'ingress stopped before every webhook was answered');
         return flushed;

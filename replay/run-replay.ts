@@ -20,6 +20,7 @@ import { ConnectorError } from '../core/errors.ts';
 import { createKafkaClient, type RecordBatch } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
 import { type AvroSerializer, createSchemaRegistryClient } from '../core/schema-registry.ts';
+import { registerValueSchema } from '../core/service-clients.ts';
 import { createTokenBucket, type TokenBucket } from '../core/token-bucket.ts';
 import type { TopicConfig } from '../core/topics.ts';
 import { createEventPublisher } from '../ingress/event-publisher.ts';
@@ -154,14 +155,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
 
     // Sinks and topics, as the connector sets them up.
     const registry = createSchemaRegistryClient(deps.registryUrl);
-    const register = async (subject: string, schema: object) =>
-      registry.serializer(subject, schema).catch((err: unknown) => {
-        throw new ConnectorError(
-          'SCHEMA_REGISTRATION_FAILED',
-          `Registering ${subject}: ${(err as Error).message}`,
-          { cause: err },
-        );
-      });
+    const register = (subject: string, schema: object) => registerValueSchema(registry, subject, schema);
     const normalizedSerializer = toNormalized
       ? await register(valueSubject(topics.NORMALIZED_TOPIC), mailjetEventNormalizedSchema)
       : noSerializer;

@@ -1,0 +1,96 @@
+/**
+ * What every process of the project opens the same way: the Kafka client, the schema registry client
+ * and the readiness probe of both; its value schemas registered (a refusal stops start-up with what to
+ * do); and a consumer group whose join readiness reports and whose end for good stops the process.
+ */
+import { createClusterProbe } from './cluster-probe.ts';
+import { ConnectorError } from './errors.ts';
+import { type BatchRunOptions, createKafkaClient, type KafkaClient, type RecordBatch } from './kafka.ts';
+import type { Logger } from './logger.ts';
+import {
+  type AvroSerializer,
+  createSchemaRegistryClient,
+  type SchemaRegistryClient,
+} from './schema-registry.ts';
+
+/** Where a process finds the cluster, and how it names itself to it. */
+export interface ClusterDependencies {
+  brokers: string[];
+  registryUrl: string;
+  logger: Logger;
+  clientId?: string;
+}
+
+export interface ServiceClients {
+  kafka: KafkaClient;
+  registry: SchemaRegistryClient;
+  /** Kafka and the registry answering, probed at most every 2 s: what /health/ready reports. */
+  probe: ReturnType<typeof createClusterProbe>;
+  /** Closes the admin connection and the probe; producers and consumers close themselves. */
+  close(): Promise<unknown>;
+}
+
+export function openServiceClients(deps: ClusterDependencies, defaultClientId: string): ServiceClients {
+  const clientId = deps.clientId ?? defaultClientId;
+  const kafka = createKafkaClient({ brokers: deps.brokers, clientId, logger: deps.logger });
+  const registry = createSchemaRegistryClient(deps.registryUrl);
+  const probe = createClusterProbe({ brokers: deps.brokers, clientId, registry, logger: deps.logger });
+  return { kafka, registry, probe, close: () => Promise.allSettled([kafka.close(), probe.close()]) };
+}
+
+/** Registers `schema` under `subject` (compatibility checked by the registry) and returns its serializer. */
+export async function registerValueSchema(
+  registry: SchemaRegistryClient,
+  subject: string,
+  schema: object,
+): Promise<AvroSerializer> {
+  try {
+    return await registry.serializer(subject, schema);
+  } catch (err) {
+    throw new ConnectorError(
+      'SCHEMA_REGISTRATION_FAILED',
+      `Registering ${subject}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+export interface GroupConsumer {
+  /** True once the member got partitions assigned. */
+  joined(): boolean;
+  /** Finishes the batches in progress, then leaves the group. */
+  disconnect(): Promise<void>;
+}
+
+/** A consumer group on `topics` from their beginning, handing batches to `handler`. */
+export async function startGroupConsumer(options: {
+  kafka: KafkaClient;
+  groupId: string;
+  topics: string[];
+  handler: (batch: RecordBatch) => Promise<unknown>;
+  run?: BatchRunOptions;
+  maxBytesPerPartition?: number;
+  log: Logger;
+  /** Called when the client gives up for good (after its own retries); the process should stop. */
+  onFatal?: (error: Error) => void;
+}): Promise<GroupConsumer> {
+  const consumer = await options.kafka.consumer({
+    groupId: options.groupId,
+    ...(options.maxBytesPerPartition === undefined
+      ? {}
+      : { maxBytesPerPartition: options.maxBytesPerPartition }),
+  });
+  let joined = false;
+  consumer.onGroupJoin(() => {
+    joined = true;
+  });
+  consumer.onCrash((error) => {
+    options.log.fatal({ err: error }, 'the Kafka consumer stopped for good');
+    options.onFatal?.(error);
+  });
+  await consumer.subscribe(options.topics, { fromBeginning: true });
+  await consumer.runBatches(options.handler, options.run);
+  return { joined: () => joined, disconnect: () => consumer.disconnect() };
+}

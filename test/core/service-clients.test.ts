@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConnectorError } from '../../core/errors.ts';
+import type { IncomingRecord } from '../../core/kafka.ts';
+import { silentLogger } from '../../core/logger.ts';
+import { openServiceClients, registerValueSchema, startGroupConsumer } from '../../core/service-clients.ts';
+import { eventually } from '../helpers/connector.ts';
+import { testStack, uniqueName } from '../helpers/stack.ts';
+
+const record = (name: string, fields: { name: string; type: string; default?: unknown }[]) => ({
+  type: 'record',
+  name,
+  fields,
+});
+
+test('a schema the registry refuses as incompatible stops start-up with SCHEMA_REGISTRATION_FAILED', async (t) => {
+  const clients = openServiceClients({ ...testStack(), logger: silentLogger() }, 'test-service');
+  t.after(() => clients.close());
+  const subject = `${uniqueName('topic')}-value`;
+  const first = await registerValueSchema(
+    clients.registry,
+    subject,
+    record('R', [{ name: 'a', type: 'string' }]),
+  );
+  assert.ok(first.schemaId > 0);
+  // A new required field without a default: readers of the new schema cannot read old records.
+  const incompatible = record('R', [
+    { name: 'a', type: 'string' },
+    { name: 'b', type: 'string' },
+  ]);
+  await assert.rejects(registerValueSchema(clients.registry, subject, incompatible), (err: unknown) => {
+    assert.ok(err instanceof ConnectorError);
+    assert.equal(err.code, 'SCHEMA_REGISTRATION_FAILED');
+    assert.match(err.message, new RegExp(`^Registering ${subject}: `));
+    return true;
+  });
+});
+
+test('a group consumer reports when it joined and hands over the records of its topics', async (t) => {
+  const clients = openServiceClients({ ...testStack(), logger: silentLogger() }, 'test-service');
+  t.after(() => clients.close());
+  const topic = uniqueName('service');
+  await clients.kafka.ensureTopics([{ topic, partitions: 2 }]);
+  const producer = await clients.kafka.producer();
+  t.after(() => producer.disconnect());
+  await producer.send([
+    {
+      topic,
+      records: [
+        { key: 'a', value: Buffer.from('1') },
+        { key: 'b', value: Buffer.from('2') },
+      ],
+    },
+  ]);
+
+  const seen: IncomingRecord[] = [];
+  const consumer = await startGroupConsumer({
+    kafka: clients.kafka,
+    groupId: uniqueName('group'),
+    topics: [topic],
+    handler: async (batch) => {
+      seen.push(...batch.records);
+    },
+    log: silentLogger(),
+  });
+  t.after(() => consumer.disconnect());
+  await eventually('both records', () => seen.length === 2);
+  assert.equal(consumer.joined(), true);
+  assert.deepEqual(seen.map((r) => r.value?.toString()).sort(), ['1', '2']);
+});

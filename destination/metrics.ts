@@ -38,9 +38,9 @@ export function createDestinationMetrics(options: { defaultMetrics?: boolean } =
       registers,
     }),
     // Worker
-    contacts: new Counter({
-      name: 'mailjet_destination_contacts_total',
-      help: 'Contacts handled by the worker, by outcome: upserted, dead_lettered, skipped (no email).',
+    workerCalls: new Counter({
+      name: 'mailjet_destination_worker_calls_total',
+      help: 'Identify calls the worker handled, by outcome: upserted (their contact was written to Mailjet), dead_lettered, skipped (no email).',
       labelNames: ['outcome'] as const,
       registers,
     }),

@@ -101,9 +101,9 @@ export function createWorkerHandler(options: WorkerOptions): (batch: RecordBatch
     if (deadLetters.length > 0) {
       await options.producer.send([{ topic: options.deadLetterTopic, records: deadLetters }], options.signal);
     }
-    metrics.contacts.inc({ outcome: 'upserted' }, upserted);
-    metrics.contacts.inc({ outcome: 'dead_lettered' }, deadLetters.length);
-    metrics.contacts.inc({ outcome: 'skipped' }, skipped);
+    metrics.workerCalls.inc({ outcome: 'upserted' }, upserted);
+    metrics.workerCalls.inc({ outcome: 'dead_lettered' }, deadLetters.length);
+    metrics.workerCalls.inc({ outcome: 'skipped' }, skipped);
     metrics.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     return { upserted, deadLettered: deadLetters.length, skipped };
   };

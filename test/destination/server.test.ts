@@ -163,9 +163,9 @@ test('what Mailjet refuses goes to the dead-letter topic with its reason; the st
   assert.match(header(mismatch.headers, DEAD_LETTER_HEADERS.errorMessage) ?? '', /age is int, got "old"/);
 
   const metrics = await (await fetch(`${destination.url}/metrics`)).text();
-  assert.match(metrics, /mailjet_destination_contacts_total\{outcome="skipped"\} 1/);
-  assert.match(metrics, /mailjet_destination_contacts_total\{outcome="dead_lettered"\} 2/);
-  assert.match(metrics, /mailjet_destination_contacts_total\{outcome="upserted"\} 1/);
+  assert.match(metrics, /mailjet_destination_worker_calls_total\{outcome="skipped"\} 1/);
+  assert.match(metrics, /mailjet_destination_worker_calls_total\{outcome="dead_lettered"\} 2/);
+  assert.match(metrics, /mailjet_destination_worker_calls_total\{outcome="upserted"\} 1/);
 });
 
 test('Mailjet 429s and 5xx are retried until the contact is stored', async (t) => {

@@ -64,6 +64,11 @@ export function createContactWriter(options: ContactWriterOptions): ContactWrite
   /** By lower-case name: Mailjet matches property names regardless of case. */
   const catalogue = new Map<string, MailjetProperty>();
   const remember = (property: MailjetProperty) => catalogue.set(property.name.toLowerCase(), property);
+  /**
+   * Names Mailjet refused to create (a 400 other than "exists"), with its answer. A contact naming one
+   * is dead-lettered instead of retried: a retry gets the same answer, and the partition would stall.
+   */
+  const refusedNames = new Map<string, string>();
   // Batches of several partitions run at once and often name the same new property: one at a time
   // here, so a property is created once instead of once per batch (the others got 400 "exists").
   let propertyWork: Promise<unknown> = Promise.resolve();
@@ -79,7 +84,7 @@ export function createContactWriter(options: ContactWriterOptions): ContactWrite
     for (const update of updates) {
       for (const [name, value] of Object.entries(update.properties)) {
         const key = name.toLowerCase();
-        if (catalogue.has(key) || wanted.has(key)) continue;
+        if (catalogue.has(key) || wanted.has(key) || refusedNames.has(key)) continue;
         const datatype = inferDatatype(value);
         if (datatype) wanted.set(key, datatype);
       }
@@ -96,19 +101,20 @@ export function createContactWriter(options: ContactWriterOptions): ContactWrite
       log.info({ property: name, answer: created.message }, 'property not created; reading properties again');
       for (const property of await client.properties(signal)) remember(property);
       if (!catalogue.has(name)) {
-        throw new ConnectorError(
-          'MAILJET_UNAVAILABLE',
-          `Mailjet refused to create the contact property "${name}" (${datatype}) and does not list it: ${created.message}`,
-        );
+        const message = `Mailjet refused to create the contact property "${name}" (${datatype}): ${refusalText(created)}`;
+        log.warn({ property: name, answer: created.message }, message);
+        refusedNames.set(name, message);
       }
     }
   }
 
   /** The update with each value fitted to its property's type and named as Mailjet names it; or why not. */
-  function fit(update: ContactUpdate): ContactUpdate | string {
+  function fit(update: ContactUpdate): ContactUpdate | Omit<Rejection<never>, 'item'> {
     const properties: Record<string, PropertyValue> = {};
     const misfits: string[] = [];
     for (const [name, value] of Object.entries(update.properties)) {
+      const refused = refusedNames.get(name.toLowerCase());
+      if (refused !== undefined) return { code: 'MAILJET_REJECTED', message: refused };
       const property = catalogue.get(name.toLowerCase());
       // Only null values name an unknown property: there is nothing to clear.
       if (!property) continue;
@@ -117,7 +123,12 @@ export function createContactWriter(options: ContactWriterOptions): ContactWrite
         misfits.push(`${property.name} is ${property.datatype}, got ${JSON.stringify(value)}`);
       else properties[property.name] = fitted;
     }
-    if (misfits.length > 0) return `Values do not fit the Mailjet property types: ${misfits.join('; ')}.`;
+    if (misfits.length > 0) {
+      return {
+        code: 'PROPERTY_TYPE_MISMATCH',
+        message: `Values do not fit the Mailjet property types: ${misfits.join('; ')}.`,
+      };
+    }
     return { ...update, properties };
   }
 
@@ -205,8 +216,7 @@ export function createContactWriter(options: ContactWriterOptions): ContactWrite
       const ready: { item: (typeof items)[number]; contact: ContactUpdate }[] = [];
       for (const item of items) {
         const contact = fit(item.update);
-        if (typeof contact === 'string')
-          report.rejected.push({ item, code: 'PROPERTY_TYPE_MISMATCH', message: contact });
+        if ('code' in contact) report.rejected.push({ item, ...contact });
         else ready.push({ item, contact });
       }
       if (ready.length < options.bulkMinContacts) await upsertOneByOne(ready, report, signal);

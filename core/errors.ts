@@ -118,11 +118,11 @@ export const errorCatalogue = {
   },
   MAILJET_REJECTED: {
     retriable: false,
-    hint: "Mailjet refused this contact (400; its answer is above), so retrying cannot help. It went to the destination's dead-letter topic; fix the trait (or the property's type in Mailjet) and re-drive it.",
+    hint: "Mailjet refused this contact (400; its answer is above), so retrying cannot help. It went to the destination's dead-letter topic; fix the trait (or the property in Mailjet), then re-drive it: ./mailjet-connector replay --dead-letters --topic segment.identifies.dlq --from <when it failed>.",
   },
   PROPERTY_TYPE_MISMATCH: {
     retriable: false,
-    hint: "A trait's value does not fit the type of the Mailjet contact property of that name (e.g. text into an int property). The contact went to the destination's dead-letter topic; change the property's type in Mailjet or the trait's value, then re-drive it.",
+    hint: "A trait's value does not fit the type of the Mailjet contact property of that name (e.g. text into an int property). The contact went to the destination's dead-letter topic; change the property's type in Mailjet (then restart the destination) or the trait's value, then re-drive it: ./mailjet-connector replay --dead-letters --topic segment.identifies.dlq --from <when it failed>.",
   },
   MAILJET_UNAVAILABLE: {
     retriable: true,

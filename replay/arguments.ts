@@ -41,6 +41,8 @@ again resumes where it stopped.
   --rate <n>           At most n events per second.
   --dead-letters       Re-drive the dead-letter topic: connector and segment letters through the
                        connector again, ingress letters through the webhook reader into the raw topic.
+                       With --topic DESTINATION_DEAD_LETTER_TOPIC (segment.identifies.dlq): the Mailjet
+                       destination's letters back to its identify topic, for its worker to take again.
   -h, --help           This text.
 `;
 

@@ -5,17 +5,25 @@
  * - `ingress` letters hold webhook bytes: the webhook reader reads them again, and what it now accepts
  *   goes to the raw topic through the ingress's own publisher (same Avro serializer, same key), keeping
  *   the original request id and receipt time. What it still refuses stays where it is and is counted.
+ * - the Mailjet destination's letters go back to the identify topic, where its worker takes them again:
+ *   `mailjet` letters hold the identify topic's own Avro record and are written back as they are;
+ *   `intake` letters hold a call's JSON, which the intake's reader reads again (what it now accepts is
+ *   published as the intake does, identity record included; what it still refuses stays and is counted).
  * - anything else (no stage header, `normalized`) is counted as skipped.
  * Resolves once everything reached Kafka (and Segment); the caller commits only then.
  */
 import type { BatchOutcome } from '../connector/batch-handler.ts';
+import type { BatchingProducer } from '../core/batching-producer.ts';
 import { DEAD_LETTER_HEADERS } from '../core/dead-letter.ts';
 import type { IncomingRecord, RecordBatch } from '../core/kafka.ts';
+import { readIdentifyBody } from '../destination/identify-body.ts';
+import type { IdentifyPublisher } from '../destination/identify-publisher.ts';
 import type { EventPublisher } from '../ingress/event-publisher.ts';
 import { readWebhookBody } from '../ingress/webhook-body.ts';
 
 export interface RedriveOutcome extends BatchOutcome {
   toRawTopic: number;
+  toIdentifyTopic: number;
   stillRejected: number;
   skipped: number;
 }
@@ -25,6 +33,8 @@ export function createDeadLetterRedrive(options: {
   handle: (batch: RecordBatch) => Promise<BatchOutcome>;
   /** The ingress's publisher on the raw topic (createEventPublisher). */
   publisher: EventPublisher;
+  /** The Mailjet destination's identify topic, its producer and the intake's publisher on it. */
+  identify: { topic: string; producer: BatchingProducer; publisher: IdentifyPublisher };
   dryRun: boolean;
 }): (batch: RecordBatch) => Promise<RedriveOutcome> {
   return async (batch) => {
@@ -32,15 +42,20 @@ export function createDeadLetterRedrive(options: {
       delivered: {},
       deadLettered: 0,
       toRawTopic: 0,
+      toIdentifyTopic: 0,
       stillRejected: 0,
       skipped: 0,
     };
     const raw: IncomingRecord[] = [];
     const webhooks: IncomingRecord[] = [];
+    const identifyRecords: IncomingRecord[] = [];
+    const identifyCalls: IncomingRecord[] = [];
     for (const record of batch.records) {
       const stage = record.headers[DEAD_LETTER_HEADERS.stage]?.toString();
       if (stage === 'connector' || stage === 'segment') raw.push(record);
       else if (stage === 'ingress' && record.value !== null) webhooks.push(record);
+      else if (stage === 'mailjet' && record.value !== null) identifyRecords.push(record);
+      else if (stage === 'intake' && record.value !== null) identifyCalls.push(record);
       else outcome.skipped += 1;
     }
 
@@ -71,7 +86,32 @@ export function createDeadLetterRedrive(options: {
         ),
       );
     }
-    // All at once: the publisher coalesces them into one produce request.
+    outcome.toIdentifyTopic += identifyRecords.length;
+    if (!options.dryRun && identifyRecords.length > 0) {
+      const records = identifyRecords.map((letter) => ({ key: letter.key, value: letter.value }));
+      publishing.push(options.identify.producer.send([{ topic: options.identify.topic, records }]));
+    }
+    for (const letter of identifyCalls) {
+      const body = readIdentifyBody(letter.value as Buffer);
+      outcome.stillRejected += body.rejected.length;
+      outcome.toIdentifyTopic += body.accepted.length;
+      if (options.dryRun || body.accepted.length === 0) continue;
+      const failedAt = Date.parse(letter.headers[DEAD_LETTER_HEADERS.failedAt]?.toString() ?? '');
+      publishing.push(
+        options.identify.publisher
+          .publish(
+            { ...body, rejected: [] },
+            {
+              requestId:
+                letter.headers[DEAD_LETTER_HEADERS.requestId]?.toString() ??
+                `redrive-${letter.topic}-${letter.partition}-${letter.offset}`,
+              receivedAt: Number.isNaN(failedAt) ? Date.now() : failedAt,
+            },
+          )
+          .then(() => {}),
+      );
+    }
+    // All at once: the producer coalesces them into one produce request.
     await Promise.all(publishing);
     return outcome;
   };

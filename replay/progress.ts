@@ -51,6 +51,8 @@ export interface ReplaySummary extends ReplayPlan {
   expired: number;
   /** Dead-letter re-drive: events of ingress letters written to the raw topic (dry run: that would be). */
   toRawTopic: number;
+  /** Dead-letter re-drive: identify calls of the Mailjet destination's letters written back to its identify topic. */
+  toIdentifyTopic: number;
   /** Dead-letter re-drive: ingress input the webhook reader still refuses; it stays where it is. */
   stillRejected: number;
   /** Dead-letter re-drive: letters of no stage that can be re-driven. */
@@ -167,7 +169,11 @@ export function createProgressReporter(output: ReplayOutput, now: () => number =
       ];
       if (summary.expired > 0) rows.push(['deleted by retention, unread', summary.expired]);
       if (summary.mode === 'dead-letters') {
-        rows.push(['to the raw topic', summary.toRawTopic], ['still rejected', summary.stillRejected]);
+        rows.push(
+          ['to the raw topic', summary.toRawTopic],
+          ['to the identify topic', summary.toIdentifyTopic],
+          ['still rejected', summary.stillRejected],
+        );
         rows.push(['skipped', summary.skipped]);
       }
       rows.push(['duration', `${seconds(summary.durationMs)} s`], ['events/s', summary.eventsPerSecond]);

@@ -23,11 +23,13 @@ import { type AvroSerializer, createSchemaRegistryClient } from '../core/schema-
 import { registerValueSchema } from '../core/service-clients.ts';
 import { createTokenBucket, type TokenBucket } from '../core/token-bucket.ts';
 import type { TopicConfig } from '../core/topics.ts';
+import { createIdentifyPublisher } from '../destination/identify-publisher.ts';
 import { createEventPublisher } from '../ingress/event-publisher.ts';
 import {
   type MailjetEventRaw,
   mailjetEventNormalizedSchema,
   mailjetEventRawSchema,
+  segmentIdentifySchema,
   valueSubject,
 } from '../schemas/index.ts';
 import { type ReplayOptions, resumeCommand } from './arguments.ts';
@@ -136,7 +138,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
     log.info({ ...plan, partitions: partitions.map(describe) }, 'replay range resolved');
 
     const counts = { records: 0, eventsByType: {} as Record<string, number>, deadLettered: 0, expired: 0 };
-    const redriveCounts = { toRawTopic: 0, stillRejected: 0, skipped: 0 };
+    const redriveCounts = { toRawTopic: 0, toIdentifyTopic: 0, stillRejected: 0, skipped: 0 };
     const finish = (complete: boolean): ReplaySummary => {
       const durationMs = Math.round(performance.now() - started);
       const events = Object.values(counts.eventsByType).reduce((sum, n) => sum + n, 0);
@@ -214,6 +216,21 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
           ackTimeoutMs: config.CONNECTOR_SHUTDOWN_TIMEOUT_MS,
           maxPendingEvents: Number.MAX_SAFE_INTEGER,
         }),
+        identify: {
+          topic: topics.IDENTIFY_TOPIC,
+          producer: batching,
+          publisher: createIdentifyPublisher({
+            producer: batching,
+            identifySerializer: options.dryRun
+              ? noSerializer
+              : await register(valueSubject(topics.IDENTIFY_TOPIC), segmentIdentifySchema),
+            identifyTopic: topics.IDENTIFY_TOPIC,
+            identityTopic: topics.IDENTITY_TOPIC,
+            deadLetterTopic: topics.DESTINATION_DEAD_LETTER_TOPIC,
+            ackTimeoutMs: config.CONNECTOR_SHUTDOWN_TIMEOUT_MS,
+            maxPendingRecords: Number.MAX_SAFE_INTEGER,
+          }),
+        },
         dryRun: options.dryRun,
       });
     }
@@ -254,6 +271,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
           counts.eventsByType[type] = (counts.eventsByType[type] ?? 0) + n;
         if ('toRawTopic' in outcome) {
           redriveCounts.toRawTopic += outcome.toRawTopic;
+          redriveCounts.toIdentifyTopic += outcome.toIdentifyTopic;
           redriveCounts.stillRejected += outcome.stillRejected;
           redriveCounts.skipped += outcome.skipped;
         }

@@ -30,6 +30,7 @@ const summaryOf = (records: number): ReplaySummary => ({
   deadLettered: 0,
   expired: 0,
   toRawTopic: 0,
+  toIdentifyTopic: 0,
   stillRejected: 0,
   skipped: 0,
   durationMs: 20_000,

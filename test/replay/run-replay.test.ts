@@ -13,7 +13,8 @@ import type { ReplayOptions } from '../../replay/arguments.ts';
 import type { ReplayProgress, ReplaySummary } from '../../replay/progress.ts';
 import { type ReplayDependencies, runReplay } from '../../replay/run-replay.ts';
 import { type MailjetEventRaw, mailjetEventRawSchema } from '../../schemas/index.ts';
-import { SEGMENT_WRITE_KEY, startTestSegment } from '../helpers/connector.ts';
+import { eventually, SEGMENT_WRITE_KEY, startTestSegment } from '../helpers/connector.ts';
+import { startTestDestination, startTestMailjet } from '../helpers/destination.ts';
 import { recordCount } from '../helpers/ingress.ts';
 import { readRecords, testKafka, testRegistry, testStack, uniqueName } from '../helpers/stack.ts';
 
@@ -41,6 +42,8 @@ async function setUp(t: import('node:test').TestContext): Promise<Setup> {
     DEAD_LETTER_TOPIC: uniqueName('dlq'),
     NORMALIZED_TOPIC: uniqueName('normalized'),
     IDENTITY_TOPIC: uniqueName('identities'),
+    IDENTIFY_TOPIC: uniqueName('identifies'),
+    DESTINATION_DEAD_LETTER_TOPIC: uniqueName('identifies-dlq'),
   });
   const kafka = testKafka(t);
   await kafka.ensureTopics([
@@ -369,6 +372,52 @@ test('dead letters: a connector letter is delivered, an ingress letter now valid
   assert.equal(event.received_at, t2, 'and its receipt time');
   assert.equal(raw?.key?.toString(), 'fixed@example.com');
   assert.equal(await recordCount(kafka, setup.topics.RAW_TOPIC), 1);
+});
+
+test('dead letters of the Mailjet destination go back to its identify topic, and its worker takes them again', async (t) => {
+  const setup = await setUp(t);
+  const mailjet = await startTestMailjet(t);
+  // The account has `age` as an int property: a text age cannot fit it.
+  mailjet.store.defineProperty('age', 'int', 'static');
+  const topicEnv = {
+    IDENTIFY_TOPIC: setup.topics.IDENTIFY_TOPIC,
+    DESTINATION_DEAD_LETTER_TOPIC: setup.topics.DESTINATION_DEAD_LETTER_TOPIC,
+    IDENTITY_TOPIC: setup.topics.IDENTITY_TOPIC,
+  };
+  const before = await startTestDestination(t, mailjet, {}, topicEnv);
+  const from = Date.now() - 1000;
+  const refused = { userId: 'u-old', messageId: 'old-1', traits: { email: 'old@example.com', age: 'old' } };
+  assert.equal((await before.post('/v1/identify', refused)).status, 200);
+  // No userId and no anonymousId: the intake dead-letters it, and a re-drive cannot fix that.
+  assert.equal((await before.post('/v1/identify', { traits: { email: 'nobody@example.com' } })).status, 200);
+  const kafka = testKafka(t);
+  const dlq = setup.topics.DESTINATION_DEAD_LETTER_TOPIC;
+  await eventually('two dead letters', async () => (await recordCount(kafka, dlq)) === 2);
+  await before.shutdown();
+
+  // The fix: an admin deletes the property in Mailjet, so it is created again from the value's type.
+  mailjet.store.reset();
+  await startTestDestination(
+    t,
+    mailjet,
+    { DESTINATION_GROUP_ID: before.config.DESTINATION_GROUP_ID },
+    topicEnv,
+  );
+  const summary = await setup.replay({
+    fromMs: from,
+    toMs: Date.now() + 60_000,
+    topic: dlq,
+    deadLetters: true,
+  });
+  assert.equal(summary.complete, true);
+  assert.equal(summary.records, 2);
+  assert.equal(summary.toIdentifyTopic, 1);
+  assert.equal(summary.stillRejected, 1);
+  await eventually(
+    'the contact written after the re-drive',
+    () => mailjet.store.contact('old@example.com')?.Properties.age === 'old',
+  );
+  assert.equal(mailjet.store.property('age')?.Datatype, 'str');
 });
 
 test('the command line: an empty range exits 0; an unknown topic or flag, a bad date or a reversed range exits 2 with one line', async (t) => {

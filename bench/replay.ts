@@ -18,26 +18,31 @@
  * last JSON progress line), so process start, registry look-ups and the group join are shown apart as
  * "whole run". The run fails (exit 1) only if events were lost.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { cpus, loadavg, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConnectorConfig } from '../connector/config.ts';
-import { createKafkaClient, type KafkaClient, type OutgoingRecord } from '../core/kafka.ts';
-import { createLogger } from '../core/logger.ts';
+import { createKafkaClient, type KafkaClient } from '../core/kafka.ts';
 import { createSchemaRegistryClient } from '../core/schema-registry.ts';
-import { rawEventValue } from '../ingress/event-publisher.ts';
-import { readWebhookBody } from '../ingress/webhook-body.ts';
 import type { ReplayProgress, ReplaySummary } from '../replay/progress.ts';
 import { rangeTotals, resolveRange } from '../replay/range.ts';
-import { type MailjetEventRaw, mailjetEventRawSchema, valueSubject } from '../schemas/index.ts';
-import { loadStackConfig, type Stack, startStack } from '../stack/local-stack.ts';
-import { mailjetSamples } from '../test/fixtures/mailjet-events.ts';
+import {
+  benchLogger,
+  checkFlags,
+  fillRawTopic,
+  fmt,
+  mailjetRawEvents,
+  printMachine,
+  printTable,
+  type RawPart,
+  runBench,
+  secondsSinceStart,
+  startBenchStack,
+  sum,
+} from './harness.ts';
 import { memoryOf, sampleMemory } from './process-stats.ts';
+import { segmentStats, serviceArgs, spawnChild, startSegmentChild } from './service-child.ts';
 
 const PARTITIONS = 6;
 const PRODUCE_SENDERS = 4;
@@ -48,14 +53,12 @@ const WRITE_KEY = 'bench-write-key';
 /** How long one phase may take before it is reported as incomplete. */
 const PHASE_TIMEOUT_MS = 300_000;
 const HOUR_MS = 3_600_000;
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 const { values: args } = parseArgs({ options: { events: { type: 'string', default: '100000' } } });
 const wantedEvents = Number(args.events);
-if (!(Number.isInteger(wantedEvents) && wantedEvents >= 1000 && wantedEvents <= 5_000_000)) {
-  process.stderr.write('Usage: bench/replay.ts [--events 1000..5000000]\n');
-  process.exit(2);
-}
+checkFlags('bench/replay.ts [--events 1000..5000000]', [
+  Number.isInteger(wantedEvents) && wantedEvents >= 1000 && wantedEvents <= 5_000_000,
+]);
 
 interface Phase {
   name: string;
@@ -69,56 +72,15 @@ interface Phase {
   peakRssMb: number | undefined;
 }
 
-const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
-const startedAt = performance.now();
-const children = new Set<ChildProcess>();
-let stack: Stack | undefined;
-let cleaning: Promise<void> | undefined;
-
-/** Stops what the bench started, once: the children, then the stack. */
-function cleanUp(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const child of children) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await once(child, 'exit');
-      }
-    }
-    await stack?.stop();
-  })();
-  return cleaning;
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    process.stderr.write(`\n${signal}: stopping the replay, the Segment server and the stack…\n`);
-    cleanUp().finally(() => process.exit(130));
-  });
-}
-
-main()
-  .then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(
-        `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-      );
-      process.exitCode = 1;
-    },
-  )
-  .finally(() => cleanUp());
+runBench({ stopping: 'the replay, the Segment server and the stack', main });
 
 async function main(): Promise<number> {
-  printMachine();
-  const stackStarted = performance.now();
-  stack = await startStack(loadStackConfig(), logger);
-  console.log(
-    `stack: ${stack.external ? 'existing cluster' : 'local'} ${stack.brokers.join(',')} ` +
-      `(ready in ${((performance.now() - stackStarted) / 1000).toFixed(1)} s)`,
+  printMachine(
+    `${wantedEvents} events in the range (+${2 * Math.floor(wantedEvents / 20)} outside it), ${PARTITIONS} partitions, ` +
+      `batches of ${MAX_BATCH_RECORDS}`,
   );
-  const kafka = createKafkaClient({ brokers: stack.brokers, clientId: 'bench-replay', logger });
+  const { stack } = await startBenchStack();
+  const kafka = createKafkaClient({ brokers: stack.brokers, clientId: 'bench-replay', logger: benchLogger });
   const registry = createSchemaRegistryClient(stack.registryUrl);
   const suffix = randomBytes(4).toString('hex');
   const topic = (name: string) => `bench.replay.${suffix}.${name}`;
@@ -140,7 +102,10 @@ async function main(): Promise<number> {
     ]);
 
     // 1. The raw topic: the range in the middle of it.
-    const produced = await fillRawTopic(kafka, registry, topics.RAW_TOPIC, fromMs, toMs);
+    const produced = await fillRawTopic(kafka, registry, topics.RAW_TOPIC, rawParts(fromMs, toMs), {
+      senders: PRODUCE_SENDERS,
+      perSend: RECORDS_PER_SEND,
+    });
     const range = await resolveRange(kafka, topics.RAW_TOPIC, fromMs, toMs, undefined);
     const { total } = rangeTotals(range);
     console.log(
@@ -154,7 +119,12 @@ async function main(): Promise<number> {
     const phases: Phase[] = [await rawConsume(kafka, topics.RAW_TOPIC, range, topic('baseline'))];
 
     // 3. and 4. The replay command, as an operator runs it (JSON lines: stdout is not a terminal).
-    const segment = await startSegmentChild(total + 10_000);
+    const segment = await startSegmentChild({
+      writeKey: WRITE_KEY,
+      maxMessageIds: total + 10_000,
+      env: { PATH: process.env.PATH },
+      stderr: 'inherit',
+    });
     const replayEnv = {
       PATH: process.env.PATH,
       LOG_LEVEL: 'warn',
@@ -175,7 +145,7 @@ async function main(): Promise<number> {
     const segmentPeakMb = memoryOf(segment.pid)?.peakMb;
     await segment.stop();
 
-    printPhases(phases);
+    printReplayPhases(phases);
     for (const run of [dryRun, toSegment]) {
       const s = run.summary;
       console.log(
@@ -199,7 +169,7 @@ async function main(): Promise<number> {
     console.log('checks:');
     for (const [what, ok] of checks) console.log(`  ${ok ? 'PASS' : 'FAIL'}  ${what}`);
     console.log(
-      `bench process peak RSS ${fmt(memoryOf('self')?.peakMb, 0)} MB; total ${((performance.now() - startedAt) / 1000).toFixed(1)} s`,
+      `bench process peak RSS ${fmt(memoryOf('self')?.peakMb, 0)} MB; total ${secondsSinceStart()} s`,
     );
     return stats.distinctMessageIds < total || normalized < total || dryEvents < total ? 1 : 0;
   } finally {
@@ -207,78 +177,24 @@ async function main(): Promise<number> {
   }
 }
 
-/** Mailjet's samples, each with a recipient and MessageID of its own, as the ingress would store them. */
-function rawEvents(count: number): MailjetEventRaw[] {
-  const samples = Object.values(mailjetSamples);
-  const receivedAt = Date.now();
-  return Array.from({ length: count }, (_, i) => {
-    const text = (samples[i % samples.length] as string)
-      .replace(/"email":"[^"]*"/, `"email":"recipient-${i % 50_000}@example.com"`)
-      .replace(/"MessageID":\d+/, `"MessageID":${19421777835146490n + BigInt(i)}`)
-      .replace(/"mj_message_id":"\d+"/, `"mj_message_id":"${19421777835146490n + BigInt(i)}"`);
-    const event = readWebhookBody(Buffer.from(text)).accepted[0];
-    if (!event) throw new Error(`bench event not accepted by the ingress reader: ${text}`);
-    return rawEventValue(event, { requestId: randomBytes(16).toString('hex'), receivedAt: receivedAt + i });
-  });
-}
-
 /**
  * N records stamped evenly within [fromMs, toMs), N/20 in the half hour before and N/20 in the half hour
- * after; the three parts one after the other, each in batched sends from a few senders. So in every
- * partition the records before the range come first and those after it last, and the range holds N.
+ * after, the three parts written one after the other: so in every partition the records before the
+ * range come first and those after it last, and the range holds N.
  */
-async function fillRawTopic(
-  kafka: KafkaClient,
-  registry: ReturnType<typeof createSchemaRegistryClient>,
-  rawTopic: string,
-  fromMs: number,
-  toMs: number,
-): Promise<{ acked: number; seconds: number; avgBytes: number }> {
-  const serializer = await registry.serializer(valueSubject(rawTopic), mailjetEventRawSchema);
+function rawParts(fromMs: number, toMs: number): RawPart[] {
   const outside = Math.floor(wantedEvents / 20);
-  const events = rawEvents(wantedEvents + 2 * outside);
+  const events = mailjetRawEvents(wantedEvents + 2 * outside);
   const half = HOUR_MS / 2;
-  const parts = [
-    { first: 0, count: outside, from: fromMs - half, span: half },
-    { first: outside, count: wantedEvents, from: fromMs, span: toMs - fromMs },
-    { first: outside + wantedEvents, count: outside, from: toMs, span: half },
+  const part = (first: number, count: number, from: number, span: number): RawPart => ({
+    events: events.slice(first, first + count),
+    timestampAt: (i) => from + Math.floor((i * span) / count),
+  });
+  return [
+    part(0, outside, fromMs - half, half),
+    part(outside, wantedEvents, fromMs, toMs - fromMs),
+    part(outside + wantedEvents, outside, toMs, half),
   ];
-  const producer = await kafka.producer({ idempotent: true });
-  let acked = 0;
-  let bytes = 0;
-  const started = performance.now();
-  try {
-    for (const part of parts) {
-      let next = 0;
-      const sender = async () => {
-        while (next < part.count) {
-          const first = next;
-          next = Math.min(part.count, next + RECORDS_PER_SEND);
-          const records: OutgoingRecord[] = [];
-          for (let i = first; i < next; i++) {
-            const event = events[part.first + i] as MailjetEventRaw;
-            const value = serializer.encode(event);
-            bytes += value.length;
-            records.push({
-              key: event.email,
-              value,
-              timestamp: part.from + Math.floor((i * part.span) / part.count),
-            });
-          }
-          await producer.send([{ topic: rawTopic, records }]);
-          acked += records.length;
-        }
-      };
-      await Promise.all(Array.from({ length: PRODUCE_SENDERS }, sender));
-    }
-  } finally {
-    await producer.disconnect();
-  }
-  return {
-    acked,
-    seconds: (performance.now() - started) / 1000,
-    avgBytes: bytes / Math.max(1, events.length),
-  };
 }
 
 /** The project's client over the replay's offsets, a commit per batch, counting only. */
@@ -355,17 +271,10 @@ async function runReplayChild(
   env: NodeJS.ProcessEnv,
 ): Promise<ReplayRun> {
   const started = performance.now();
-  const child = spawn(
-    process.execPath,
-    ['--disable-warning=TimeoutNegativeWarning', 'bin/mailjet-connector.ts', 'replay', ...replayArgs],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env },
-  );
-  children.add(child);
-  const pid = child.pid as number;
-  const exited = once(child, 'exit').then(([code, signal]) => (signal ? `signal ${signal}` : `exit ${code}`));
+  const { child, pid, exited } = spawnChild(process.execPath, [...serviceArgs('replay'), ...replayArgs], env);
   const memory = sampleMemory({ replay: pid });
   const stderr: string[] = [];
-  createInterface({ input: child.stderr }).on('line', (line) => {
+  createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => {
     stderr.push(line.slice(0, 300));
     if (stderr.length > 20) stderr.shift();
   });
@@ -374,7 +283,7 @@ async function runReplayChild(
   let summary: ReplaySummary | undefined;
   let hwmMb: number | undefined;
   // The pipe must be read to the end, or the child blocks on a full pipe.
-  for await (const line of createInterface({ input: child.stdout })) {
+  for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
     let entry: { type?: string } & Partial<ReplayProgress> & Partial<ReplaySummary>;
     try {
       entry = JSON.parse(line);
@@ -415,98 +324,21 @@ async function runReplayChild(
   };
 }
 
-interface SegmentChild {
-  pid: number;
-  url: string;
-  stop(): Promise<string>;
-}
-
-async function startSegmentChild(maxMessageIds: number): Promise<SegmentChild> {
-  const child = spawn(process.execPath, ['bench/segment-runner.ts', WRITE_KEY, String(maxMessageIds)], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { PATH: process.env.PATH },
-  });
-  children.add(child);
-  const exited = once(child, 'exit').then(([code, signal]) => (signal ? `signal ${signal}` : `exit ${code}`));
-  const lines = createInterface({ input: child.stdout });
-  const url = await Promise.race([
-    new Promise<string>((resolve) =>
-      lines.on('line', (line) => {
-        try {
-          const found = (JSON.parse(line) as { url?: string }).url;
-          if (found) resolve(found);
-        } catch {
-          // Not the line we wait for.
-        }
-      }),
-    ),
-    exited.then((how) => {
-      throw new Error(`the Segment server child ended (${how}) before it listened`);
-    }),
-  ]);
-  return {
-    pid: child.pid as number,
-    url,
-    async stop() {
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
-}
-
-async function segmentStats(
-  url: string,
-): Promise<{ eventsReceived: number; distinctMessageIds: number; requests: number }> {
-  return (await (await fetch(`${url}/_local/stats`)).json()) as {
-    eventsReceived: number;
-    distinctMessageIds: number;
-    requests: number;
-  };
-}
-
-function sum(values: Iterable<number | string>): number {
-  let total = 0;
-  for (const value of values) total += Number(value);
-  return total;
-}
-
-const fmt = (value: number | undefined, digits = 1) =>
-  value === undefined || Number.isNaN(value) ? 'n/a' : value.toFixed(digits);
 const steadyRate = (p: Phase | undefined) => (p ? p.events / p.steadySeconds : Number.NaN);
 
-function printMachine(): void {
-  const cores = cpus();
-  console.log(
-    `machine: ${cores.length} cpus (${cores[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(1)} GB, ` +
-      `load average ${loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')}; node ${process.version}`,
-  );
-  console.log(
-    `run: ${wantedEvents} events in the range (+${2 * Math.floor(wantedEvents / 20)} outside it), ${PARTITIONS} partitions, ` +
-      `batches of ${MAX_BATCH_RECORDS}`,
-  );
-}
-
-function printPhases(phases: Phase[]): void {
+function printReplayPhases(phases: Phase[]): void {
   const raw = steadyRate(phases[0]);
-  const header = ['phase', 'events', 'steady events/s', '/ raw', 'steady s', 'whole run s', 'peak RSS MB'];
-  const rows = phases.map((p) => [
-    p.name + (p.complete ? '' : ' (INCOMPLETE)'),
-    String(p.events),
-    steadyRate(p).toFixed(0),
-    (steadyRate(p) / raw).toFixed(2),
-    p.steadySeconds.toFixed(1),
-    p.wholeSeconds.toFixed(1),
-    fmt(p.peakRssMb, 0),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i < 1 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
-  console.log();
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const row of rows) console.log(line(row));
-  console.log();
+  printTable(
+    ['phase', 'events', 'steady events/s', '/ raw', 'steady s', 'whole run s', 'peak RSS MB'],
+    phases.map((p) => [
+      p.name + (p.complete ? '' : ' (INCOMPLETE)'),
+      String(p.events),
+      steadyRate(p).toFixed(0),
+      (steadyRate(p) / raw).toFixed(2),
+      p.steadySeconds.toFixed(1),
+      p.wholeSeconds.toFixed(1),
+      fmt(p.peakRssMb, 0),
+    ]),
+    1,
+  );
 }

@@ -1,0 +1,270 @@
+/**
+ * The benchmarks' child processes: the service (`bin/mailjet-connector.ts <command>`) and the local
+ * Segment server, each in a process of its own so that its memory and CPU are its own. Every child
+ * started here is killed by `killChildren`, which the bench calls when it stops, however it stops.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * What the launcher (`./mailjet-connector`) and the Dockerfile set for every process: the figures must
+ * be those of the processes as deployed, not of Node's defaults (a young generation that grows larger,
+ * a malloc arena per thread). MALLOC_* variables of the bench's environment replace the glibc ones.
+ */
+export const deployedNodeOptions = '--max-semi-space-size=8';
+export const deployedMalloc = {
+  MALLOC_ARENA_MAX: '2',
+  MALLOC_MMAP_THRESHOLD_: '131072',
+  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('MALLOC_'))),
+};
+
+/** The launcher's settings, as `NAME=value …`, for a bench's "run:" line. */
+export function describeDeployedMalloc(): string {
+  return Object.entries(deployedMalloc)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(' ');
+}
+
+const children = new Set<ChildProcess>();
+
+/** SIGKILLs every child still running: the bench is ending, nothing of theirs is measured any more. */
+export async function killChildren(): Promise<void> {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    }
+  }
+}
+
+export interface ChildHandle {
+  pid: number;
+  child: ChildProcess;
+  /** How it ended: `exit N` or `signal S`. */
+  exited: Promise<string>;
+  alive(): boolean;
+  /** SIGTERM, as an orchestrator would; resolves with how it ended (SIGKILL after 30 s). */
+  stop(): Promise<string>;
+}
+
+/** `command args` in the repository, stdout piped (it must be read), stderr piped unless inherited. */
+export function spawnChild(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  stderr: 'pipe' | 'inherit' = 'pipe',
+): ChildHandle {
+  const child = spawn(command, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', stderr], env });
+  children.add(child);
+  const exited = once(child, 'exit').then(([code, signal]) => (signal ? `signal ${signal}` : `exit ${code}`));
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  return {
+    pid: child.pid as number,
+    child,
+    exited,
+    alive,
+    async stop() {
+      if (!alive()) return exited;
+      child.kill('SIGTERM');
+      const timeout = sleep(30_000, undefined, { ref: false }).then(() => 'timeout' as const);
+      const how = await Promise.race([exited, timeout]);
+      if (how !== 'timeout') return how;
+      child.kill('SIGKILL');
+      return `SIGKILL after 30 s (${await exited})`;
+    },
+  };
+}
+
+/**
+ * Resolves with what `parse` finds in a line of the child's stdout; fails, with the child's last stderr
+ * lines, if it ends first or finds nothing within 60 s. `onLine` sees every line, before and after.
+ */
+export function waitForLine<T>(
+  handle: ChildHandle,
+  what: string,
+  parse: (line: string) => T | undefined,
+  onLine: (line: string) => void = () => {},
+): Promise<T> {
+  const stderr: string[] = [];
+  if (handle.child.stderr) {
+    createInterface({ input: handle.child.stderr }).on('line', (line) => {
+      stderr.push(line);
+      if (stderr.length > 20) stderr.shift();
+    });
+  }
+  // The pipe must be read to the end, or the child blocks on a full pipe while it logs.
+  const lines = createInterface({ input: handle.child.stdout as NodeJS.ReadableStream });
+  const found = new Promise<T>((resolve) => {
+    lines.on('line', (line) => {
+      onLine(line);
+      const value = parse(line);
+      if (value !== undefined) resolve(value);
+    });
+  });
+  return Promise.race([
+    found,
+    handle.exited.then((how) => {
+      throw new Error(`${what} ended (${how}) before it was ready:\n${stderr.join('\n')}`);
+    }),
+    sleep(60_000, undefined, { ref: false }).then(() => {
+      throw new Error(`${what} was not ready within 60 s:\n${stderr.join('\n')}`);
+    }),
+  ]);
+}
+
+/** Node's arguments to run `bin/mailjet-connector.ts <command>` as the launcher does, after `nodeFlags`. */
+export function serviceArgs(command: string, nodeFlags: string[] = []): string[] {
+  return [...nodeFlags, '--disable-warning=TimeoutNegativeWarning', 'bin/mailjet-connector.ts', command];
+}
+
+export interface ServiceChild extends ChildHandle {
+  /** The port of its HTTP server (`…_PORT=0` picks a free one; the ready line says which). */
+  port: number;
+  /** performance.now() when it logged its ready line. */
+  runningAt: number;
+  /** Its log lines at warn, error or fatal level so far. */
+  warnings(): number;
+  /** The last few of them, cut to 300 characters. */
+  lastProblems(): string[];
+}
+
+/**
+ * A service in a child process, ready when it logs `readyMessage` with its port. Its JSON log lines are
+ * read only for that and for warn/error/fatal lines, with a regex first: the bench shares the cores with
+ * what it measures, so it does not parse every line a busy service writes.
+ */
+export async function startService(options: {
+  /** "the connector child", for errors. */
+  what: string;
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  readyMessage: string;
+  /** How many warn/error lines `lastProblems` keeps. */
+  keepProblems: number;
+}): Promise<ServiceChild> {
+  const handle = spawnChild(options.command, options.args, options.env);
+  let warnings = 0;
+  const problems: string[] = [];
+  const port = await waitForLine(
+    handle,
+    options.what,
+    (line) => {
+      if (!line.includes(options.readyMessage)) return undefined;
+      try {
+        const entry = JSON.parse(line) as { msg?: string; port?: number };
+        return entry.msg === options.readyMessage && typeof entry.port === 'number' ? entry.port : undefined;
+      } catch {
+        return undefined; // Not a log line.
+      }
+    },
+    (line) => {
+      if (/"level":"(warn|error|fatal)"/.test(line)) {
+        warnings++;
+        problems.push(line.slice(0, 300));
+        if (problems.length > options.keepProblems) problems.shift();
+      }
+    },
+  );
+  return {
+    ...handle,
+    port,
+    runningAt: performance.now(),
+    warnings: () => warnings,
+    lastProblems: () => problems,
+  };
+}
+
+/**
+ * The local Segment server (bench/segment-runner.ts) in a child process, with a dedupe window of
+ * `maxMessageIds`, so that "exactly once" can be checked over the whole run.
+ */
+export async function startSegmentChild(options: {
+  writeKey: string;
+  maxMessageIds: number;
+  env: NodeJS.ProcessEnv;
+  stderr?: 'pipe' | 'inherit';
+}): Promise<ChildHandle & { url: string }> {
+  const handle = spawnChild(
+    process.execPath,
+    ['bench/segment-runner.ts', options.writeKey, String(options.maxMessageIds)],
+    options.env,
+    options.stderr,
+  );
+  const url = await waitForLine(handle, 'the Segment server child', (line) => {
+    try {
+      return (JSON.parse(line) as { url?: string }).url;
+    } catch {
+      return undefined; // Not the line we wait for.
+    }
+  });
+  return { ...handle, url };
+}
+
+/** What the local Segment server received, from its /_local/stats. */
+export interface SegmentStats {
+  requests: number;
+  responsesByStatus: Record<string, number>;
+  eventsReceived: number;
+  distinctMessageIds: number;
+  duplicates: number;
+  eventsRejected: number;
+  messageIdsForgotten: number;
+}
+
+export async function segmentStats(url: string): Promise<SegmentStats> {
+  return (await (await fetch(`${url}/_local/stats`)).json()) as SegmentStats;
+}
+
+const heapMetrics = [
+  'nodejs_heap_size_used_bytes',
+  'nodejs_heap_size_total_bytes',
+  'nodejs_external_memory_bytes',
+];
+
+/** V8 heap used, heap total and external memory of a service, MB, from the Node metrics on its /metrics. */
+async function heapMbOf(port: number, metricPrefix: string): Promise<number[] | undefined> {
+  try {
+    const page = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    return heapMetrics.map(
+      (name) => Number(new RegExp(`^${metricPrefix}_${name} (\\S+)`, 'm').exec(page)?.[1] ?? NaN) / 2 ** 20,
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/** Used / total V8 heap / external memory now, MB, as "u/t/e"; with the RSS they tell heap from Buffers. */
+export async function heapOf(port: number, metricPrefix: string): Promise<string | undefined> {
+  return (await heapMbOf(port, metricPrefix))?.map((mb) => mb.toFixed(0)).join('/');
+}
+
+/**
+ * The peaks of used / total V8 heap / external memory, MB, sampled every 0.5 s while a phase runs:
+ * a value read at the end of a busy phase says little about its highest.
+ */
+export function sampleHeap(port: number, metricPrefix: string): { stop(): Promise<string | undefined> } {
+  const peaks = heapMetrics.map(() => Number.NaN);
+  const sample = async () => {
+    // The service is busy or stopping when this is undefined: the next sample counts.
+    (await heapMbOf(port, metricPrefix))?.forEach((mb, i) => {
+      if (!(mb <= (peaks[i] as number))) peaks[i] = mb;
+    });
+  };
+  let sampling = sample();
+  const timer = setInterval(() => {
+    sampling = sampling.then(sample);
+  }, 500);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await sampling.then(sample);
+      return peaks.some(Number.isNaN) ? undefined : peaks.map((mb) => mb.toFixed(0)).join('/');
+    },
+  };
+}

@@ -8,6 +8,7 @@ import { createBatchingProducer } from '../core/batching-producer.ts';
 import { listenOn } from '../core/http-listen.ts';
 import {
   type ClusterDependencies,
+  createFatalLatch,
   openServiceClients,
   registerValueSchema,
   startGroupConsumer,
@@ -79,7 +80,7 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
   });
 
   const abort = new AbortController();
-  let fatal: Error | undefined;
+  const fatal = createFatalLatch(log, deps.onFatal);
   const handler = createBatchHandler({
     decode: registry.decoder<MailjetEventRaw>(mailjetEventRawSchema),
     mapping: mappingOptionsOf(config),
@@ -92,12 +93,7 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
     metrics,
     logger: log,
     signal: abort.signal,
-    onFatal: (error) => {
-      if (fatal) return;
-      fatal = error;
-      log.fatal({ code: error.code }, error.message);
-      deps.onFatal?.(error);
-    },
+    onFatal: fatal.report,
   });
 
   const consumer = await startGroupConsumer({
@@ -120,7 +116,11 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
     logger,
     onScrape: () => metrics.identities.set(identities.size()),
     readiness: async () => {
-      const checks = { ...(await probe.check()), consumerGroup: consumer.joined(), segmentAuth: !fatal };
+      const checks = {
+        ...(await probe.check()),
+        consumerGroup: consumer.joined(),
+        segmentAuth: !fatal.happened(),
+      };
       return { ready: Object.values(checks).every(Boolean), checks };
     },
   });
@@ -162,7 +162,7 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
         await Promise.race([batching.drain(), sleep(1000, undefined, { ref: false })]);
         clearTimeout(timer);
         await Promise.allSettled([identities.close(), producer.disconnect(), clients.close(), app.close()]);
-        const clean = !abort.signal.aborted && !fatal;
+        const clean = !abort.signal.aborted && !fatal.happened();
         if (clean) log.info('connector stopped');
         else
           log.error('connector stopped before every batch in flight was finished; they will be redelivered');

@@ -57,6 +57,23 @@ export async function registerValueSchema(
   }
 }
 
+/**
+ * The first error no retry can fix (a refused key, a missing list): logged once, then the process is
+ * told to stop. Readiness and the shutdown's verdict read it afterwards.
+ */
+export function createFatalLatch(log: Logger, onFatal?: (error: Error) => void) {
+  let fatal: Error | undefined;
+  return {
+    report(error: ConnectorError): void {
+      if (fatal) return;
+      fatal = error;
+      log.fatal({ code: error.code }, error.message);
+      onFatal?.(error);
+    },
+    happened: (): boolean => fatal !== undefined,
+  };
+}
+
 export interface GroupConsumer {
   /** True once the member got partitions assigned. */
   joined(): boolean;

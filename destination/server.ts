@@ -12,6 +12,7 @@ import { ConnectorError } from '../core/errors.ts';
 import { listenOn } from '../core/http-listen.ts';
 import {
   type ClusterDependencies,
+  createFatalLatch,
   openServiceClients,
   registerValueSchema,
   startGroupConsumer,
@@ -103,7 +104,7 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
   // an identify call makes two records, so large requests held the event loop for tens of milliseconds.
   const batching = createBatchingProducer(producer, { maxBatchRecords: 2000 });
   const abort = new AbortController();
-  let fatal: Error | undefined;
+  const fatal = createFatalLatch(log, deps.onFatal);
   const handler = createWorkerHandler({
     decode: registry.decoder<SegmentIdentify>(segmentIdentifySchema),
     writer,
@@ -112,12 +113,7 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     metrics,
     logger: log,
     signal: abort.signal,
-    onFatal: (error) => {
-      if (fatal) return;
-      fatal = error;
-      log.fatal({ code: error.code }, error.message);
-      deps.onFatal?.(error);
-    },
+    onFatal: fatal.report,
   });
   const consumer = await startGroupConsumer({
     kafka,
@@ -145,7 +141,11 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     metrics,
     logger,
     readiness: async () => {
-      const checks = { ...(await probe.check()), consumerGroup: consumer.joined(), mailjet: !fatal };
+      const checks = {
+        ...(await probe.check()),
+        consumerGroup: consumer.joined(),
+        mailjet: !fatal.happened(),
+      };
       return { ready: Object.values(checks).every(Boolean), checks };
     },
   });
@@ -188,7 +188,7 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
         const flushed =
           (await Promise.race([batching.drain().then(() => 'drained' as const), deadline])) === 'drained';
         await Promise.allSettled([producer.disconnect(), closeClients()]);
-        const clean = answered && flushed && !abort.signal.aborted && !fatal;
+        const clean = answered && flushed && !abort.signal.aborted && !fatal.happened();
         if (clean) log.info('Mailjet destination stopped');
         else
           log.error('Mailjet destination stopped before everything in flight was finished; it comes again');

@@ -16,7 +16,9 @@
  * 1. fill a raw topic (6 partitions) with N Avro MailjetEventRaw records (or what `--produce-seconds`
  *    allows), each a Mailjet sample with a recipient and MessageID of its own;
  * 2. baseline: a consumer group of the project's Kafka client (core/kafka.ts, runBatches, a commit per
- *    batch) reads the whole topic and only counts; then again, also Avro-decoding every value;
+ *    batch) reads the whole topic and only counts; then again, also Avro-decoding every value; then
+ *    also producing every record to a topic of its own (acks=all, committed after the ack): a
+ *    passthrough, the connector's Kafka work without its mapping and Segment;
  * 3. the connector (`bin/mailjet-connector.ts connector`) in a child process, delivering to the local
  *    Segment server in another child process: events/s until the group's committed offsets reach the
  *    end offsets, batch latency from its /metrics, what Segment received, the normalized topic's count;
@@ -32,6 +34,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { createBatchingProducer } from '../core/batching-producer.ts';
 import { createKafkaClient, type KafkaClient } from '../core/kafka.ts';
 import { createSchemaRegistryClient } from '../core/schema-registry.ts';
 import { type MailjetEventRaw, mailjetEventRawSchema } from '../schemas/index.ts';
@@ -167,11 +170,18 @@ async function main(): Promise<number> {
     );
     if (total < produced.acked) throw new Error(`the raw topic holds ${total} of ${produced.acked} records`);
 
-    // 2. Baseline: the Kafka client alone, counting; then also decoding.
+    // 2. Baseline: the Kafka client alone, counting; then also decoding; then also producing every
+    // record again (acks=all, committed after the ack): the Kafka work of the connector without its
+    // mapping and Segment, a passthrough to compare it with besides the bare consume.
     const phases: Phase[] = [];
     const decode = registry.decoder<MailjetEventRaw>(mailjetEventRawSchema);
-    for (const decoding of [false, true]) {
-      const groupId = topic(`baseline-${decoding ? 'decode' : 'count'}`);
+    const passthroughTopic = topic('baseline-passthrough-out');
+    await kafka.ensureTopics([{ topic: passthroughTopic, partitions: PARTITIONS }]);
+    const passthroughProducer = await kafka.producer({ idempotent: true });
+    const passthrough = createBatchingProducer(passthroughProducer);
+    for (const mode of ['count', 'decode', 'passthrough'] as const) {
+      const decoding = mode !== 'count';
+      const groupId = topic(`baseline-${mode}`);
       const consumer = await kafka.consumer({ groupId });
       const cpu = cpuMeter({ bench: 'self', ...jvms });
       const memory = sampleMemory({ bench: 'self' });
@@ -181,6 +191,10 @@ async function main(): Promise<number> {
       await consumer.runBatches(
         async (batch) => {
           if (decoding) for (const record of batch.records) await decode(record.value as Buffer);
+          if (mode === 'passthrough') {
+            const records = batch.records.map((record) => ({ key: record.key, value: record.value }));
+            await passthrough.send([{ topic: passthroughTopic, records }]);
+          }
           counted += batch.records.length;
         },
         { partitionsConcurrently: PARTITIONS_CONCURRENTLY },
@@ -195,7 +209,7 @@ async function main(): Promise<number> {
       const cpuShares = cpu.stop();
       await consumer.disconnect();
       phases.push({
-        name: `raw consume${decoding ? ' + Avro decode' : ', count only'}`,
+        name: baselineNames[mode],
         drain,
         benchRssMb: memory.stop().get('bench'),
         cpu: cpuShares,
@@ -203,6 +217,7 @@ async function main(): Promise<number> {
       });
       if (counted < total) console.log(`  baseline handed over ${counted} of ${total} records`);
     }
+    await passthroughProducer.disconnect();
 
     // 3. The connector, delivering to the local Segment server; both in processes of their own.
     const segment = await startSegmentChild({
@@ -471,6 +486,12 @@ function describeStats(stats: SegmentStats): string {
   );
 }
 
+const baselineNames = {
+  count: 'raw consume, count only',
+  decode: 'raw consume + Avro decode',
+  passthrough: 'raw consume + decode + produce',
+} as const;
+
 const rate = (phase: Phase | undefined) => (phase ? phase.drain.records / phase.drain.steadySeconds : 0);
 
 function printPhases(phases: Phase[]): void {
@@ -526,6 +547,7 @@ function printConnectorTargets(
   const connector = rate(find('connector → Segment'));
   const vsRaw = connector / rate(find('raw consume, count only'));
   const vsDecode = connector / rate(find('raw consume + Avro decode'));
+  const vsPassthrough = connector / rate(find(baselineNames.passthrough));
   const { down } = totals;
   printTargets(
     [
@@ -538,6 +560,11 @@ function printConnectorTargets(
         `connector / raw consume + Avro decode ≥ ${TARGETS.minRatio}`,
         vsDecode.toFixed(2),
         vsDecode >= TARGETS.minRatio,
+      ],
+      [
+        'connector / raw consume + decode + produce (a passthrough; no target set)',
+        vsPassthrough.toFixed(2),
+        'info',
       ],
       [
         `connector process peak RSS (VmHWM) ≤ ${TARGETS.maxRssMb} MB`,

@@ -14,6 +14,7 @@
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleepMs } from 'node:timers/promises';
+import { deadline } from '../core/deadline.ts';
 import { ConnectorError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 
@@ -178,7 +179,7 @@ export function createSegmentSink(options: SegmentSinkOptions): SegmentSink {
   /** One HTTP attempt. Only the caller's abort escapes as an exception; everything else is an answer. */
   async function post(chunk: Chunk, signal: AbortSignal | undefined): Promise<Answer> {
     const body = `{"batch":[${chunk.json.join(',')}],"sentAt":"${new Date().toISOString()}"}`;
-    const timeout = AbortSignal.timeout(requestTimeoutMs);
+    const timeout = deadline(requestTimeoutMs);
     const started = performance.now();
     let answer: Answer;
     try {
@@ -186,7 +187,7 @@ export function createSegmentSink(options: SegmentSinkOptions): SegmentSink {
         method: 'POST',
         headers,
         body,
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        signal: signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal,
       });
       // Read every answer to the end, so the connection can be reused; Segment's are a few bytes.
       const text = await response.text();
@@ -194,8 +195,12 @@ export function createSegmentSink(options: SegmentSinkOptions): SegmentSink {
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       answer = {
-        error: timeout.aborted ? new Error(`No answer within ${requestTimeoutMs} ms.`, { cause: err }) : err,
+        error: timeout.expired()
+          ? new Error(`No answer within ${requestTimeoutMs} ms.`, { cause: err })
+          : err,
       };
+    } finally {
+      timeout.release();
     }
     onRequest?.('status' in answer ? answer.status : 'error', chunk.events.length, seconds(started));
     return answer;

@@ -13,6 +13,7 @@
  * Every request first takes a token of a per-process bucket, so a batch never bursts past the rate.
  */
 import { setTimeout as sleepMs } from 'node:timers/promises';
+import { deadline } from '../core/deadline.ts';
 import { ConnectorError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { createTokenBucket } from '../core/token-bucket.ts';
@@ -109,10 +110,7 @@ export function createMailjetClient(options: MailjetClientOptions): MailjetClien
     signal: AbortSignal | undefined,
   ): Promise<Answer | { error: unknown }> {
     await bucket.take(1, signal);
-    // A timer cleared with the answer rather than AbortSignal.timeout: that one keeps its signal (and
-    // what depends on it) alive for the whole timeout, megabytes at a thousand requests a second.
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), requestTimeoutMs);
+    const timeout = deadline(requestTimeoutMs);
     const started = performance.now();
     try {
       const response = await fetchFn(`${base}${path}`, {
@@ -128,12 +126,12 @@ export function createMailjetClient(options: MailjetClientOptions): MailjetClien
       onRequest?.(operation, 'error', (performance.now() - started) / 1000);
       if (signal?.aborted) throw signal.reason;
       return {
-        error: timeout.signal.aborted
+        error: timeout.expired()
           ? new Error(`No answer within ${requestTimeoutMs} ms.`, { cause: err })
           : err,
       };
     } finally {
-      clearTimeout(timer);
+      timeout.release();
     }
   }
 

@@ -6,6 +6,7 @@
  */
 import type { BatchingProducer } from '../core/batching-producer.ts';
 import { deadLetterRecord } from '../core/dead-letter.ts';
+import { deadline } from '../core/deadline.ts';
 import { ConnectorError } from '../core/errors.ts';
 import type { OutgoingRecord, TopicRecords } from '../core/kafka.ts';
 import type { AvroSerializer } from '../core/schema-registry.ts';
@@ -85,14 +86,16 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
       if (raw.length > 0) batches.push({ topic: rawTopic, records: raw });
       if (deadLetters.length > 0) batches.push({ topic: deadLetterTopic, records: deadLetters });
 
-      const signal = AbortSignal.timeout(options.ackTimeoutMs);
+      const ack = deadline(options.ackTimeoutMs);
       try {
-        await producer.send(batches, signal);
+        await producer.send(batches, ack.signal);
       } catch (err) {
-        const detail = signal.aborted
+        const detail = ack.expired()
           ? `Kafka did not ack ${count} records within INGRESS_ACK_TIMEOUT_MS=${options.ackTimeoutMs}`
           : `Kafka refused ${count} records: ${(err as Error).message}`;
         throw new ConnectorError('KAFKA_UNAVAILABLE', detail, { cause: err });
+      } finally {
+        ack.release();
       }
     },
     pending: () => producer.pending(),

@@ -17,6 +17,27 @@ export async function assertPortFree(port: number, purpose: string): Promise<voi
   }
 }
 
+/**
+ * Starts a process on ports `start` picks itself, again with new ones when a picked port was taken
+ * before the process bound it: a port is free when picked, but the JVM binds it seconds later, and
+ * another stack starting at the same time, or any outgoing connection's ephemeral port, may take it
+ * meanwhile (seen once while two stacks started together). Ports the user chose are never retried.
+ */
+export async function retryPortClash<T>(picked: boolean, start: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (!picked || attempt >= attempts || !isPortClash(err)) throw err;
+    }
+  }
+}
+
+function isPortClash(err: unknown): boolean {
+  if (err instanceof ConnectorError && err.code === 'PORT_TAKEN') return true;
+  return /Address already in use|BindException/.test((err as Error)?.message ?? '');
+}
+
 function listenOnce(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { ConnectorError } from '../core/errors.ts';
 import { createKafkaClient } from '../core/kafka.ts';
 import { silentLogger } from '../core/logger.ts';
-import { assertPortFree, freePort } from './free-port.ts';
+import { assertPortFree, freePort, retryPortClash } from './free-port.ts';
 import { findJava } from './java.ts';
 import { type JvmProcess, startJvm } from './jvm-process.ts';
 import { kafkaJars } from './maven-artifacts.ts';
@@ -43,7 +43,11 @@ export interface RunningBroker {
   process: JvmProcess;
 }
 
-export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<RunningBroker> {
+export function startKafkaBroker(options: KafkaBrokerOptions): Promise<RunningBroker> {
+  return retryPortClash(options.port === 0 && !options.controllerPort, () => startOnce(options));
+}
+
+async function startOnce(options: KafkaBrokerOptions): Promise<RunningBroker> {
   const [java, jars] = await Promise.all([findJava(17, `Apache Kafka`), kafkaJars(options.cacheDir)]);
   const port = options.port === 0 ? await freePort() : options.port;
   await assertPortFree(port, 'Kafka broker');

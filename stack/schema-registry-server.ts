@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ConnectorError } from '../core/errors.ts';
 import { createSchemaRegistryClient } from '../core/schema-registry.ts';
-import { assertPortFree, freePort } from './free-port.ts';
+import { assertPortFree, freePort, retryPortClash } from './free-port.ts';
 import { findJava } from './java.ts';
 import { type JvmProcess, startJvm } from './jvm-process.ts';
 import { APICURIO_VERSION, apicurioJar } from './maven-artifacts.ts';
@@ -29,7 +29,11 @@ export interface RunningRegistry {
   process: JvmProcess;
 }
 
-export async function startSchemaRegistry(options: SchemaRegistryOptions): Promise<RunningRegistry> {
+export function startSchemaRegistry(options: SchemaRegistryOptions): Promise<RunningRegistry> {
+  return retryPortClash(options.port === 0, () => startOnce(options));
+}
+
+async function startOnce(options: SchemaRegistryOptions): Promise<RunningRegistry> {
   const [java, jar] = await Promise.all([
     findJava(21, `Apicurio Registry ${APICURIO_VERSION}`),
     apicurioJar(options.cacheDir),

@@ -5,6 +5,8 @@
  * records queue; when it completes, everything queued goes out together. Under load batches grow by
  * themselves; at rest a record leaves at once.
  */
+import { deadline } from './deadline.ts';
+import { ConnectorError } from './errors.ts';
 import type { OutgoingRecord, Producer, TopicRecords } from './kafka.ts';
 
 interface Entry {
@@ -136,4 +138,47 @@ function mergeByTopic(entries: Entry[]): TopicRecords[] {
     }
   }
   return [...byTopic].map(([topic, records]) => ({ topic, records }));
+}
+
+/**
+ * An intake refuses a request's records when too much already waits for Kafka; checked before they
+ * are encoded, so shedding stays cheap when Kafka is slow. A request is always taken when nothing
+ * waits: one larger than the limit would otherwise be refused on every retry until its sender gives
+ * up; the body limit bounds it instead. Retriable: the caller answers 503 and the sender retries.
+ */
+export function refuseWhenFull(
+  producer: BatchingProducer,
+  count: number,
+  limit: { max: number; code: 'INGRESS_OVERLOADED' | 'DESTINATION_OVERLOADED'; setting: string },
+): void {
+  const waiting = producer.pending();
+  if (waiting > 0 && waiting + count > limit.max) {
+    throw new ConnectorError(
+      limit.code,
+      `${waiting} records already wait for Kafka; ${count} more would pass ${limit.setting}=${limit.max}.`,
+    );
+  }
+}
+
+/**
+ * Sends an intake request's records and waits for Kafka's ack within `ackTimeoutMs`; a late ack
+ * withdraws what did not leave yet. Either failure is KAFKA_UNAVAILABLE (retriable: 503, sent again).
+ */
+export async function sendAcked(
+  producer: BatchingProducer,
+  batches: TopicRecords[],
+  count: number,
+  ack: { timeoutMs: number; setting: string },
+): Promise<void> {
+  const within = deadline(ack.timeoutMs);
+  try {
+    await producer.send(batches, within.signal);
+  } catch (err) {
+    const detail = within.expired()
+      ? `Kafka did not ack ${count} records within ${ack.setting}=${ack.timeoutMs}`
+      : `Kafka refused ${count} records: ${(err as Error).message}`;
+    throw new ConnectorError('KAFKA_UNAVAILABLE', detail, { cause: err });
+  } finally {
+    within.release();
+  }
 }

@@ -5,10 +5,8 @@
  * destination's dead-letter topic. One send for all: a body is stored whole or answered as failed, and
  * Segment then sends it again (a retry after a late write duplicates calls, with equal message ids).
  */
-import type { BatchingProducer } from '../core/batching-producer.ts';
+import { type BatchingProducer, refuseWhenFull, sendAcked } from '../core/batching-producer.ts';
 import { deadLetterRecord } from '../core/dead-letter.ts';
-import { deadline } from '../core/deadline.ts';
-import { ConnectorError } from '../core/errors.ts';
 import type { OutgoingRecord, TopicRecords } from '../core/kafka.ts';
 import type { AvroSerializer } from '../core/schema-registry.ts';
 import { type IdentifyBody, identifyValue } from './identify-body.ts';
@@ -55,16 +53,11 @@ export function createIdentifyPublisher(options: IdentifyPublisherOptions): Iden
       };
       const count = published.stored + published.identities + published.deadLettered;
       if (count === 0) return published;
-      // Checked before encoding: shedding must stay cheap when Kafka is slow. A body is always taken
-      // when nothing waits, or one larger than the limit would be refused forever (Segment retries it
-      // for 4 hours, then drops it); the body limit bounds it instead.
-      const waiting = producer.pending();
-      if (waiting > 0 && waiting + count > options.maxPendingRecords) {
-        throw new ConnectorError(
-          'DESTINATION_OVERLOADED',
-          `${waiting} records already wait for Kafka; ${count} more would pass DESTINATION_MAX_PENDING_RECORDS=${options.maxPendingRecords}.`,
-        );
-      }
+      refuseWhenFull(producer, count, {
+        max: options.maxPendingRecords,
+        code: 'DESTINATION_OVERLOADED',
+        setting: 'DESTINATION_MAX_PENDING_RECORDS',
+      });
       const identifies: OutgoingRecord[] = [];
       const identities: OutgoingRecord[] = [];
       for (const call of body.accepted) {
@@ -95,17 +88,10 @@ export function createIdentifyPublisher(options: IdentifyPublisherOptions): Iden
       if (identities.length > 0) batches.push({ topic: options.identityTopic, records: identities });
       if (deadLetters.length > 0) batches.push({ topic: options.deadLetterTopic, records: deadLetters });
 
-      const ack = deadline(options.ackTimeoutMs);
-      try {
-        await producer.send(batches, ack.signal);
-      } catch (err) {
-        const detail = ack.expired()
-          ? `Kafka did not ack ${count} records within DESTINATION_ACK_TIMEOUT_MS=${options.ackTimeoutMs}`
-          : `Kafka refused ${count} records: ${(err as Error).message}`;
-        throw new ConnectorError('KAFKA_UNAVAILABLE', detail, { cause: err });
-      } finally {
-        ack.release();
-      }
+      await sendAcked(producer, batches, count, {
+        timeoutMs: options.ackTimeoutMs,
+        setting: 'DESTINATION_ACK_TIMEOUT_MS',
+      });
       return published;
     },
     pending: () => producer.pending(),

@@ -4,10 +4,8 @@
  * whole or answered as failed: Mailjet then sends it again, so nothing is lost (a retry after a partial
  * or late write can duplicate events, which the connector's deterministic messageIds absorb).
  */
-import type { BatchingProducer } from '../core/batching-producer.ts';
+import { type BatchingProducer, refuseWhenFull, sendAcked } from '../core/batching-producer.ts';
 import { deadLetterRecord } from '../core/dead-letter.ts';
-import { deadline } from '../core/deadline.ts';
-import { ConnectorError } from '../core/errors.ts';
 import type { OutgoingRecord, TopicRecords } from '../core/kafka.ts';
 import type { AvroSerializer } from '../core/schema-registry.ts';
 import type { MailjetEventRaw } from '../schemas/index.ts';
@@ -57,15 +55,11 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
     async publish(body, { requestId, receivedAt }) {
       const count = body.accepted.length + body.rejected.length;
       if (count === 0) return;
-      // A body is always taken when nothing waits: one larger than the limit would otherwise be refused
-      // on every retry until Mailjet gives up; INGRESS_BODY_LIMIT_BYTES bounds it instead.
-      const waiting = producer.pending();
-      if (waiting > 0 && waiting + count > options.maxPendingEvents) {
-        throw new ConnectorError(
-          'INGRESS_OVERLOADED',
-          `${waiting} records already wait for Kafka; ${count} more would pass INGRESS_MAX_PENDING_EVENTS=${options.maxPendingEvents}.`,
-        );
-      }
+      refuseWhenFull(producer, count, {
+        max: options.maxPendingEvents,
+        code: 'INGRESS_OVERLOADED',
+        setting: 'INGRESS_MAX_PENDING_EVENTS',
+      });
       const raw: OutgoingRecord[] = body.accepted.map((event) => ({
         key: event.email,
         value: rawSerializer.encode(rawEventValue(event, { requestId, receivedAt })),
@@ -86,17 +80,10 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
       if (raw.length > 0) batches.push({ topic: rawTopic, records: raw });
       if (deadLetters.length > 0) batches.push({ topic: deadLetterTopic, records: deadLetters });
 
-      const ack = deadline(options.ackTimeoutMs);
-      try {
-        await producer.send(batches, ack.signal);
-      } catch (err) {
-        const detail = ack.expired()
-          ? `Kafka did not ack ${count} records within INGRESS_ACK_TIMEOUT_MS=${options.ackTimeoutMs}`
-          : `Kafka refused ${count} records: ${(err as Error).message}`;
-        throw new ConnectorError('KAFKA_UNAVAILABLE', detail, { cause: err });
-      } finally {
-        ack.release();
-      }
+      await sendAcked(producer, batches, count, {
+        timeoutMs: options.ackTimeoutMs,
+        setting: 'INGRESS_ACK_TIMEOUT_MS',
+      });
     },
     pending: () => producer.pending(),
     drain: () => producer.drain(),

@@ -33,10 +33,14 @@ export function createDeadLetterRedrive(options: {
   handle: (batch: RecordBatch) => Promise<BatchOutcome>;
   /** The ingress's publisher on the raw topic (createEventPublisher). */
   publisher: EventPublisher;
-  /** The Mailjet destination's identify topic, its producer and the intake's publisher on it. */
-  identify: { topic: string; producer: BatchingProducer; publisher: IdentifyPublisher };
+  /**
+   * The Mailjet destination's identify topic, its producer and the intake's publisher on it; only
+   * when re-driving the destination's dead-letter topic (otherwise its letters are skipped).
+   */
+  identify?: { topic: string; producer: BatchingProducer; publisher: IdentifyPublisher };
   dryRun: boolean;
 }): (batch: RecordBatch) => Promise<RedriveOutcome> {
+  const { identify } = options;
   return async (batch) => {
     const outcome: RedriveOutcome = {
       delivered: {},
@@ -54,8 +58,8 @@ export function createDeadLetterRedrive(options: {
       const stage = record.headers[DEAD_LETTER_HEADERS.stage]?.toString();
       if (stage === 'connector' || stage === 'segment') raw.push(record);
       else if (stage === 'ingress' && record.value !== null) webhooks.push(record);
-      else if (stage === 'mailjet' && record.value !== null) identifyRecords.push(record);
-      else if (stage === 'intake' && record.value !== null) identifyCalls.push(record);
+      else if (stage === 'mailjet' && record.value !== null && identify) identifyRecords.push(record);
+      else if (stage === 'intake' && record.value !== null && identify) identifyCalls.push(record);
       else outcome.skipped += 1;
     }
 
@@ -86,30 +90,33 @@ export function createDeadLetterRedrive(options: {
         ),
       );
     }
-    outcome.toIdentifyTopic += identifyRecords.length;
-    if (!options.dryRun && identifyRecords.length > 0) {
-      const records = identifyRecords.map((letter) => ({ key: letter.key, value: letter.value }));
-      publishing.push(options.identify.producer.send([{ topic: options.identify.topic, records }]));
-    }
-    for (const letter of identifyCalls) {
-      const body = readIdentifyBody(letter.value as Buffer);
-      outcome.stillRejected += body.rejected.length;
-      outcome.toIdentifyTopic += body.accepted.length;
-      if (options.dryRun || body.accepted.length === 0) continue;
-      const failedAt = Date.parse(letter.headers[DEAD_LETTER_HEADERS.failedAt]?.toString() ?? '');
-      publishing.push(
-        options.identify.publisher
-          .publish(
-            { ...body, rejected: [] },
-            {
-              requestId:
-                letter.headers[DEAD_LETTER_HEADERS.requestId]?.toString() ??
-                `redrive-${letter.topic}-${letter.partition}-${letter.offset}`,
-              receivedAt: Number.isNaN(failedAt) ? Date.now() : failedAt,
-            },
-          )
-          .then(() => {}),
-      );
+    // Only filled when re-driving the destination's letters (`identify` given).
+    if (identify) {
+      outcome.toIdentifyTopic += identifyRecords.length;
+      if (!options.dryRun && identifyRecords.length > 0) {
+        const records = identifyRecords.map((letter) => ({ key: letter.key, value: letter.value }));
+        publishing.push(identify.producer.send([{ topic: identify.topic, records }]));
+      }
+      for (const letter of identifyCalls) {
+        const body = readIdentifyBody(letter.value as Buffer);
+        outcome.stillRejected += body.rejected.length;
+        outcome.toIdentifyTopic += body.accepted.length;
+        if (options.dryRun || body.accepted.length === 0) continue;
+        const failedAt = Date.parse(letter.headers[DEAD_LETTER_HEADERS.failedAt]?.toString() ?? '');
+        publishing.push(
+          identify.publisher
+            .publish(
+              { ...body, rejected: [] },
+              {
+                requestId:
+                  letter.headers[DEAD_LETTER_HEADERS.requestId]?.toString() ??
+                  `redrive-${letter.topic}-${letter.partition}-${letter.offset}`,
+                receivedAt: Number.isNaN(failedAt) ? Date.now() : failedAt,
+              },
+            )
+            .then(() => {}),
+        );
+      }
     }
     // All at once: the producer coalesces them into one produce request.
     await Promise.all(publishing);

@@ -206,6 +206,26 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
       const rawSerializer = options.dryRun
         ? noSerializer
         : await register(valueSubject(topics.RAW_TOPIC), mailjetEventRawSchema);
+      // Only for the destination's letters: registering the identify schema when re-driving the
+      // connector's would create a registry subject for a part the user may not run.
+      const identify =
+        topic === topics.DESTINATION_DEAD_LETTER_TOPIC
+          ? {
+              topic: topics.IDENTIFY_TOPIC,
+              producer: batching,
+              publisher: createIdentifyPublisher({
+                producer: batching,
+                identifySerializer: options.dryRun
+                  ? noSerializer
+                  : await register(valueSubject(topics.IDENTIFY_TOPIC), segmentIdentifySchema),
+                identifyTopic: topics.IDENTIFY_TOPIC,
+                identityTopic: topics.IDENTITY_TOPIC,
+                deadLetterTopic: topics.DESTINATION_DEAD_LETTER_TOPIC,
+                ackTimeoutMs: config.CONNECTOR_SHUTDOWN_TIMEOUT_MS,
+                maxPendingRecords: Number.MAX_SAFE_INTEGER,
+              }),
+            }
+          : undefined;
       handleBatch = createDeadLetterRedrive({
         handle,
         publisher: createEventPublisher({
@@ -216,21 +236,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
           ackTimeoutMs: config.CONNECTOR_SHUTDOWN_TIMEOUT_MS,
           maxPendingEvents: Number.MAX_SAFE_INTEGER,
         }),
-        identify: {
-          topic: topics.IDENTIFY_TOPIC,
-          producer: batching,
-          publisher: createIdentifyPublisher({
-            producer: batching,
-            identifySerializer: options.dryRun
-              ? noSerializer
-              : await register(valueSubject(topics.IDENTIFY_TOPIC), segmentIdentifySchema),
-            identifyTopic: topics.IDENTIFY_TOPIC,
-            identityTopic: topics.IDENTITY_TOPIC,
-            deadLetterTopic: topics.DESTINATION_DEAD_LETTER_TOPIC,
-            ackTimeoutMs: config.CONNECTOR_SHUTDOWN_TIMEOUT_MS,
-            maxPendingRecords: Number.MAX_SAFE_INTEGER,
-          }),
-        },
+        ...(identify ? { identify } : {}),
         dryRun: options.dryRun,
       });
     }

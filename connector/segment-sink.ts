@@ -17,6 +17,7 @@ import { setTimeout as sleepMs } from 'node:timers/promises';
 import { deadline } from '../core/deadline.ts';
 import { ConnectorError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
+import { answerExcerpt, fullJitterDelay } from '../core/saas-http.ts';
 
 /** A Segment call as the mapping builds it: plain JSON with a deterministic `messageId`. */
 export interface SegmentEvent {
@@ -271,10 +272,8 @@ export function createSegmentSink(options: SegmentSinkOptions): SegmentSink {
     }
   }
 
-  /** Full jitter (AWS): uniform in [0, cap), the cap doubling per failure; spreads out retrying partitions. */
   function backoff(failures: number): number {
-    const cap = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(failures, 40));
-    return Math.floor(random() * cap);
+    return fullJitterDelay(failures, { initialDelayMs, maxDelayMs }, random);
   }
 
   return {
@@ -330,8 +329,7 @@ function slice(chunk: Chunk, start: number, end: number): Chunk {
 }
 
 function excerpt(body: string): string {
-  const text = body.trim() || '(empty answer)';
-  return text.length > answerExcerptChars ? `${text.slice(0, answerExcerptChars)}…` : text;
+  return answerExcerpt(body, answerExcerptChars);
 }
 
 function seconds(startedMs: number): number {

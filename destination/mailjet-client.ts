@@ -16,6 +16,7 @@ import { setTimeout as sleepMs } from 'node:timers/promises';
 import { deadline } from '../core/deadline.ts';
 import { ConnectorError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
+import { answerExcerpt, fullJitterDelay } from '../core/saas-http.ts';
 import { createTokenBucket } from '../core/token-bucket.ts';
 import type { ContactUpdate, MailjetDatatype, PropertyValue } from './contact-mapping.ts';
 
@@ -156,9 +157,7 @@ export function createMailjetClient(options: MailjetClientOptions): MailjetClien
         }
         if (status !== 429 && status !== 408 && status < 500) return answer;
       }
-      const delayMs = Math.floor(
-        random() * Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(failures, 30)),
-      );
+      const delayMs = fullJitterDelay(failures, { initialDelayMs, maxDelayMs }, random);
       log.warn(
         'error' in answer
           ? { err: answer.error, operation, delayMs }
@@ -310,6 +309,5 @@ function unexpected(operation: string, answer: Answer): ConnectorError {
 }
 
 function excerpt(text: string): string {
-  const trimmed = text.trim() || '(empty answer)';
-  return trimmed.length > 300 ? `${trimmed.slice(0, 300)}…` : trimmed;
+  return answerExcerpt(text, 300);
 }

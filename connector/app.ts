@@ -1,16 +1,12 @@
 /** The connector's HTTP side: health checks and metrics only (it never receives events over HTTP). */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Readiness } from '../core/http-answers.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ConnectorMetrics } from './metrics.ts';
 
-export interface ConnectorReadiness {
-  ready: boolean;
-  checks: Record<string, boolean>;
-}
-
 export function buildConnectorApp(options: {
   metrics: ConnectorMetrics;
-  readiness: () => Promise<ConnectorReadiness>;
+  readiness: () => Promise<Readiness>;
   /** Refreshes gauges that are read rather than counted (identity view size). */
   onScrape?: () => void;
   logger: Logger;

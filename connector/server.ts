@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createBatchingProducer } from '../core/batching-producer.ts';
+import { readinessOf } from '../core/http-answers.ts';
 import { listenOn } from '../core/http-listen.ts';
 import {
   type ClusterDependencies,
@@ -116,12 +117,11 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
     logger,
     onScrape: () => metrics.identities.set(identities.size()),
     readiness: async () => {
-      const checks = {
+      return readinessOf({
         ...(await probe.check()),
         consumerGroup: consumer.joined(),
         segmentAuth: !fatal.happened(),
-      };
-      return { ready: Object.values(checks).every(Boolean), checks };
+      });
     },
   });
   const { port, url } = await listenOn(

@@ -18,6 +18,11 @@ export interface Readiness {
   checks: Record<string, boolean>;
 }
 
+/** Ready when every check passes; the checks are reported either way. */
+export function readinessOf(checks: Record<string, boolean>): Readiness {
+  return { ready: Object.values(checks).every(Boolean), checks };
+}
+
 const reasons: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',

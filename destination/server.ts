@@ -9,6 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createBatchingProducer } from '../core/batching-producer.ts';
 import { ConnectorError } from '../core/errors.ts';
+import { readinessOf } from '../core/http-answers.ts';
 import { listenOn } from '../core/http-listen.ts';
 import {
   type ClusterDependencies,
@@ -51,7 +52,6 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
   const clients = openServiceClients(deps, 'mailjet-connector-destination');
   const { kafka, registry, probe } = clients;
   const metrics = createDestinationMetrics();
-  const closeClients = clients.close;
 
   await ensureTopics(
     kafka,
@@ -90,7 +90,7 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
   await writer
     .start(AbortSignal.timeout(config.MAILJET_REQUEST_TIMEOUT_MS * 4))
     .catch(async (err: unknown) => {
-      await closeClients();
+      await clients.close();
       if (err instanceof ConnectorError) throw err;
       throw new ConnectorError(
         'MAILJET_UNAVAILABLE',
@@ -141,12 +141,11 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     metrics,
     logger,
     readiness: async () => {
-      const checks = {
+      return readinessOf({
         ...(await probe.check()),
         consumerGroup: consumer.joined(),
         mailjet: !fatal.happened(),
-      };
-      return { ready: Object.values(checks).every(Boolean), checks };
+      });
     },
   });
   const { port, url } = await listenOn(
@@ -155,7 +154,7 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     config.DESTINATION_PORT,
     'Mailjet destination, DESTINATION_PORT',
   ).catch(async (err: unknown) => {
-    await Promise.allSettled([consumer.disconnect(), producer.disconnect(), closeClients()]);
+    await Promise.allSettled([consumer.disconnect(), producer.disconnect(), clients.close()]);
     throw err;
   });
   log.info(
@@ -187,7 +186,7 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
         await consumer.disconnect().catch((err: unknown) => log.error({ err }, 'consumer disconnect failed'));
         const flushed =
           (await Promise.race([batching.drain().then(() => 'drained' as const), deadline])) === 'drained';
-        await Promise.allSettled([producer.disconnect(), closeClients()]);
+        await Promise.allSettled([producer.disconnect(), clients.close()]);
         const clean = answered && flushed && !abort.signal.aborted && !fatal.happened();
         if (clean) log.info('Mailjet destination stopped');
         else

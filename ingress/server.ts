@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createBatchingProducer } from '../core/batching-producer.ts';
+import { readinessOf } from '../core/http-answers.ts';
 import { listenOn } from '../core/http-listen.ts';
 import {
   type ClusterDependencies,
@@ -60,10 +61,7 @@ export async function startIngress(deps: IngressDependencies): Promise<RunningIn
     bodyLimitBytes: config.INGRESS_BODY_LIMIT_BYTES,
     retryAfterSeconds: config.INGRESS_RETRY_AFTER_SECONDS,
     publisher,
-    readiness: async () => {
-      const checks = await probe.check();
-      return { ready: checks.kafka && checks.schemaRegistry, checks };
-    },
+    readiness: async () => readinessOf(await probe.check()),
     metrics: createIngressMetrics(),
     logger,
   });

@@ -7,6 +7,7 @@ import {
   createInFlight,
   createIntakeServer,
   httpReason,
+  readinessOf,
 } from '../../core/http-answers.ts';
 import { silentLogger } from '../../core/logger.ts';
 
@@ -90,4 +91,12 @@ test('in-flight tracking resolves idle once the last request finished, even when
   await slow;
   await waiting;
   assert.equal(idle, true);
+});
+
+test('ready only when every check passes, reporting them all', () => {
+  assert.deepEqual(readinessOf({ kafka: true, schemaRegistry: true }), {
+    ready: true,
+    checks: { kafka: true, schemaRegistry: true },
+  });
+  assert.equal(readinessOf({ kafka: true, consumerGroup: false }).ready, false);
 });

@@ -5,7 +5,11 @@
  *
  *   node bench/segment-runner.ts <writeKey> [maxMessageIds]
  */
+import { limitHeapGrowth } from '../core/heap-growth.ts';
 import { startLocalSegment } from '../local-saas/segment/server.ts';
+
+// As every process `bin/mailjet-connector.ts` starts: its memory is measured against the same target.
+limitHeapGrowth();
 
 const [writeKey, maxMessageIds] = process.argv.slice(2);
 if (!writeKey) {

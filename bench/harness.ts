@@ -17,7 +17,7 @@ import { type MailjetEventRaw, mailjetEventRawSchema, valueSubject } from '../sc
 import { loadStackConfig, type Stack, startStack } from '../stack/local-stack.ts';
 import { mailjetSamples } from '../test/fixtures/mailjet-events.ts';
 import { memoryOf, processInGroup } from './process-stats.ts';
-import { killChildren } from './service-child.ts';
+import { buildServices, killChildren } from './service-child.ts';
 
 /** Process ids to measure, by label: `self` is the bench process. */
 export type Pids = Record<string, number | 'self'>;
@@ -78,6 +78,8 @@ export function runBench(options: {
  * with the pids of its broker and registry JVMs so that their CPU is shown next to the service's.
  */
 export async function startBenchStack(): Promise<{ stack: Stack; jvms: Pids }> {
+  // The services under test run as the launcher runs them: from their build.
+  buildServices();
   const started = performance.now();
   const cluster = await startStack(loadStackConfig(), benchLogger);
   stack = cluster;

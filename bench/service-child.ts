@@ -1,10 +1,12 @@
 /**
- * The benchmarks' child processes: the service (`bin/mailjet-connector.ts <command>`) and the local
- * Segment server, each in a process of its own so that its memory and CPU are its own. Every child
+ * The benchmarks' child processes: the service (`dist/bin/mailjet-connector.js <command>`, the build the
+ * launcher runs) and the local Segment server, each in a process of its own so that its memory and CPU
+ * are its own. Every child
  * started here is killed by `killChildren`, which the bench calls when it stops, however it stops.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -117,9 +119,17 @@ export function waitForLine<T>(
   ]);
 }
 
-/** Node's arguments to run `bin/mailjet-connector.ts <command>` as the launcher does, after `nodeFlags`. */
+/**
+ * Node's arguments to run `<command>` as the launcher does (the build in dist/, see
+ * `buildServices`), after `nodeFlags`.
+ */
 export function serviceArgs(command: string, nodeFlags: string[] = []): string[] {
-  return [...nodeFlags, '--disable-warning=TimeoutNegativeWarning', 'bin/mailjet-connector.ts', command];
+  return [...nodeFlags, '--disable-warning=TimeoutNegativeWarning', 'dist/bin/mailjet-connector.js', command];
+}
+
+/** Compiles the sources into dist/ if they changed, with the launcher's own `build` command. */
+export function buildServices(): void {
+  execFileSync(join(repoRoot, 'mailjet-connector'), ['build'], { cwd: repoRoot, stdio: 'inherit' });
 }
 
 export interface ServiceChild extends ChildHandle {

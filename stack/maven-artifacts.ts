@@ -20,7 +20,18 @@ export const APICURIO_VERSION = '3.3.3';
 const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
 
 const stackDir = dirname(fileURLToPath(import.meta.url));
-export const defaultCacheDir = resolve(stackDir, '..', '.cache');
+export const defaultCacheDir = join(projectDir(stackDir), '.cache');
+
+/**
+ * The project's folder: the nearest one above `from` with a package.json. The sources run from
+ * `stack/` and their build from `dist/stack/`; both must find the one download cache.
+ */
+export function projectDir(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) return resolve(from, '..');
+  }
+}
 
 /** The folder of Kafka's jars (a classpath of `<dir>/*`). */
 export async function kafkaJars(cacheDir = defaultCacheDir): Promise<string> {

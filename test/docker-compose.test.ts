@@ -65,4 +65,12 @@ test('the image holds every source folder the command line imports', () => {
     [],
     'folders the image lacks (bin/mailjet-connector.ts would fail to import them)',
   );
+  const build = JSON.parse(readFileSync(new URL('../tsconfig.build.json', import.meta.url), 'utf8')) as {
+    include: string[];
+  };
+  assert.deepEqual(
+    [...build.include].sort(),
+    [...sources].sort(),
+    'tsconfig.build.json must compile every source folder into dist/, and no test or bench',
+  );
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { mailjetSamples } from '../fixtures/mailjet-events.ts';
 import { eventually } from '../helpers/connector.ts';
 import { testStack, uniqueName } from '../helpers/stack.ts';
@@ -14,32 +15,29 @@ function printed(lines: string[], label: string): string {
 
 test('start, the main job: prints where to send webhooks and identify calls, both flow, Ctrl-C stops it cleanly', async (t) => {
   const { brokers, registryUrl } = testStack();
-  const child = spawn(
-    process.execPath,
-    ['--disable-warning=TimeoutNegativeWarning', 'bin/mailjet-connector.ts', 'start'],
-    {
-      env: {
-        ...process.env,
-        // The test cluster stands in for the local stack `start` would fetch and run.
-        KAFKA_BROKERS: brokers.join(','),
-        SCHEMA_REGISTRY_URL: registryUrl,
-        INGRESS_PORT: '0',
-        CONNECTOR_PORT: '0',
-        DESTINATION_PORT: '0',
-        RAW_TOPIC: uniqueName('raw'),
-        DEAD_LETTER_TOPIC: uniqueName('dlq'),
-        NORMALIZED_TOPIC: uniqueName('normalized'),
-        IDENTITY_TOPIC: uniqueName('identities'),
-        IDENTIFY_TOPIC: uniqueName('identifies'),
-        DESTINATION_DEAD_LETTER_TOPIC: uniqueName('identifies-dlq'),
-        CONNECTOR_GROUP_ID: uniqueName('connector'),
-        DESTINATION_GROUP_ID: uniqueName('destination'),
-        TOPIC_PARTITIONS: '2',
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
+  // The launcher, as README's quick start runs it: the build in dist/, with the launcher's settings.
+  const child = spawn(fileURLToPath(new URL('../../mailjet-connector', import.meta.url)), ['start'], {
+    env: {
+      ...process.env,
+      // The test cluster stands in for the local stack `start` would fetch and run.
+      KAFKA_BROKERS: brokers.join(','),
+      SCHEMA_REGISTRY_URL: registryUrl,
+      INGRESS_PORT: '0',
+      CONNECTOR_PORT: '0',
+      DESTINATION_PORT: '0',
+      RAW_TOPIC: uniqueName('raw'),
+      DEAD_LETTER_TOPIC: uniqueName('dlq'),
+      NORMALIZED_TOPIC: uniqueName('normalized'),
+      IDENTITY_TOPIC: uniqueName('identities'),
+      IDENTIFY_TOPIC: uniqueName('identifies'),
+      DESTINATION_DEAD_LETTER_TOPIC: uniqueName('identifies-dlq'),
+      CONNECTOR_GROUP_ID: uniqueName('connector'),
+      DESTINATION_GROUP_ID: uniqueName('destination'),
+      TOPIC_PARTITIONS: '2',
+      LOG_LEVEL: 'warn',
     },
-  );
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   t.after(() => child.kill('SIGKILL'));
   const lines: string[] = [];

@@ -103,11 +103,6 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
     topics: [topics.RAW_TOPIC],
     handler,
     run: { partitionsConcurrently: config.CONNECTOR_PARTITIONS_CONCURRENTLY },
-    // About 450 raw events per batch instead of 1,800: each record's objects (decoded, mapped, Segment
-    // JSON, Avro) live until its batch is committed, so they outlive the young generation and the old
-    // one grows with them. bench/connector.ts: peak RSS about 330 → 260 MB, CPU per event unchanged
-    // within the noise; 128 KiB cost CPU and saved nothing more.
-    maxBytesPerPartition: 256 * 1024,
     log,
     ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
   });

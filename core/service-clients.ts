@@ -88,17 +88,11 @@ export async function startGroupConsumer(options: {
   topics: string[];
   handler: (batch: RecordBatch) => Promise<unknown>;
   run?: BatchRunOptions;
-  maxBytesPerPartition?: number;
   log: Logger;
   /** Called when the client gives up for good (after its own retries); the process should stop. */
   onFatal?: (error: Error) => void;
 }): Promise<GroupConsumer> {
-  const consumer = await options.kafka.consumer({
-    groupId: options.groupId,
-    ...(options.maxBytesPerPartition === undefined
-      ? {}
-      : { maxBytesPerPartition: options.maxBytesPerPartition }),
-  });
+  const consumer = await options.kafka.consumer({ groupId: options.groupId });
   let joined = false;
   consumer.onGroupJoin(() => {
     joined = true;

@@ -137,7 +137,11 @@ export interface KafkaClient {
   /** Whether the topic exists on the cluster. */
   topicExists(topic: string): Promise<boolean>;
   producer(options?: { idempotent?: boolean }): Promise<Producer>;
-  consumer(options: { groupId: string }): Promise<Consumer>;
+  consumer(options: {
+    groupId: string;
+    /** Most bytes one fetch brings per partition: what one batch in the handler holds (256 KiB). */
+    maxBytesPerPartition?: number;
+  }): Promise<Consumer>;
   /** Closes the admin connection this client opened lazily; producers and consumers close themselves. */
   close(): Promise<void>;
 }
@@ -209,7 +213,7 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       await producer.connect();
       return wrapProducer(producer);
     },
-    async consumer({ groupId }) {
+    async consumer({ groupId, maxBytesPerPartition = 256 * 1024 }) {
       const consumer = kafka.consumer({
         groupId,
         allowAutoTopicCreation: false,
@@ -217,8 +221,8 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
         // 1 MiB and 1,800. A batch waits for its sinks (Segment, Mailjet, the topics), so its records'
         // objects outlive the young generation and the old one grows with them: connector peak RSS
         // about 330 → 260 MB, CPU per event unchanged within the noise (npm run bench:connector);
-        // 128 KiB cost CPU and saved nothing more. Replays and the destination worker batch the same.
-        maxBytesPerPartition: 256 * 1024,
+        // 128 KiB cost CPU and saved nothing more.
+        maxBytesPerPartition,
         // An idle fetch returns after this long; disconnect() waits for it, so it bounds shutdown time.
         maxWaitTimeInMs: 1000,
       });

@@ -88,11 +88,17 @@ export async function startGroupConsumer(options: {
   topics: string[];
   handler: (batch: RecordBatch) => Promise<unknown>;
   run?: BatchRunOptions;
+  /** See KafkaClient.consumer. */
+  maxBytesPerPartition?: number;
   log: Logger;
   /** Called when the client gives up for good (after its own retries); the process should stop. */
   onFatal?: (error: Error) => void;
 }): Promise<GroupConsumer> {
-  const consumer = await options.kafka.consumer({ groupId: options.groupId });
+  const { kafka, groupId, maxBytesPerPartition } = options;
+  const consumer = await kafka.consumer({
+    groupId,
+    ...(maxBytesPerPartition === undefined ? {} : { maxBytesPerPartition }),
+  });
   let joined = false;
   consumer.onGroupJoin(() => {
     joined = true;

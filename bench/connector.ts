@@ -67,7 +67,7 @@ import {
   describeDeployedMalloc,
   type SegmentStats,
   type ServiceChild,
-  sampleHeap,
+  sampleService,
   segmentStats,
   serviceArgs,
   startSegmentChild,
@@ -388,7 +388,7 @@ async function measureConnector(
       Object.entries(pids).filter(([label]) => ['bench', 'connector', 'segment'].includes(label)),
     ),
   );
-  const heapSamples = sampleHeap(connector.port, 'mailjet_connector');
+  const serviceSamples = sampleService(connector.port, 'mailjet_connector');
   const drain = await waitDrained(kafka, {
     groupId: connector.groupId,
     topic: rawTopic,
@@ -399,7 +399,7 @@ async function measureConnector(
   const cpuShares = cpu.stop();
   const peaks = memory.stop();
   const after = await batchHistogram(connector.port);
-  const heap = await heapSamples.stop();
+  const service = await serviceSamples.stop();
   const batches =
     after && before ? after.map(([le, count], i) => [le, count - (before[i]?.[1] ?? 0)] as const) : after;
   return {
@@ -410,7 +410,7 @@ async function measureConnector(
     cpuUsPerEvent:
       ((cpuShares.get('connector') ?? Number.NaN) * drain.totalSeconds * 1e6) / sum(end.values()),
     connectorRssMb: peaks.get('connector'),
-    connectorHeapMb: heap,
+    connectorHeapMb: service.heapMb,
     segmentRssMb: peaks.get('segment'),
     benchRssMb: peaks.get('bench'),
     cpu: cpuShares,

@@ -422,7 +422,7 @@ async function main(): Promise<number> {
     printIntakePhases(intakePhases, {
       service: 'destination',
       unit: 'calls',
-      heapHeader: 'heap used/total/ext MB',
+      heapHeader: 'peak heap used/total/ext MB',
     });
     console.log(
       `intake destination: stopped with ${intakeStopped}; ${intake.warnings()} warn/error log lines; ` +

@@ -179,7 +179,7 @@ async function main(): Promise<number> {
     printIntakePhases(phases, {
       service: 'ingress',
       unit: 'events',
-      heapHeader: 'ingress heap used/total/ext MB',
+      heapHeader: 'ingress peak heap used/total/ext MB',
     });
     console.log(`ingress child: stopped with ${stopped}; ${ingress.warnings()} warn/error log lines`);
     for (const line of ingress.lastProblems()) console.log(`  ${line}`);

@@ -15,7 +15,7 @@ import {
   type WebhookBody,
 } from './http-load.ts';
 import { cpuMeter, sampleMemory } from './process-stats.ts';
-import { heapOf } from './service-child.ts';
+import { sampleService } from './service-child.ts';
 
 /** A bound on requests (or sends) per phase whatever the speed, so a run always ends. */
 const MAX_REQUESTS_PER_PHASE = 2_000_000;
@@ -30,8 +30,10 @@ export interface IntakePhase {
   failures: Map<string, number>;
   latency: LatencySummary | undefined;
   serviceRssMb?: number | undefined;
-  /** The service's V8 heap used / total and external memory at the end of the phase (its /metrics), MB. */
+  /** Peaks of the service's V8 heap used / total and external memory in the phase (its /metrics), MB. */
   serviceHeapMb?: string | undefined;
+  /** The service's longest event-loop stall in the phase, ms. */
+  serviceLoopStallMs?: number | undefined;
   benchRssMb?: number | undefined;
   cpu: Map<string, number>;
 }
@@ -164,9 +166,11 @@ export function intakeLoad(options: {
   const measure = async (name: string, load: string, run: () => Promise<LoadResult>) => {
     const memory = sampleMemory({ service: service.pid, bench: 'self' });
     const cpu = cpuMeter(options.pids);
+    const gauges = sampleService(service.port, service.metricPrefix);
     const result = await run();
     const cpuShares = cpu.stop();
     const peaks = memory.stop();
+    const servicePeaks = await gauges.stop();
     acked += result.ackedEvents;
     const phase: IntakePhase = {
       name,
@@ -177,7 +181,8 @@ export function intakeLoad(options: {
       failures: result.failures,
       latency: summarize(result.latenciesMs),
       serviceRssMb: peaks.get('service'),
-      serviceHeapMb: await heapOf(service.port, service.metricPrefix),
+      serviceHeapMb: servicePeaks.heapMb,
+      serviceLoopStallMs: servicePeaks.loopStallMs,
       benchRssMb: peaks.get('bench'),
       cpu: cpuShares,
     };
@@ -240,6 +245,7 @@ export function printIntakePhases(
       'non-200',
       `${service} RSS MB`,
       columns.heapHeader,
+      'loop stall max ms',
       'bench RSS MB',
       `CPU cores: bench/${service}/broker/registry/all`,
       's',
@@ -255,6 +261,7 @@ export function printIntakePhases(
       String([...p.failures.values()].reduce((a, b) => a + b, 0)),
       fmt(p.serviceRssMb, 0),
       p.serviceHeapMb ?? 'n/a',
+      fmt(p.serviceLoopStallMs, 0),
       fmt(p.benchRssMb, 0),
       ['bench', service, 'broker', 'registry', 'machine'].map((label) => fmt(p.cpu.get(label), 2)).join('/'),
       p.seconds.toFixed(1),

@@ -231,39 +231,45 @@ export async function segmentStats(url: string): Promise<SegmentStats> {
   return (await (await fetch(`${url}/_local/stats`)).json()) as SegmentStats;
 }
 
-const heapMetrics = [
-  'nodejs_heap_size_used_bytes',
-  'nodejs_heap_size_total_bytes',
-  'nodejs_external_memory_bytes',
-];
+/** What the bench reads from a service's /metrics (prom-client's Node metrics), and in which unit. */
+const serviceGauges = [
+  ['nodejs_heap_size_used_bytes', 2 ** 20],
+  ['nodejs_heap_size_total_bytes', 2 ** 20],
+  ['nodejs_external_memory_bytes', 2 ** 20],
+  // The longest the event loop was late since the previous scrape (prom-client resets it at each one).
+  ['nodejs_eventloop_lag_max_seconds', 1e-3],
+] as const;
 
-/** V8 heap used, heap total and external memory of a service, MB, from the Node metrics on its /metrics. */
-async function heapMbOf(port: number, metricPrefix: string): Promise<number[] | undefined> {
+/** Heap used, heap total, external (MB) and event-loop stall (ms) of a service, from its /metrics. */
+async function gaugesOf(port: number, metricPrefix: string): Promise<number[] | undefined> {
   try {
     const page = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    return heapMetrics.map(
-      (name) => Number(new RegExp(`^${metricPrefix}_${name} (\\S+)`, 'm').exec(page)?.[1] ?? NaN) / 2 ** 20,
+    return serviceGauges.map(
+      ([name, unit]) =>
+        Number(new RegExp(`^${metricPrefix}_${name} (\\S+)`, 'm').exec(page)?.[1] ?? NaN) / unit,
     );
   } catch {
     return undefined;
   }
 }
 
-/** Used / total V8 heap / external memory now, MB, as "u/t/e"; with the RSS they tell heap from Buffers. */
-export async function heapOf(port: number, metricPrefix: string): Promise<string | undefined> {
-  return (await heapMbOf(port, metricPrefix))?.map((mb) => mb.toFixed(0)).join('/');
+export interface ServicePeaks {
+  /** Peaks of V8 heap used / heap total / external memory, MB, as "u/t/e": with the RSS they tell heap from Buffers. */
+  heapMb: string | undefined;
+  /** The longest event-loop stall seen, ms: a latency tail longer than it was spent waiting, not computing. */
+  loopStallMs: number | undefined;
 }
 
 /**
- * The peaks of used / total V8 heap / external memory, MB, sampled every 0.5 s while a phase runs:
- * a value read at the end of a busy phase says little about its highest.
+ * The peaks of a service's memory and event-loop stalls, sampled every 0.5 s while a phase runs: a value
+ * read at the end of a busy phase says little about its highest.
  */
-export function sampleHeap(port: number, metricPrefix: string): { stop(): Promise<string | undefined> } {
-  const peaks = heapMetrics.map(() => Number.NaN);
+export function sampleService(port: number, metricPrefix: string): { stop(): Promise<ServicePeaks> } {
+  const peaks = serviceGauges.map(() => Number.NaN);
   const sample = async () => {
     // The service is busy or stopping when this is undefined: the next sample counts.
-    (await heapMbOf(port, metricPrefix))?.forEach((mb, i) => {
-      if (!(mb <= (peaks[i] as number))) peaks[i] = mb;
+    (await gaugesOf(port, metricPrefix))?.forEach((value, i) => {
+      if (!(value <= (peaks[i] as number))) peaks[i] = value;
     });
   };
   let sampling = sample();
@@ -274,7 +280,12 @@ export function sampleHeap(port: number, metricPrefix: string): { stop(): Promis
     async stop() {
       clearInterval(timer);
       await sampling.then(sample);
-      return peaks.some(Number.isNaN) ? undefined : peaks.map((mb) => mb.toFixed(0)).join('/');
+      const heap = peaks.slice(0, 3);
+      const stall = peaks[3] as number;
+      return {
+        heapMb: heap.some(Number.isNaN) ? undefined : heap.map((mb) => mb.toFixed(0)).join('/'),
+        loopStallMs: Number.isNaN(stall) ? undefined : stall,
+      };
     },
   };
 }

@@ -6,9 +6,10 @@
  * swelled to 4 × that before each collection: 265–310 MB of RSS per process under load.
  *
  * 2 × (100 %) is the measured middle (npm run bench:connector, bench:ingress): the connector's peak
- * RSS 270 → 195 MB with CPU per event within the run-to-run noise (42–46 µs). 1.5 × held it at
- * 177–187 MB but cost the ingress a third of its throughput with 100-event bodies; capping the heap instead (`--max-old-space-size=96`
- * or `128`) made V8 collect all the time: 30–40 % more CPU per event.
+ * RSS 270 → 195 MB with CPU per event within the run-to-run noise (42–46 µs); the ingress pays 20–21
+ * µs of CPU per event of 100-event bodies against 17. 1.5 × held the connector at 177–187 MB but took
+ * the ingress to 27 µs; capping the heap instead (`--max-old-space-size=96` or `128`) made V8 collect
+ * all the time: 30–40 % more CPU per event.
  *
  * NODE_OPTIONS cannot carry this V8 flag, so the entry points set it at run time; V8 reads it at every
  * collection. `node --heap-growing-percent=N …` on the command line wins over this default.

@@ -18,9 +18,9 @@
  *    email → userId to the identity topic), encoded in the loop, 1 call per send; right after it, the
  *    destination, closed-loop with C keep-alive clients on POST /v1/identify (1 call per body); then
  *    the same with 100 calls per send and POST /v1/batch (100 calls per body); then open-loop at half
- *    of each maximum, latency from each request's due time. Its worker is held to 1 Mailjet request/s
- *    meanwhile, so the figures are the intake's, not the intake's minus a worker competing for the
- *    same two cores.
+ *    of each maximum, latency from each request's due time. The destination runs with
+ *    DESTINATION_ROLE=intake, so the figures are the intake's, not the intake's minus a worker
+ *    competing for the same thread and two cores.
  * 2. Worker. An identify topic filled in order with `--calls` calls for `--emails` distinct contacts
  *    (encoded as the intake encodes them); a destination on a fresh group writes them into the local
  *    Mailjet list until the group's committed offsets reach the end offsets; the list must then hold
@@ -114,8 +114,6 @@ const WARM_UP_SECONDS = 2;
 const INTAKE_CALLS = 7000;
 const FILL_CALLS_PER_SEND = 1000;
 const LIST_ID = 1;
-/** Worker of the intake phase: slow enough to take no CPU worth mentioning from the intake. */
-const INTAKE_WORKER_RATE = 1;
 const RECOVERY_RETRY_MAX_DELAY_MS = 2000;
 const DRAIN_TIMEOUT_MS = 180_000;
 const WRITE_KEY = randomBytes(18).toString('base64url');
@@ -235,9 +233,7 @@ async function main(): Promise<number> {
       localMailjet.url,
       intakeTopics,
       topic('intake-group'),
-      {
-        MAILJET_MAX_REQUESTS_PER_SECOND: String(INTAKE_WORKER_RATE),
-      },
+      { DESTINATION_ROLE: 'intake' },
     );
     console.log(
       `destination child (intake): pid ${intake.pid}, port ${intake.port}, ` +

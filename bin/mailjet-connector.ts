@@ -224,10 +224,11 @@ async function destinationOnly(): Promise<void> {
   const cluster = requireCluster('destination');
   const topics = loadTopicConfig();
   const config = loadDestinationConfig();
-  if (config.MAILJET_API_KEY === undefined || config.MAILJET_API_SECRET === undefined) {
+  const needsMailjet = config.DESTINATION_ROLE !== 'intake';
+  if (needsMailjet && (config.MAILJET_API_KEY === undefined || config.MAILJET_API_SECRET === undefined)) {
     throw new ConnectorError(
       'CONFIG_INVALID',
-      'The destination command needs MAILJET_API_KEY and MAILJET_API_SECRET (use `start` for a local Mailjet server).',
+      'The destination command needs MAILJET_API_KEY and MAILJET_API_SECRET unless DESTINATION_ROLE=intake (use `start` for a local Mailjet server).',
     );
   }
   const logger = createLogger({ level: LOG_LEVEL });
@@ -239,8 +240,8 @@ async function destinationOnly(): Promise<void> {
     ...cluster,
     mailjet: {
       baseUrl: config.MAILJET_API_URL,
-      apiKey: config.MAILJET_API_KEY,
-      apiSecret: config.MAILJET_API_SECRET,
+      apiKey: config.MAILJET_API_KEY ?? '',
+      apiSecret: config.MAILJET_API_SECRET ?? '',
     },
     logger,
     onFatal: () => process.kill(process.pid, 'SIGTERM'),

@@ -16,6 +16,12 @@ export const destinationConfigSchema = Type.Object(
       examples: [8082],
       description: 'Port of the intake (also /health/* and /metrics); 0 picks a free one.',
     }),
+    DESTINATION_ROLE: Type.Union([Type.Literal('all'), Type.Literal('intake'), Type.Literal('worker')], {
+      default: 'all',
+      examples: ['intake'],
+      description:
+        "What this process runs: `all` (intake and worker), `intake` (identify calls → Kafka) or `worker` (Kafka → Mailjet). Apart, the worker's batches never delay the intake's answers.",
+    }),
     DESTINATION_WRITE_KEY: Type.Optional(
       Type.String({
         minLength: 16,

@@ -34,7 +34,8 @@ export interface IntakeAppOptions {
   bodyLimitBytes: number;
   /** Retry-After of 503 answers. Segment's webhooks retry on their own schedule; HTTP clients read it. */
   retryAfterSeconds?: number;
-  publisher: IdentifyPublisher;
+  /** Undefined in a worker-only process (DESTINATION_ROLE=worker): the identify routes answer 404. */
+  publisher: IdentifyPublisher | undefined;
   readiness: () => Promise<Readiness>;
   metrics: DestinationMetrics;
   logger: Logger;
@@ -88,7 +89,7 @@ export function buildIntakeApp(options: IntakeAppOptions): IntakeApp {
     return refuse(reply, 503, 'The Mailjet destination is shutting down; retry later.');
   };
 
-  const handle = async (request: FastifyRequest, reply: FastifyReply) =>
+  const handle = async (publisher: IdentifyPublisher, request: FastifyRequest, reply: FastifyReply) =>
     inFlight.track(async () => {
       const body = request.body;
       if (!Buffer.isBuffer(body)) return refuse(reply, 415, unsupportedMediaType);
@@ -130,7 +131,9 @@ export function buildIntakeApp(options: IntakeAppOptions): IntakeApp {
     });
 
   for (const url of Object.values(INTAKE_ROUTES)) {
-    app.post(url, { onRequest: checkIntake }, handle);
+    if (publisher)
+      app.post(url, { onRequest: checkIntake }, (request, reply) => handle(publisher, request, reply));
+    else app.post(url, async (_request, reply) => refuse(reply, 404, workerOnly));
     allowOnlyPost(app, url, 'Identify calls are sent with POST.');
   }
 
@@ -138,7 +141,7 @@ export function buildIntakeApp(options: IntakeAppOptions): IntakeApp {
     intakeOpen: () => intakeOpen,
     readiness: options.readiness,
     registry: metrics.registry,
-    beforeMetrics: () => metrics.pendingCalls.set(publisher.pending()),
+    beforeMetrics: () => metrics.pendingCalls.set(publisher?.pending() ?? 0),
   });
 
   return {
@@ -164,3 +167,5 @@ const invalidCredentials =
   'Invalid credentials: neither the write key (Basic username or "writeKey" in the body) nor X-Signature matches.';
 
 const unsupportedMediaType = 'Identify calls are JSON: send the body with Content-Type: application/json.';
+const workerOnly =
+  'This process runs the Mailjet destination worker only (DESTINATION_ROLE=worker); send identify calls to a process with DESTINATION_ROLE=intake or all.';

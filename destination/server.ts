@@ -3,19 +3,22 @@
  * Reads: HTTP identify calls (the intake), the identify topic (the worker), Mailjet's properties and list.
  * Writes: the identify, identity and destination dead-letter topics; contacts in the Mailjet list.
  * Starts: topics and schema → Mailjet list check (a wrong key or list fails here, with what to do) →
- * worker → intake. Stops: stop intake (503) → answer requests in flight → flush to Kafka → finish the
+ * worker → intake; DESTINATION_ROLE=intake or worker starts only that part. Stops: stop intake (503) → answer requests in flight → flush to Kafka → finish the
  * contacts in flight (Mailjet) → commit → disconnect.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createBatchingProducer } from '../core/batching-producer.ts';
+import { type BatchingProducer, createBatchingProducer } from '../core/batching-producer.ts';
 import { ConnectorError } from '../core/errors.ts';
 import { readinessOf } from '../core/http-answers.ts';
 import { listenOn } from '../core/http-listen.ts';
+import type { Logger } from '../core/logger.ts';
 import {
   type ClusterDependencies,
   createFatalLatch,
+  type GroupConsumer,
   openServiceClients,
   registerValueSchema,
+  type ServiceClients,
   startGroupConsumer,
 } from '../core/service-clients.ts';
 import { ensureTopics, type TopicConfig } from '../core/topics.ts';
@@ -26,7 +29,7 @@ import { createIdentifyPublisher } from './identify-publisher.ts';
 import { buildIntakeApp } from './intake-app.ts';
 import { intakeCredentials } from './intake-auth.ts';
 import { createMailjetClient } from './mailjet-client.ts';
-import { createDestinationMetrics } from './metrics.ts';
+import { createDestinationMetrics, type DestinationMetrics } from './metrics.ts';
 import { createWorkerHandler } from './worker.ts';
 
 export interface DestinationDependencies extends ClusterDependencies {
@@ -59,45 +62,11 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     [topics.IDENTIFY_TOPIC, topics.DESTINATION_DEAD_LETTER_TOPIC],
     [topics.IDENTITY_TOPIC],
   );
-  const identifySerializer = await registerValueSchema(
-    registry,
-    valueSubject(topics.IDENTIFY_TOPIC),
-    segmentIdentifySchema,
-  );
-
-  const mailjet = createMailjetClient({
-    ...deps.mailjet,
-    logger: log,
-    maxRequestsPerSecond: config.MAILJET_MAX_REQUESTS_PER_SECOND,
-    requestTimeoutMs: config.MAILJET_REQUEST_TIMEOUT_MS,
-    retry: { maxDelayMs: config.MAILJET_RETRY_MAX_DELAY_MS },
-    onRequest: (operation, status, seconds) => {
-      metrics.mailjetRequests.inc({ operation, status: String(status) });
-      metrics.mailjetSeconds.observe({ operation }, seconds);
-    },
-  });
-  const writer = createContactWriter({
-    client: mailjet,
-    listId: config.MAILJET_LIST_ID,
-    action: config.MAILJET_CONTACT_ACTION,
-    bulkMinContacts: config.MAILJET_BULK_MIN_CONTACTS,
-    jobPollMs: config.MAILJET_JOB_POLL_MS,
-    logger: log,
-    onPropertyCreated: (datatype) => metrics.propertiesCreated.inc({ datatype }),
-  });
-  // Fails fast on a wrong key pair or list: a worker that started would only dead-letter or stall.
-  // A Mailjet that does not answer makes start-up wait (with retries) rather than fail.
-  await writer
-    .start(AbortSignal.timeout(config.MAILJET_REQUEST_TIMEOUT_MS * 4))
-    .catch(async (err: unknown) => {
-      await clients.close();
-      if (err instanceof ConnectorError) throw err;
-      throw new ConnectorError(
-        'MAILJET_UNAVAILABLE',
-        `Mailjet (${deps.mailjet.baseUrl}) did not answer at start-up: ${(err as Error).message}`,
-        { cause: err },
-      );
-    });
+  const runsIntake = config.DESTINATION_ROLE !== 'worker';
+  const runsWorker = config.DESTINATION_ROLE !== 'intake';
+  const identifySerializer = runsIntake
+    ? await registerValueSchema(registry, valueSubject(topics.IDENTIFY_TOPIC), segmentIdentifySchema)
+    : undefined;
 
   const producer = await kafka.producer({ idempotent: true });
   // Smaller produce requests than the default 10,000 records: kafkajs encodes a request synchronously, and
@@ -105,39 +74,26 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
   const batching = createBatchingProducer(producer, { maxBatchRecords: 2000 });
   const abort = new AbortController();
   const fatal = createFatalLatch(log, deps.onFatal);
-  const handler = createWorkerHandler({
-    decode: registry.decoder<SegmentIdentify>(segmentIdentifySchema),
-    writer,
-    producer: batching,
-    deadLetterTopic: topics.DESTINATION_DEAD_LETTER_TOPIC,
-    metrics,
-    logger: log,
-    signal: abort.signal,
-    onFatal: fatal.report,
-  });
-  const consumer = await startGroupConsumer({
-    kafka,
-    groupId: config.DESTINATION_GROUP_ID,
-    topics: [topics.IDENTIFY_TOPIC],
-    handler,
-    run: { partitionsConcurrently: config.DESTINATION_PARTITIONS_CONCURRENTLY },
-    // kafkajs's 1 MiB rather than the connector's 256 KiB: a batch becomes one Mailjet bulk job, and a
-    // quarter of the batch made four times the jobs, each polled until done (npm run
-    // bench:destination: 42 → 193 jobs for 50,000 calls, 22,000 → 8,300 calls/s).
-    maxBytesPerPartition: 1024 * 1024,
-    log,
-    ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
-  });
+  const worker = runsWorker
+    ? await startWorker(deps, { clients, metrics, log, batching, signal: abort.signal, fatal }).catch(
+        async (err: unknown) => {
+          await Promise.allSettled([producer.disconnect(), clients.close()]);
+          throw err;
+        },
+      )
+    : undefined;
 
-  const publisher = createIdentifyPublisher({
-    producer: batching,
-    identifySerializer,
-    identifyTopic: topics.IDENTIFY_TOPIC,
-    identityTopic: topics.IDENTITY_TOPIC,
-    deadLetterTopic: topics.DESTINATION_DEAD_LETTER_TOPIC,
-    ackTimeoutMs: config.DESTINATION_ACK_TIMEOUT_MS,
-    maxPendingRecords: config.DESTINATION_MAX_PENDING_RECORDS,
-  });
+  const publisher =
+    identifySerializer &&
+    createIdentifyPublisher({
+      producer: batching,
+      identifySerializer,
+      identifyTopic: topics.IDENTIFY_TOPIC,
+      identityTopic: topics.IDENTITY_TOPIC,
+      deadLetterTopic: topics.DESTINATION_DEAD_LETTER_TOPIC,
+      ackTimeoutMs: config.DESTINATION_ACK_TIMEOUT_MS,
+      maxPendingRecords: config.DESTINATION_MAX_PENDING_RECORDS,
+    });
   const { app, stopIntake, idle } = buildIntakeApp({
     credentials: intakeCredentials(config),
     bodyLimitBytes: config.DESTINATION_BODY_LIMIT_BYTES,
@@ -147,8 +103,7 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     readiness: async () => {
       return readinessOf({
         ...(await probe.check()),
-        consumerGroup: consumer.joined(),
-        mailjet: !fatal.happened(),
+        ...(worker ? { consumerGroup: worker.consumer.joined(), mailjet: !fatal.happened() } : {}),
       });
     },
   });
@@ -158,12 +113,13 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     config.DESTINATION_PORT,
     'Mailjet destination, DESTINATION_PORT',
   ).catch(async (err: unknown) => {
-    await Promise.allSettled([consumer.disconnect(), producer.disconnect(), clients.close()]);
+    await Promise.allSettled([worker?.consumer.disconnect(), producer.disconnect(), clients.close()]);
     throw err;
   });
   log.info(
     {
       port,
+      role: config.DESTINATION_ROLE,
       group: config.DESTINATION_GROUP_ID,
       identifyTopic: topics.IDENTIFY_TOPIC,
       listId: config.MAILJET_LIST_ID,
@@ -187,7 +143,9 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
         await app.close();
         // Past the deadline, waiting for Mailjet stops and the uncommitted records come again later.
         void deadline.then(() => abort.abort(new Error('shutdown deadline')));
-        await consumer.disconnect().catch((err: unknown) => log.error({ err }, 'consumer disconnect failed'));
+        await worker?.consumer
+          .disconnect()
+          .catch((err: unknown) => log.error({ err }, 'consumer disconnect failed'));
         const flushed =
           (await Promise.race([batching.drain().then(() => 'drained' as const), deadline])) === 'drained';
         await Promise.allSettled([producer.disconnect(), clients.close()]);
@@ -200,4 +158,77 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
       return stopping;
     },
   };
+}
+
+/**
+ * The worker: checks the Mailjet key pair and list (a wrong one stops start-up with what to do), then
+ * joins the group that reads the identify topic and writes contacts.
+ */
+async function startWorker(
+  deps: DestinationDependencies,
+  parts: {
+    clients: ServiceClients;
+    metrics: DestinationMetrics;
+    log: Logger;
+    batching: BatchingProducer;
+    signal: AbortSignal;
+    fatal: ReturnType<typeof createFatalLatch>;
+  },
+): Promise<{ consumer: GroupConsumer }> {
+  const { config, topics } = deps;
+  const { metrics, log } = parts;
+  const mailjet = createMailjetClient({
+    ...deps.mailjet,
+    logger: log,
+    maxRequestsPerSecond: config.MAILJET_MAX_REQUESTS_PER_SECOND,
+    requestTimeoutMs: config.MAILJET_REQUEST_TIMEOUT_MS,
+    retry: { maxDelayMs: config.MAILJET_RETRY_MAX_DELAY_MS },
+    onRequest: (operation, status, seconds) => {
+      metrics.mailjetRequests.inc({ operation, status: String(status) });
+      metrics.mailjetSeconds.observe({ operation }, seconds);
+    },
+  });
+  const writer = createContactWriter({
+    client: mailjet,
+    listId: config.MAILJET_LIST_ID,
+    action: config.MAILJET_CONTACT_ACTION,
+    bulkMinContacts: config.MAILJET_BULK_MIN_CONTACTS,
+    jobPollMs: config.MAILJET_JOB_POLL_MS,
+    logger: log,
+    onPropertyCreated: (datatype) => metrics.propertiesCreated.inc({ datatype }),
+  });
+  // Fails fast on a wrong key pair or list: a worker that started would only dead-letter or stall.
+  // A Mailjet that does not answer makes start-up wait (with retries) rather than fail.
+  await writer.start(AbortSignal.timeout(config.MAILJET_REQUEST_TIMEOUT_MS * 4)).catch((err: unknown) => {
+    if (err instanceof ConnectorError) throw err;
+    throw new ConnectorError(
+      'MAILJET_UNAVAILABLE',
+      `Mailjet (${deps.mailjet.baseUrl}) did not answer at start-up: ${(err as Error).message}`,
+      { cause: err },
+    );
+  });
+  const handler = createWorkerHandler({
+    decode: parts.clients.registry.decoder<SegmentIdentify>(segmentIdentifySchema),
+    writer,
+    producer: parts.batching,
+    deadLetterTopic: topics.DESTINATION_DEAD_LETTER_TOPIC,
+    metrics,
+    logger: log,
+    signal: parts.signal,
+    onFatal: parts.fatal.report,
+  });
+  const consumer = await startGroupConsumer({
+    kafka: parts.clients.kafka,
+    groupId: config.DESTINATION_GROUP_ID,
+    topics: [topics.IDENTIFY_TOPIC],
+    handler,
+    run: { partitionsConcurrently: config.DESTINATION_PARTITIONS_CONCURRENTLY },
+    // kafkajs's 1 MiB rather than the connector's 256 KiB: a batch becomes one Mailjet bulk job, and a
+    // quarter of the batch made four times the jobs, each polled until done (npm run
+    // bench:destination: 42 → 193 jobs for 50,000 calls, 22,000 → 8,300 calls/s).
+    maxBytesPerPartition: 1024 * 1024,
+    log,
+    ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
+  });
+  return { consumer };
 }

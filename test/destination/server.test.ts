@@ -321,3 +321,38 @@ test('shutdown while Mailjet is down: stops at the deadline, commits nothing, an
     () => mailjet.store.contact('stop@example.com') !== undefined,
   );
 });
+
+test('DESTINATION_ROLE=intake stores identify calls without asking Mailjet; a worker-only process writes them', async (t) => {
+  const mailjet = await startTestMailjet(t);
+  const intake = await startTestDestination(t, mailjet, { DESTINATION_ROLE: 'intake' });
+  const stored = await intake.post('/v1/identify', {
+    userId: 'user-role',
+    messageId: 'm-role-1',
+    traits: { email: 'role@example.com', plan: 'pro' },
+  });
+  assert.equal(stored.status, 200);
+  const ready = await fetch(`${intake.url}/health/ready`);
+  assert.equal(ready.status, 200, 'an intake is ready without a consumer group or Mailjet');
+  const kafka = testKafka(t);
+  const [identify] = await readRecords(t, kafka, intake.topics.IDENTIFY_TOPIC, 1);
+  assert.equal(identify?.key?.toString(), 'role@example.com');
+  assert.equal(mailjet.store.stats().requests, 0, 'the intake never calls Mailjet');
+
+  // The worker of the same topics and group, in a process of its own.
+  const worker = await startTestDestination(
+    t,
+    mailjet,
+    { DESTINATION_ROLE: 'worker', DESTINATION_GROUP_ID: intake.config.DESTINATION_GROUP_ID },
+    {
+      IDENTIFY_TOPIC: intake.topics.IDENTIFY_TOPIC,
+      DESTINATION_DEAD_LETTER_TOPIC: intake.topics.DESTINATION_DEAD_LETTER_TOPIC,
+      IDENTITY_TOPIC: intake.topics.IDENTITY_TOPIC,
+    },
+  );
+  await eventually('the contact in list 1', () => mailjet.store.contactsOf(1).length === 1);
+  assert.deepEqual(mailjet.store.contactsOf(1)[0]?.Properties, { plan: 'pro' });
+
+  const refused = await worker.post('/v1/identify', { userId: 'u', traits: { email: 'x@example.com' } });
+  assert.equal(refused.status, 404);
+  assert.match(((await refused.json()) as { message: string }).message, /DESTINATION_ROLE=worker/);
+});

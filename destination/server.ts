@@ -69,9 +69,7 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     : undefined;
 
   const producer = await kafka.producer({ idempotent: true });
-  // Smaller produce requests than the default 10,000 records: kafkajs encodes a request synchronously, and
-  // an identify call makes two records, so large requests held the event loop for tens of milliseconds.
-  const batching = createBatchingProducer(producer, { maxBatchRecords: 2000 });
+  const batching = createBatchingProducer(producer);
   const abort = new AbortController();
   const fatal = createFatalLatch(log, deps.onFatal);
   const worker = runsWorker

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { mailjetSamples } from '../fixtures/mailjet-events.ts';
 import { eventually } from '../helpers/connector.ts';
-import { testStack, uniqueName } from '../helpers/stack.ts';
+import { testStack, uniqueName, uniqueTopicEnv } from '../helpers/stack.ts';
 
 /** The value after `label` on the line that starts with it, e.g. the URL after "Webhook URL:". */
 function printed(lines: string[], label: string): string {
@@ -25,12 +25,7 @@ test('start, the main job: prints where to send webhooks and identify calls, bot
       INGRESS_PORT: '0',
       CONNECTOR_PORT: '0',
       DESTINATION_PORT: '0',
-      RAW_TOPIC: uniqueName('raw'),
-      DEAD_LETTER_TOPIC: uniqueName('dlq'),
-      NORMALIZED_TOPIC: uniqueName('normalized'),
-      IDENTITY_TOPIC: uniqueName('identities'),
-      IDENTIFY_TOPIC: uniqueName('identifies'),
-      DESTINATION_DEAD_LETTER_TOPIC: uniqueName('identifies-dlq'),
+      ...uniqueTopicEnv(),
       CONNECTOR_GROUP_ID: uniqueName('connector'),
       DESTINATION_GROUP_ID: uniqueName('destination'),
       TOPIC_PARTITIONS: '2',

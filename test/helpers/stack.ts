@@ -21,6 +21,18 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(6).toString('hex')}`;
 }
 
+/** Every topic name variable, each a topic of its own for this test. */
+export function uniqueTopicEnv(): Record<string, string> {
+  return {
+    RAW_TOPIC: uniqueName('raw'),
+    DEAD_LETTER_TOPIC: uniqueName('dlq'),
+    NORMALIZED_TOPIC: uniqueName('normalized'),
+    IDENTITY_TOPIC: uniqueName('identities'),
+    IDENTIFY_TOPIC: uniqueName('identifies'),
+    DESTINATION_DEAD_LETTER_TOPIC: uniqueName('identifies-dlq'),
+  };
+}
+
 /** A Kafka client on the test stack, closed when the test ends. */
 export function testKafka(t: TestContext): KafkaClient {
   const client = createKafkaClient({

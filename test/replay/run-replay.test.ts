@@ -16,7 +16,14 @@ import { type MailjetEventRaw, mailjetEventRawSchema } from '../../schemas/index
 import { eventually, SEGMENT_WRITE_KEY, startTestSegment } from '../helpers/connector.ts';
 import { startTestDestination, startTestMailjet } from '../helpers/destination.ts';
 import { recordCount } from '../helpers/ingress.ts';
-import { readRecords, testKafka, testRegistry, testStack, uniqueName } from '../helpers/stack.ts';
+import {
+  readRecords,
+  testKafka,
+  testRegistry,
+  testStack,
+  uniqueName,
+  uniqueTopicEnv,
+} from '../helpers/stack.ts';
 
 // Record timestamps three days back, on the hour: far enough from the wall clock that nothing a test
 // stamps with the current time falls in a range, yet within the broker's 7-day retention. Records
@@ -37,14 +44,7 @@ interface Setup {
 }
 
 async function setUp(t: import('node:test').TestContext): Promise<Setup> {
-  const topics = loadTopicConfig({
-    RAW_TOPIC: uniqueName('raw'),
-    DEAD_LETTER_TOPIC: uniqueName('dlq'),
-    NORMALIZED_TOPIC: uniqueName('normalized'),
-    IDENTITY_TOPIC: uniqueName('identities'),
-    IDENTIFY_TOPIC: uniqueName('identifies'),
-    DESTINATION_DEAD_LETTER_TOPIC: uniqueName('identifies-dlq'),
-  });
+  const topics = loadTopicConfig(uniqueTopicEnv());
   const kafka = testKafka(t);
   await kafka.ensureTopics([
     { topic: topics.RAW_TOPIC, partitions: 3 },

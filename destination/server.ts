@@ -3,8 +3,9 @@
  * Reads: HTTP identify calls (the intake), the identify topic (the worker), Mailjet's properties and list.
  * Writes: the identify, identity and destination dead-letter topics; contacts in the Mailjet list.
  * Starts: topics and schema → Mailjet list check (a wrong key or list fails here, with what to do) →
- * worker → intake; DESTINATION_ROLE=intake or worker starts only that part. Stops: stop intake (503) → answer requests in flight → flush to Kafka → finish the
- * contacts in flight (Mailjet) → commit → disconnect.
+ * worker → intake; DESTINATION_ROLE=intake or worker starts only that part. Stops: stop intake (503) →
+ * answer requests in flight → flush to Kafka → finish the contacts in flight (Mailjet) → commit →
+ * disconnect.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BatchingProducer, createBatchingProducer } from '../core/batching-producer.ts';

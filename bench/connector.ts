@@ -429,7 +429,19 @@ function segmentDown(
     seconds: downSeconds,
     refused: async () => (await segmentStats(segmentUrl)).responsesByStatus['503'] ?? 0,
     committed: async () => committedSum(await kafka.committedOffsets(connector.groupId, rawTopic)),
+    inFlight: () => inFlightRecords(connector.port),
   });
+}
+
+/** mailjet_connector_in_flight_records from the connector's /metrics: records fetched, not yet committed. */
+async function inFlightRecords(port: number): Promise<number | undefined> {
+  try {
+    const page = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const value = /^mailjet_connector_in_flight_records (\S+)$/m.exec(page)?.[1];
+    return value === undefined ? undefined : Number(value);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Cumulative buckets [upper bound s, count] of mailjet_connector_batch_seconds from the connector's /metrics. */
@@ -585,6 +597,16 @@ function printConnectorTargets(
         `${down.lateSlopeMbPer10s.toFixed(2)} MB/10 s (whole window ${down.slopeMbPer10s.toFixed(2)}; ` +
           `min ${down.minMb.toFixed(0)}, max ${down.maxMb.toFixed(0)} MB, ${down.rssMb.length} samples)`,
         down.rssMb.length >= 4 && down.lateSlopeMbPer10s <= TARGETS.maxSlopeMbPer10s,
+      ],
+      [
+        // The direct sign of back-pressure: the records held stay those of the batches waiting for
+        // Segment; nothing more is fetched. (The RSS can still creep while V8 and Buffers wait for
+        // their next collection.)
+        'records in flight constant while Segment is down (nothing more fetched)',
+        down.inFlight.length === 0
+          ? 'n/a'
+          : `min ${Math.min(...down.inFlight)}, max ${Math.max(...down.inFlight)} over ${down.inFlight.length} samples`,
+        down.inFlight.length >= 4 && Math.min(...down.inFlight) === Math.max(...down.inFlight),
       ],
       ['nothing committed while Segment is down', `${down.committed} committed`, down.committed === 0],
       [

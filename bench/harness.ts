@@ -276,6 +276,8 @@ export interface Outage {
   lateSlopeMbPer10s: number;
   committed: number;
   refused: number;
+  /** Records the service held (fetched, not committed) at each sample, when it tells. */
+  inFlight: number[];
 }
 
 /**
@@ -289,6 +291,8 @@ export async function sampleOutage(options: {
   refused: () => number | Promise<number>;
   committed: () => Promise<number>;
   alive?: () => boolean;
+  /** Records the service holds now: constant while it holds back, growing if it buffers. */
+  inFlight?: () => Promise<number | undefined>;
 }): Promise<Outage> {
   const { pid, refused, alive = () => true } = options;
   const waitUntil = performance.now() + 30_000;
@@ -296,12 +300,15 @@ export async function sampleOutage(options: {
   const started = performance.now();
   const rssMb: number[] = [];
   const times: number[] = [];
+  const inFlight: number[] = [];
   while (performance.now() - started < options.seconds * 1000 && alive()) {
     const rss = memoryOf(pid)?.rssMb;
     if (rss !== undefined) {
       rssMb.push(rss);
       times.push((performance.now() - started) / 1000);
     }
+    const held = await options.inFlight?.();
+    if (held !== undefined) inFlight.push(held);
     await sleep(1000);
   }
   return {
@@ -313,6 +320,7 @@ export async function sampleOutage(options: {
     lateSlopeMbPer10s: slope(times.slice(times.length >> 1), rssMb.slice(rssMb.length >> 1)) * 10,
     committed: await options.committed(),
     refused: await refused(),
+    inFlight,
   };
 }
 

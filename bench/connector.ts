@@ -65,6 +65,8 @@ import {
   deployedMalloc,
   deployedNodeOptions,
   describeDeployedMalloc,
+  gaugeIn,
+  metricsPage,
   type SegmentStats,
   type ServiceChild,
   sampleService,
@@ -435,26 +437,19 @@ function segmentDown(
 
 /** mailjet_connector_in_flight_records from the connector's /metrics: records fetched, not yet committed. */
 async function inFlightRecords(port: number): Promise<number | undefined> {
-  try {
-    const page = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const value = /^mailjet_connector_in_flight_records (\S+)$/m.exec(page)?.[1];
-    return value === undefined ? undefined : Number(value);
-  } catch {
-    return undefined;
-  }
+  const page = await metricsPage(port);
+  const held = page === undefined ? Number.NaN : gaugeIn(page, 'mailjet_connector_in_flight_records');
+  return Number.isNaN(held) ? undefined : held;
 }
 
 /** Cumulative buckets [upper bound s, count] of mailjet_connector_batch_seconds from the connector's /metrics. */
 async function batchHistogram(port: number): Promise<(readonly [number, number])[] | undefined> {
-  try {
-    const page = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const buckets = [
-      ...page.matchAll(/^mailjet_connector_batch_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm),
-    ].map(([, le, count]) => [le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), Number(count)] as const);
-    return buckets.length > 0 ? buckets : undefined;
-  } catch {
-    return undefined;
-  }
+  const page = await metricsPage(port);
+  if (page === undefined) return undefined;
+  const buckets = [...page.matchAll(/^mailjet_connector_batch_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm)].map(
+    ([, le, count]) => [le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), Number(count)] as const,
+  );
+  return buckets.length > 0 ? buckets : undefined;
 }
 
 /** Prometheus histogram_quantile: linear within the bucket holding the quantile, in ms. */

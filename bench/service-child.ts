@@ -1,8 +1,8 @@
 /**
  * The benchmarks' child processes: the service (`dist/bin/mailjet-connector.js <command>`, the build the
  * launcher runs) and the local Segment server, each in a process of its own so that its memory and CPU
- * are its own. Every child
- * started here is killed by `killChildren`, which the bench calls when it stops, however it stops.
+ * are its own. Every child started here is killed by `killChildren`, which the bench calls when it
+ * stops, however it stops.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -240,17 +240,26 @@ const serviceGauges = [
   ['nodejs_eventloop_lag_max_seconds', 1e-3],
 ] as const;
 
-/** Heap used, heap total, external (MB) and event-loop stall (ms) of a service, from its /metrics. */
-async function gaugesOf(port: number, metricPrefix: string): Promise<number[] | undefined> {
+/** A service's Prometheus page (/metrics); undefined while it is busy or stopping: the next read counts. */
+export async function metricsPage(port: number): Promise<string | undefined> {
   try {
-    const page = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    return serviceGauges.map(
-      ([name, unit]) =>
-        Number(new RegExp(`^${metricPrefix}_${name} (\\S+)`, 'm').exec(page)?.[1] ?? NaN) / unit,
-    );
+    return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   } catch {
     return undefined;
   }
+}
+
+/** The value of an unlabelled metric on a Prometheus page; NaN when absent. */
+export function gaugeIn(page: string, name: string): number {
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(page)?.[1] ?? NaN);
+}
+
+/** Heap used, heap total, external (MB) and event-loop stall (ms) of a service, from its /metrics. */
+async function gaugesOf(port: number, metricPrefix: string): Promise<number[] | undefined> {
+  const page = await metricsPage(port);
+  return page === undefined
+    ? undefined
+    : serviceGauges.map(([name, unit]) => gaugeIn(page, `${metricPrefix}_${name}`) / unit);
 }
 
 export interface ServicePeaks {

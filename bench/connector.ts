@@ -31,7 +31,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createBatchingProducer } from '../core/batching-producer.ts';
@@ -539,6 +539,18 @@ function printPhases(phases: Phase[]): void {
   );
 }
 
+/**
+ * What the connector target asks of this machine: the cores that the connector, the Segment server and
+ * the broker would take together at `wantedRate`, each at the CPU per event it took in `phase`. When the
+ * two counterparts alone need more cores than the machine has, no connector reaches the target here.
+ */
+function targetBudget(phase: Phase | undefined, wantedRate: number): string {
+  const perEvent = (label: string) => (phase?.cpu.get(label) ?? Number.NaN) / rate(phase);
+  const cores = ['connector', 'segment', 'broker'].map((label) => perEvent(label) * wantedRate);
+  const total = cores.reduce((a, b) => a + b, 0);
+  return `${cores.map((c) => c.toFixed(1)).join(' + ')} = ${total.toFixed(1)} of ${availableParallelism()} at ${wantedRate.toFixed(0)} events/s`;
+}
+
 function printConnectorTargets(
   phases: Phase[],
   totals: {
@@ -557,6 +569,10 @@ function printConnectorTargets(
   const vsRaw = connector / rate(find('raw consume, count only'));
   const vsDecode = connector / rate(find('raw consume + Avro decode'));
   const vsPassthrough = connector / rate(find(baselineNames.passthrough));
+  const budget = targetBudget(
+    find('connector → Segment'),
+    TARGETS.minRatio * rate(find('raw consume, count only')),
+  );
   const { down } = totals;
   printTargets(
     [
@@ -573,6 +589,11 @@ function printConnectorTargets(
       [
         'connector / raw consume + decode + produce (a passthrough; no target set)',
         vsPassthrough.toFixed(2),
+        'info',
+      ],
+      [
+        `cores the ${TARGETS.minRatio}× target needs at this run's CPU per event: connector + Segment server + broker`,
+        budget,
         'info',
       ],
       [

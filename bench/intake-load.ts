@@ -4,6 +4,7 @@
  * to the raw Kafka client writing the same records from C senders (what the intake is compared with).
  * Each phase carries its memory and CPU figures, and the table that shows them is the same for both.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fmt, type Pids, printTable, type TargetRow } from './harness.ts';
 import {
   closedLoop,
@@ -34,6 +35,11 @@ export interface IntakePhase {
   serviceHeapMb?: string | undefined;
   /** The service's longest event-loop stall in the phase, ms. */
   serviceLoopStallMs?: number | undefined;
+  /**
+   * The load generator's own longest event-loop stall, ms: latency counts from each request's due
+   * time, so a stall here shows as latency that neither the service nor Kafka spent.
+   */
+  benchLoopStallMs?: number | undefined;
   benchRssMb?: number | undefined;
   cpu: Map<string, number>;
 }
@@ -167,7 +173,10 @@ export function intakeLoad(options: {
     const memory = sampleMemory({ service: service.pid, bench: 'self' });
     const cpu = cpuMeter(options.pids);
     const gauges = sampleService(service.port, service.metricPrefix);
+    const ownStalls = monitorEventLoopDelay({ resolution: 10 });
+    ownStalls.enable();
     const result = await run();
+    ownStalls.disable();
     const cpuShares = cpu.stop();
     const peaks = memory.stop();
     const servicePeaks = await gauges.stop();
@@ -183,6 +192,7 @@ export function intakeLoad(options: {
       serviceRssMb: peaks.get('service'),
       serviceHeapMb: servicePeaks.heapMb,
       serviceLoopStallMs: servicePeaks.loopStallMs,
+      benchLoopStallMs: ownStalls.max / 1e6,
       benchRssMb: peaks.get('bench'),
       cpu: cpuShares,
     };
@@ -245,7 +255,7 @@ export function printIntakePhases(
       'non-200',
       `${service} RSS MB`,
       columns.heapHeader,
-      'loop stall max ms',
+      `loop stall max ms: ${service}/bench`,
       'bench RSS MB',
       `CPU cores: bench/${service}/broker/registry/all`,
       's',
@@ -261,7 +271,7 @@ export function printIntakePhases(
       String([...p.failures.values()].reduce((a, b) => a + b, 0)),
       fmt(p.serviceRssMb, 0),
       p.serviceHeapMb ?? 'n/a',
-      fmt(p.serviceLoopStallMs, 0),
+      [p.serviceLoopStallMs, p.benchLoopStallMs].map((ms) => fmt(ms, 0)).join('/'),
       fmt(p.benchRssMb, 0),
       ['bench', service, 'broker', 'registry', 'machine'].map((label) => fmt(p.cpu.get(label), 2)).join('/'),
       p.seconds.toFixed(1),

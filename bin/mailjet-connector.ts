@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import closeWithGrace from 'close-with-grace';
 import { loadConnectorConfig } from '../connector/config.ts';
 import { startConnector } from '../connector/server.ts';
+import { type ClusterSecurity, clusterSecurityOf } from '../core/cluster-security.ts';
 import { loadConfig } from '../core/config.ts';
 import { ConnectorError } from '../core/errors.ts';
 import { limitHeapGrowth } from '../core/heap-growth.ts';
@@ -100,6 +101,7 @@ async function start(): Promise<void> {
     topics,
     brokers: stack.brokers,
     registryUrl: stack.registryUrl,
+    security: stack.security,
     logger,
   });
   stops.push(() => ingress.shutdown());
@@ -120,6 +122,7 @@ async function start(): Promise<void> {
     topics,
     brokers: stack.brokers,
     registryUrl: stack.registryUrl,
+    security: stack.security,
     segment,
     logger,
     // Already logged by the connector; SIGTERM runs the ordered shutdown of everything started here.
@@ -145,6 +148,7 @@ async function start(): Promise<void> {
     topics,
     brokers: stack.brokers,
     registryUrl: stack.registryUrl,
+    security: stack.security,
     mailjet,
     logger,
     onFatal: () => process.kill(process.pid, 'SIGTERM'),
@@ -290,7 +294,11 @@ async function replay(args: string[]): Promise<void> {
   }
 }
 
-function requireCluster(command: string): { brokers: string[]; registryUrl: string } {
+function requireCluster(command: string): {
+  brokers: string[];
+  registryUrl: string;
+  security: ClusterSecurity;
+} {
   const stackConfig = loadStackConfig();
   if (stackConfig.KAFKA_BROKERS === undefined || stackConfig.SCHEMA_REGISTRY_URL === undefined) {
     throw new ConnectorError(
@@ -298,7 +306,11 @@ function requireCluster(command: string): { brokers: string[]; registryUrl: stri
       `The ${command} command needs KAFKA_BROKERS and SCHEMA_REGISTRY_URL (use \`start\` for a local stack).`,
     );
   }
-  return { brokers: stackConfig.KAFKA_BROKERS.split(','), registryUrl: stackConfig.SCHEMA_REGISTRY_URL };
+  return {
+    brokers: stackConfig.KAFKA_BROKERS.split(','),
+    registryUrl: stackConfig.SCHEMA_REGISTRY_URL,
+    security: clusterSecurityOf(stackConfig),
+  };
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -4,7 +4,7 @@
  * quickly when Kafka is down; results are kept for a moment, so a scraping load balancer cannot load
  * Kafka or the registry.
  */
-import { createKafkaClient } from './kafka.ts';
+import { createKafkaClient, type KafkaSecurity } from './kafka.ts';
 import type { Logger } from './logger.ts';
 import type { SchemaRegistryClient } from './schema-registry.ts';
 
@@ -18,6 +18,7 @@ export function createClusterProbe(options: {
   clientId: string;
   registry: SchemaRegistryClient;
   logger: Logger;
+  security?: KafkaSecurity;
   cacheMs?: number;
 }): ClusterProbe {
   const kafka = createKafkaClient({
@@ -26,6 +27,7 @@ export function createClusterProbe(options: {
     logger: options.logger,
     connectionTimeoutMs: 1000,
     retries: 0,
+    ...(options.security ? { security: options.security } : {}),
   });
   let last: { at: number; result: Promise<{ kafka: boolean; schemaRegistry: boolean }> } | undefined;
   const probe = async () => {

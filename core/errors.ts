@@ -52,6 +52,18 @@ export const errorCatalogue = {
     retriable: false,
     hint: 'A required field (`event`, `time` as Unix seconds) is missing or has the wrong type. The event went to the dead-letter topic with this reason.',
   },
+  KAFKA_AUTH_FAILED: {
+    retriable: false,
+    hint: 'Check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM against the user the cluster knows (Confluent Cloud: an API key of this cluster, mechanism PLAIN), then start again.',
+  },
+  KAFKA_TLS_FAILED: {
+    retriable: false,
+    hint: "Point KAFKA_SSL_CA_FILE at the CA that signed the brokers' certificates (their names must match KAFKA_BROKERS), check that KAFKA_SECURITY_PROTOCOL matches the brokers' listener, then start again.",
+  },
+  REGISTRY_AUTH_FAILED: {
+    retriable: false,
+    hint: 'Check SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD (Confluent Cloud: the registry API key and secret, not the cluster ones) and the account rights on the subjects, then start again.',
+  },
   KAFKA_UNAVAILABLE: {
     retriable: true,
     hint: 'Kafka did not acknowledge in time. The webhook was answered 503 with Retry-After, so Mailjet sends it again; check the brokers (KAFKA_BROKERS) and the topic.',

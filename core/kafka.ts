@@ -6,6 +6,7 @@ import {
   type Admin,
   type ICustomPartitioner,
   Kafka,
+  type KafkaConfig,
   type Consumer as KafkajsConsumer,
   type Producer as KafkajsProducer,
   type KafkaMessage,
@@ -14,7 +15,15 @@ import {
   type Message,
   Partitioners,
 } from 'kafkajs';
+import { ConnectorError } from './errors.ts';
 import type { Logger } from './logger.ts';
+
+/** TLS and SASL towards the brokers (core/cluster-security.ts reads them from the environment). */
+export interface KafkaSecurity {
+  /** TLS; `ca` replaces the system's CAs, `cert` and `key` are the client's for mutual TLS (PEM). */
+  tls?: { ca?: string; cert?: string; key?: string };
+  sasl?: { mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; username: string; password: string };
+}
 
 export interface KafkaSettings {
   brokers: string[];
@@ -24,6 +33,7 @@ export interface KafkaSettings {
   connectionTimeoutMs?: number;
   /** Retries of one request before it fails; probes use 0 to poll on their own schedule. */
   retries?: number;
+  security?: KafkaSecurity;
 }
 
 export interface OutgoingRecord {
@@ -155,12 +165,20 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
     logLevel: logLevel.INFO,
     ...(settings.retries === undefined ? {} : { retry: { retries: settings.retries } }),
     logCreator: () => (entry: LogEntry) => bridgeLog(log, entry),
+    ...kafkajsSecurity(settings.security),
   });
+  const connect = async (client: { connect(): Promise<void> }) => {
+    try {
+      await client.connect();
+    } catch (err) {
+      throw connectError(err, settings.brokers);
+    }
+  };
   let admin: Admin | undefined;
   const connectedAdmin = async (): Promise<Admin> => {
     if (!admin) {
       const created = kafka.admin();
-      await created.connect();
+      await connect(created);
       admin = created;
     }
     return admin;
@@ -210,7 +228,7 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
         maxInFlightRequests: options.idempotent === false ? undefined : 5,
         allowAutoTopicCreation: false,
       });
-      await producer.connect();
+      await connect(producer);
       return wrapProducer(producer);
     },
     async consumer({ groupId, maxBytesPerPartition = 256 * 1024 }) {
@@ -226,7 +244,7 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
         // An idle fetch returns after this long; disconnect() waits for it, so it bounds shutdown time.
         maxWaitTimeInMs: 1000,
       });
-      await consumer.connect();
+      await connect(consumer);
       return wrapConsumer(consumer);
     },
     async close() {
@@ -234,6 +252,58 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       admin = undefined;
     },
   };
+}
+
+function kafkajsSecurity(security: KafkaSecurity | undefined): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  if (!security) return {};
+  const { tls, sasl } = security;
+  return {
+    ...(tls ? { ssl: { ...tls } } : {}),
+    ...(sasl
+      ? {
+          sasl: {
+            mechanism: sasl.mechanism.toLowerCase() as 'plain',
+            username: sasl.username,
+            password: sasl.password,
+          },
+        }
+      : {}),
+  };
+}
+
+/** Certificate errors of Node's TLS: the brokers' certificate is not one the configured CAs vouch for. */
+const certificateCodes = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * A failed first connection, as the catalogue's KAFKA_AUTH_FAILED or KAFKA_TLS_FAILED when it is one of
+ * those (neither heals by waiting: the process must stop and say which setting to fix); anything else
+ * as it came. kafkajs wraps the cause in retry errors, so the whole chain is searched.
+ */
+function connectError(err: unknown, brokers: string[]): unknown {
+  const where = brokers.join(',');
+  for (let cause: unknown = err, depth = 0; cause && depth < 8; depth++) {
+    const { name, message, code } = cause as { name?: string; message?: string; code?: string };
+    if (name === 'KafkaJSSASLAuthenticationError') {
+      return new ConnectorError('KAFKA_AUTH_FAILED', `Kafka (${where}) refused the SASL login: ${message}`, {
+        cause: err,
+      });
+    }
+    if ((code && certificateCodes.has(code)) || (message && /certificate|ssl|tls/i.test(message))) {
+      return new ConnectorError('KAFKA_TLS_FAILED', `TLS with Kafka (${where}) failed: ${message}`, {
+        cause: err,
+      });
+    }
+    const next = cause as { cause?: unknown; originalError?: unknown; retriableError?: unknown };
+    cause = next.originalError ?? next.retriableError ?? next.cause;
+  }
+  return err;
 }
 
 /**

@@ -33,9 +33,21 @@ export interface SchemaRegistryClient {
 
 export const WIRE_FORMAT_MAGIC_BYTE = 0;
 
-export function createSchemaRegistryClient(url: string): SchemaRegistryClient {
-  const registry = new SchemaRegistry({ host: url });
+/** Basic credentials of a registry that asks for them (Confluent Cloud: API key and secret). */
+export interface RegistryCredentials {
+  username: string;
+  password: string;
+}
+
+export function createSchemaRegistryClient(url: string, auth?: RegistryCredentials): SchemaRegistryClient {
+  const registry = new SchemaRegistry({
+    host: url,
+    ...(auth ? { auth: { username: auth.username, password: auth.password } } : {}),
+  });
   const base = url.replace(/\/+$/, '');
+  const headers: Record<string, string> = auth
+    ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` }
+    : {};
   return {
     async register(subject, avroSchema) {
       const { id } = await registry.register(
@@ -58,7 +70,7 @@ export function createSchemaRegistryClient(url: string): SchemaRegistryClient {
       const resolverFor = (id: number) => {
         let resolver = resolvers.get(id);
         if (!resolver) {
-          resolver = writerSchema(base, id).then((writer) => {
+          resolver = writerSchema(base, headers, id).then((writer) => {
             const created = reader.createResolver(avro.Type.forSchema(writer as avro.Schema));
             ready.set(id, created);
             return created;
@@ -93,7 +105,7 @@ export function createSchemaRegistryClient(url: string): SchemaRegistryClient {
     },
     async ping() {
       try {
-        const response = await fetch(`${base}/subjects`, { signal: AbortSignal.timeout(2000) });
+        const response = await fetch(`${base}/subjects`, { headers, signal: AbortSignal.timeout(2000) });
         await response.body?.cancel();
         return response.ok;
       } catch {
@@ -134,10 +146,10 @@ export function createAvroSerializer(subject: string, schemaId: number, avroSche
   }
 }
 
-async function writerSchema(base: string, id: number): Promise<object> {
+async function writerSchema(base: string, headers: Record<string, string>, id: number): Promise<object> {
   let response: Response;
   try {
-    response = await fetch(`${base}/schemas/ids/${id}`, { signal: AbortSignal.timeout(10_000) });
+    response = await fetch(`${base}/schemas/ids/${id}`, { headers, signal: AbortSignal.timeout(10_000) });
   } catch (err) {
     throw new ConnectorError(
       'REGISTRY_UNAVAILABLE',
@@ -152,9 +164,15 @@ async function writerSchema(base: string, id: number): Promise<object> {
     throw new ConnectorError('UNDECODABLE_RECORD', `Schema id ${id} is unknown to the registry ${base}.`);
   }
   if (!response.ok) {
+    await response.body?.cancel();
+    // Retriable even on 401/403: credentials revoked while running must not dead-letter good records.
+    const credentials =
+      response.status === 401 || response.status === 403
+        ? ' (check SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD)'
+        : '';
     throw new ConnectorError(
       'REGISTRY_UNAVAILABLE',
-      `Schema registry ${base} answered ${response.status} for schema id ${id}.`,
+      `Schema registry ${base} answered ${response.status} for schema id ${id}${credentials}.`,
     );
   }
   const body = (await response.json()) as { schema: string; schemaType?: string };

@@ -4,6 +4,7 @@
  * do); and a consumer group whose join readiness reports and whose end for good stops the process.
  */
 import { createClusterProbe } from './cluster-probe.ts';
+import type { ClusterSecurity } from './cluster-security.ts';
 import { ConnectorError } from './errors.ts';
 import { type BatchRunOptions, createKafkaClient, type KafkaClient, type RecordBatch } from './kafka.ts';
 import type { Logger } from './logger.ts';
@@ -13,10 +14,12 @@ import {
   type SchemaRegistryClient,
 } from './schema-registry.ts';
 
-/** Where a process finds the cluster, and how it names itself to it. */
+/** Where a process finds the cluster, how it authenticates, and how it names itself to it. */
 export interface ClusterDependencies {
   brokers: string[];
   registryUrl: string;
+  /** TLS/SASL towards Kafka and the registry's credentials; absent: plaintext and an open registry. */
+  security?: ClusterSecurity | undefined;
   logger: Logger;
   clientId?: string;
 }
@@ -32,9 +35,21 @@ export interface ServiceClients {
 
 export function openServiceClients(deps: ClusterDependencies, defaultClientId: string): ServiceClients {
   const clientId = deps.clientId ?? defaultClientId;
-  const kafka = createKafkaClient({ brokers: deps.brokers, clientId, logger: deps.logger });
-  const registry = createSchemaRegistryClient(deps.registryUrl);
-  const probe = createClusterProbe({ brokers: deps.brokers, clientId, registry, logger: deps.logger });
+  const security = deps.security?.kafka;
+  const kafka = createKafkaClient({
+    brokers: deps.brokers,
+    clientId,
+    logger: deps.logger,
+    ...(security ? { security } : {}),
+  });
+  const registry = createSchemaRegistryClient(deps.registryUrl, deps.security?.registryAuth);
+  const probe = createClusterProbe({
+    brokers: deps.brokers,
+    clientId,
+    registry,
+    logger: deps.logger,
+    ...(security ? { security } : {}),
+  });
   return { kafka, registry, probe, close: () => Promise.allSettled([kafka.close(), probe.close()]) };
 }
 
@@ -47,6 +62,14 @@ export async function registerValueSchema(
   try {
     return await registry.serializer(subject, schema);
   } catch (err) {
+    const status = (err as { status?: number }).status;
+    if (status === 401 || status === 403) {
+      throw new ConnectorError(
+        'REGISTRY_AUTH_FAILED',
+        `Registering ${subject}: the schema registry answered ${status}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
     throw new ConnectorError(
       'SCHEMA_REGISTRATION_FAILED',
       `Registering ${subject}: ${(err as Error).message}`,

@@ -65,6 +65,8 @@ export async function ensureTopics(
       ...compacted.map((topic) => ({ topic, partitions: config.TOPIC_PARTITIONS, compacted: true })),
     ]);
   } catch (err) {
+    // A refused login or certificate says more than "could not create topics".
+    if (err instanceof ConnectorError && !err.retriable) throw err;
     const names = [...topics, ...compacted].join(', ');
     throw new ConnectorError(
       'TOPIC_SETUP_FAILED',

@@ -9,6 +9,7 @@
  * stops by itself at its end offset; the replay ends when every partition got there, or when `signal`
  * aborts: then the batch in flight is finished and committed (within CONNECTOR_SHUTDOWN_TIMEOUT_MS).
  */
+
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BatchOutcome, createBatchHandler } from '../connector/batch-handler.ts';
 import { type ConnectorConfig, mappingOptionsOf, segmentSinkOptionsOf } from '../connector/config.ts';
@@ -16,6 +17,7 @@ import { startIdentityView } from '../connector/identity-view.ts';
 import { createConnectorMetrics } from '../connector/metrics.ts';
 import { createSegmentSink, type SegmentSink } from '../connector/segment-sink.ts';
 import { createBatchingProducer } from '../core/batching-producer.ts';
+import type { ClusterSecurity } from '../core/cluster-security.ts';
 import { ConnectorError } from '../core/errors.ts';
 import { createKafkaClient, type RecordBatch } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
@@ -47,6 +49,8 @@ import { expireDeleted, type PartitionRange, rangeTotals, replayGroupId, resolve
 export interface ReplayDependencies {
   brokers: string[];
   registryUrl: string;
+  /** TLS/SASL towards Kafka and the registry's credentials, as for the services. */
+  security?: ClusterSecurity | undefined;
   topics: TopicConfig;
   /** The connector's configuration: mapping, identity, Segment timeout, group id prefix, shutdown time. */
   config: ConnectorConfig;
@@ -101,6 +105,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
     brokers: deps.brokers,
     clientId: deps.clientId ?? 'mailjet-connector-replay',
     logger,
+    ...(deps.security?.kafka ? { security: deps.security.kafka } : {}),
   });
   const closers: (() => Promise<unknown>)[] = [() => kafka.close()];
   try {
@@ -156,7 +161,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
     if (partitions.every((p) => p.position >= p.end)) return finish(true);
 
     // Sinks and topics, as the connector sets them up.
-    const registry = createSchemaRegistryClient(deps.registryUrl);
+    const registry = createSchemaRegistryClient(deps.registryUrl, deps.security?.registryAuth);
     const register = (subject: string, schema: object) => registerValueSchema(registry, subject, schema);
     const normalizedSerializer = toNormalized
       ? await register(valueSubject(topics.NORMALIZED_TOPIC), mailjetEventNormalizedSchema)

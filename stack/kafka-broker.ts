@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { ConnectorError } from '../core/errors.ts';
 import { createKafkaClient } from '../core/kafka.ts';
@@ -35,12 +35,19 @@ export interface KafkaBrokerOptions {
   dataDir?: string;
   /** 0 or absent picks a free port; set it with dataDir to restart the same broker. */
   controllerPort?: number;
+  /**
+   * Also a SASL_SSL listener (TLS with a self-signed certificate for 127.0.0.1, SASL PLAIN and
+   * SCRAM-SHA-512 for these users), as managed clusters offer: for the tests of TLS and SASL.
+   */
+  saslSslUsers?: Record<string, string>;
 }
 
 export interface RunningBroker {
   bootstrap: string;
   controllerPort: number;
   process: JvmProcess;
+  /** The SASL_SSL listener and the PEM certificate to trust, when `saslSslUsers` was given. */
+  saslSsl?: { bootstrap: string; caPem: string };
 }
 
 export function startKafkaBroker(options: KafkaBrokerOptions): Promise<RunningBroker> {
@@ -55,7 +62,15 @@ async function startOnce(options: KafkaBrokerOptions): Promise<RunningBroker> {
   const home = await mkdtemp(join(tmpdir(), 'mailjet-connector-kafka-'));
   const properties = join(home, 'server.properties');
   const log4j = join(home, 'log4j2.properties');
-  await writeFile(properties, serverProperties(port, controllerPort, options.dataDir ?? join(home, 'data')));
+  const users = options.saslSslUsers;
+  const secured = users
+    ? { port: await freePort(), ...(await selfSignedKeystore(java.executable, home)) }
+    : undefined;
+  await writeFile(
+    properties,
+    serverProperties(port, controllerPort, options.dataDir ?? join(home, 'data')) +
+      (secured && users ? saslSslProperties({ port, controllerPort }, secured, users) : ''),
+  );
   await writeFile(log4j, LOG4J2_PROPERTIES);
 
   const classpath = ['-cp', `${jars}/*`, `-Dlog4j2.configurationFile=${log4j}`];
@@ -70,6 +85,11 @@ async function startOnce(options: KafkaBrokerOptions): Promise<RunningBroker> {
       '-c',
       properties,
       '--ignore-formatted',
+      // SCRAM users live in the cluster metadata, written when the storage is formatted.
+      ...Object.entries(users ?? {}).flatMap(([name, password]) => [
+        '--add-scram',
+        `SCRAM-SHA-512=[name=${name},password=${password}]`,
+      ]),
     ],
     { timeout: 60_000 },
   );
@@ -123,7 +143,68 @@ async function startOnce(options: KafkaBrokerOptions): Promise<RunningBroker> {
   } finally {
     await client.close().catch(() => {});
   }
-  return { bootstrap, controllerPort, process: jvm };
+  return {
+    bootstrap,
+    controllerPort,
+    process: jvm,
+    ...(secured
+      ? { saslSsl: { bootstrap: `127.0.0.1:${secured.port}`, caPem: secured.certificatePem } }
+      : {}),
+  };
+}
+
+/** A PKCS12 keystore with a self-signed certificate for 127.0.0.1 and localhost, made by the JDK's keytool. */
+async function selfSignedKeystore(
+  javaExecutable: string,
+  home: string,
+): Promise<{ keystore: string; password: string; certificatePem: string }> {
+  const keytool = join(dirname(javaExecutable), 'keytool');
+  const keystore = join(home, 'broker.p12');
+  const password = 'local-broker-keystore';
+  const store = ['-keystore', keystore, '-storetype', 'PKCS12', '-storepass', password];
+  await run(keytool, [
+    '-genkeypair',
+    ...store,
+    '-alias',
+    'broker',
+    '-keyalg',
+    'EC',
+    '-groupname',
+    'secp256r1',
+    '-validity',
+    '7',
+    '-dname',
+    'CN=localhost',
+    '-ext',
+    'SAN=ip:127.0.0.1,dns:localhost',
+  ]);
+  const { stdout } = await run(keytool, ['-exportcert', '-rfc', ...store, '-alias', 'broker']);
+  return { keystore, password, certificatePem: stdout };
+}
+
+/**
+ * Appended to the server properties; later keys win, so the listeners are stated again with SASL_SSL
+ * beside PLAINTEXT (the broker and its probe keep talking plaintext to themselves).
+ */
+function saslSslProperties(
+  ports: { port: number; controllerPort: number },
+  secured: { port: number; keystore: string; password: string },
+  users: Record<string, string>,
+): string {
+  const plainUsers = Object.entries(users)
+    .map(([name, password]) => `user_${name}="${password}"`)
+    .join(' ');
+  return `listeners=PLAINTEXT://127.0.0.1:${ports.port},SASL_SSL://127.0.0.1:${secured.port},CONTROLLER://127.0.0.1:${ports.controllerPort}
+advertised.listeners=PLAINTEXT://127.0.0.1:${ports.port},SASL_SSL://127.0.0.1:${secured.port}
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${plainUsers};
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PKCS12
+ssl.keystore.location=${secured.keystore}
+ssl.keystore.password=${secured.password}
+ssl.key.password=${secured.password}
+`;
 }
 
 function serverProperties(port: number, controllerPort: number, dataDir: string): string {

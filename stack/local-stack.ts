@@ -4,6 +4,12 @@
  * Apicurio Registry fetched from Maven Central and started on free loopback ports.
  */
 import { type Static, Type } from '@sinclair/typebox';
+import {
+  type ClusterSecurity,
+  clusterSecurityOf,
+  clusterSecurityProperties,
+  securityProblems,
+} from '../core/cluster-security.ts';
 import { loadConfig } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
 import { type RunningBroker, startKafkaBroker } from './kafka-broker.ts';
@@ -29,6 +35,7 @@ export const stackConfigSchema = Type.Object(
         description: 'Confluent-compatible schema registry of that cluster. Set together with KAFKA_BROKERS.',
       }),
     ),
+    ...clusterSecurityProperties,
     LOCAL_KAFKA_PORT: port('Port of the local broker on 127.0.0.1; 0 picks a free one.'),
     LOCAL_SCHEMA_REGISTRY_PORT: port('Port of the local schema registry on 127.0.0.1; 0 picks a free one.'),
     LOCAL_KAFKA_HEAP_MB: Type.Integer({
@@ -55,7 +62,7 @@ export type StackConfig = Static<typeof stackConfigSchema>;
 export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
   return loadConfig(stackConfigSchema, env, (config) =>
     (config.KAFKA_BROKERS === undefined) === (config.SCHEMA_REGISTRY_URL === undefined)
-      ? []
+      ? securityProblems(config)
       : [
           'KAFKA_BROKERS and SCHEMA_REGISTRY_URL: set both to use an existing cluster, or neither to start the local stack.',
         ],
@@ -65,6 +72,8 @@ export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
 export interface Stack {
   brokers: string[];
   registryUrl: string;
+  /** How to authenticate to an existing cluster; undefined for the local stack (plaintext, loopback). */
+  security?: ClusterSecurity | undefined;
   /** True when the stack is someone else's cluster, which stop() leaves alone. */
   external: boolean;
   /** Process group ids of the JVMs this stack started (empty when external). */
@@ -82,6 +91,7 @@ export async function startStack(config: StackConfig, logger: Logger, cacheDir?:
     return {
       brokers: config.KAFKA_BROKERS.split(','),
       registryUrl: config.SCHEMA_REGISTRY_URL,
+      security: clusterSecurityOf(config),
       external: true,
       pids: [],
       stop: async () => {},

@@ -1,8 +1,17 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type TestContext, test } from 'node:test';
 import avro from 'avsc';
-import { createAvroSerializer, schemaIdOf, WIRE_FORMAT_MAGIC_BYTE } from '../../core/schema-registry.ts';
-import { readRecords, testKafka, testRegistry, uniqueName } from '../helpers/stack.ts';
+import { ConnectorError } from '../../core/errors.ts';
+import {
+  createAvroSerializer,
+  createSchemaRegistryClient,
+  schemaIdOf,
+  WIRE_FORMAT_MAGIC_BYTE,
+} from '../../core/schema-registry.ts';
+import { registerValueSchema } from '../../core/service-clients.ts';
+import { readRecords, testKafka, testRegistry, testStack, uniqueName } from '../helpers/stack.ts';
 
 const greetingV1 = {
   type: 'record',
@@ -77,4 +86,88 @@ test('a serializer frames each value as Confluent wire format, whatever its size
     assert.deepEqual(encoded[i], expected, `value ${i}`);
     assert.equal(schemaIdOf(encoded[i] as Buffer), 42);
   }
+});
+
+/**
+ * The test registry behind a gateway that asks for Basic credentials, as Confluent Cloud's registry and
+ * gateways in front of Apicurio do: what the gateway saw, by answer.
+ */
+async function registryBehindBasicAuth(
+  t: TestContext,
+  credentials: { username: string; password: string },
+): Promise<{ url: string; answers: Map<number, number> }> {
+  const expected = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+  const upstream = testStack().registryUrl;
+  const answers = new Map<number, number>();
+  const count = (status: number) => answers.set(status, (answers.get(status) ?? 0) + 1);
+  const server = createServer(async (req, res) => {
+    if (req.headers.authorization !== expected) {
+      count(401);
+      res
+        .writeHead(401, { 'content-type': 'application/json' })
+        .end('{"error_code":401,"message":"Unauthorized"}');
+      return;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const method = req.method ?? 'GET';
+    const forwarded = await fetch(`${upstream}${req.url}`, {
+      method,
+      headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
+      ...(method === 'GET' || method === 'HEAD' ? {} : { body: Buffer.concat(chunks) }),
+    });
+    count(forwarded.status);
+    res.writeHead(forwarded.status, {
+      'content-type': forwarded.headers.get('content-type') ?? 'application/json',
+    });
+    res.end(Buffer.from(await forwarded.arrayBuffer()));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => server.close(resolve)));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, answers };
+}
+
+test('a registry that asks for Basic credentials: registration, decoding and the probe all send them', async (t) => {
+  const credentials = { username: 'SRKEY123', password: 'sr-secret' };
+  const gateway = await registryBehindBasicAuth(t, credentials);
+  const registry = createSchemaRegistryClient(gateway.url, credentials);
+  const subject = `${uniqueName('auth')}-value`;
+
+  const serializer = await registerValueSchema(registry, subject, greetingV1);
+  const value = { id: 'x-1', count: 7 };
+  // A fresh client, so the writer schema is fetched through the gateway rather than remembered.
+  const decode = createSchemaRegistryClient(gateway.url, credentials).decoder<object>(greetingV1);
+  assert.deepEqual({ ...(await decode(serializer.encode(value))) }, value);
+  assert.equal(await registry.ping(), true);
+  assert.equal(gateway.answers.get(401), undefined, 'no request went without the credentials');
+  assert.ok((gateway.answers.get(200) ?? 0) >= 3, `answers ${JSON.stringify([...gateway.answers])}`);
+});
+
+test('wrong registry credentials: start-up stops with REGISTRY_AUTH_FAILED; a decode is retried, never dead-lettered', async (t) => {
+  const gateway = await registryBehindBasicAuth(t, { username: 'SRKEY123', password: 'sr-secret' });
+  const wrong = createSchemaRegistryClient(gateway.url, { username: 'SRKEY123', password: 'stale' });
+  const subject = `${uniqueName('auth')}-value`;
+
+  const refused = await registerValueSchema(wrong, subject, greetingV1).then(
+    () => assert.fail('registered with wrong credentials'),
+    (err: unknown) => err,
+  );
+  assert.ok(refused instanceof ConnectorError && refused.code === 'REGISTRY_AUTH_FAILED', String(refused));
+  assert.equal(refused.retriable, false);
+  assert.match(refused.message, /the schema registry answered 401/);
+  assert.match(refused.message, /Check SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD/);
+  assert.equal(await wrong.ping(), false, 'not ready while the registry refuses us');
+
+  // A value of a schema registered by someone else, read with the stale credentials.
+  const id = await testRegistry().register(subject, greetingV1);
+  const framed = createAvroSerializer(subject, id, greetingV1).encode({ id: 'x-2', count: 1 });
+  const failed = await wrong
+    .decoder(greetingV1)(framed)
+    .then(
+      () => assert.fail('decoded with wrong credentials'),
+      (err: unknown) => err,
+    );
+  assert.ok(failed instanceof ConnectorError && failed.code === 'REGISTRY_UNAVAILABLE', String(failed));
+  assert.equal(failed.retriable, true);
+  assert.match(failed.message, /answered 401 for schema id \d+ \(check SCHEMA_REGISTRY_USERNAME/);
 });

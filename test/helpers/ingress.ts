@@ -1,4 +1,5 @@
 import type { TestContext } from 'node:test';
+import type { ClusterSecurity } from '../../core/cluster-security.ts';
 import { silentLogger } from '../../core/logger.ts';
 import { loadTopicConfig, type TopicConfig } from '../../core/topics.ts';
 import { type IngressConfig, loadIngressConfig } from '../../ingress/config.ts';
@@ -21,7 +22,7 @@ export interface TestIngress extends RunningIngress {
 export async function startTestIngress(
   t: TestContext,
   env: NodeJS.ProcessEnv = {},
-  cluster: { brokers: string[]; registryUrl: string } = testStack(),
+  cluster: { brokers: string[]; registryUrl: string; security?: ClusterSecurity | undefined } = testStack(),
 ): Promise<TestIngress> {
   const topics = loadTopicConfig({
     RAW_TOPIC: uniqueName('raw'),

@@ -1,0 +1,128 @@
+/**
+ * TLS and SASL against a broker of this file's own with a SASL_SSL listener (self-signed certificate,
+ * PLAIN and SCRAM-SHA-512 users), as managed clusters offer: configured from the environment as a user
+ * would, through the ingress and core/kafka.ts.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ConnectorError } from '../../core/errors.ts';
+import { createKafkaClient, type KafkaSecurity } from '../../core/kafka.ts';
+import { silentLogger } from '../../core/logger.ts';
+import { type RunningBroker, startKafkaBroker } from '../../stack/kafka-broker.ts';
+import { loadStackConfig, startStack } from '../../stack/local-stack.ts';
+import { mailjetSamples } from '../fixtures/mailjet-events.ts';
+import { postWebhook, startTestIngress } from '../helpers/ingress.ts';
+import { readRecords, testStack, uniqueName } from '../helpers/stack.ts';
+
+const USER = 'alice';
+const PASSWORD = 'alice-secret-1';
+let broker: RunningBroker;
+let secured: { bootstrap: string; caPem: string };
+let dir: string;
+let caFile: string;
+
+before(async () => {
+  broker = await startKafkaBroker({
+    port: 0,
+    heapMb: 256,
+    readyTimeoutMs: 120_000,
+    saslSslUsers: { [USER]: PASSWORD },
+  });
+  assert.ok(broker.saslSsl, 'the broker has a SASL_SSL listener');
+  secured = broker.saslSsl;
+  dir = await mkdtemp(join(tmpdir(), 'mailjet-connector-tls-'));
+  caFile = join(dir, 'broker-ca.pem');
+  await writeFile(caFile, secured.caPem);
+});
+after(async () => {
+  await broker?.process.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** A client of the SASL_SSL listener with these settings; closed when the test ends. */
+function securedClient(t: { after(fn: () => unknown): void }, security: KafkaSecurity, retries = 2) {
+  const client = createKafkaClient({
+    brokers: [secured.bootstrap],
+    clientId: uniqueName('secured'),
+    logger: silentLogger(),
+    connectionTimeoutMs: 3000,
+    retries,
+    security,
+  });
+  t.after(() => client.close());
+  return client;
+}
+
+/** What a client's first request failed with. */
+async function failureOf(request: Promise<unknown>): Promise<ConnectorError> {
+  const error = await request.then(
+    () => assert.fail('the request succeeded'),
+    (err: unknown) => err,
+  );
+  assert.ok(error instanceof ConnectorError, `a ConnectorError, got ${String(error)}`);
+  return error;
+}
+
+test('an ingress configured for SASL_SSL with SCRAM-SHA-512 stores webhooks and is ready; a PLAIN user reads them', async (t) => {
+  const stack = await startStack(
+    loadStackConfig({
+      KAFKA_BROKERS: secured.bootstrap,
+      SCHEMA_REGISTRY_URL: testStack().registryUrl,
+      KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+      KAFKA_SASL_USERNAME: USER,
+      KAFKA_SASL_PASSWORD: PASSWORD,
+      KAFKA_SSL_CA_FILE: caFile,
+    }),
+    silentLogger(),
+  );
+  const ingress = await startTestIngress(t, {}, stack);
+
+  const answer = await postWebhook(ingress, `[${mailjetSamples.open},${mailjetSamples.click}]`);
+  assert.equal(answer.status, 200, await answer.text());
+  const ready = await fetch(`${ingress.url}/health/ready`);
+  assert.equal(ready.status, 200, 'the readiness probe reaches Kafka over SASL_SSL too');
+
+  const reader = securedClient(t, {
+    tls: { ca: secured.caPem },
+    sasl: { mechanism: 'PLAIN', username: USER, password: PASSWORD },
+  });
+  const records = await readRecords(t, reader, ingress.topics.RAW_TOPIC, 2);
+  assert.deepEqual(records.map((r) => r.key?.toString()).sort(), ['api@mailjet.com', 'api@mailjet.com']);
+});
+
+test('a wrong password stops the ingress start-up with KAFKA_AUTH_FAILED, which says what to check', async (t) => {
+  const stack = await startStack(
+    loadStackConfig({
+      KAFKA_BROKERS: secured.bootstrap,
+      SCHEMA_REGISTRY_URL: testStack().registryUrl,
+      KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+      KAFKA_SASL_USERNAME: USER,
+      KAFKA_SASL_PASSWORD: 'not-the-password',
+      KAFKA_SSL_CA_FILE: caFile,
+    }),
+    silentLogger(),
+  );
+  const error = await failureOf(startTestIngress(t, {}, stack));
+  assert.equal(error.code, 'KAFKA_AUTH_FAILED');
+  assert.equal(error.retriable, false);
+  assert.match(error.message, /refused the SASL login: SASL PLAIN authentication failed/);
+  assert.match(error.message, /Check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM/);
+  assert.doesNotMatch(error.message, /not-the-password/, 'the password is never shown');
+});
+
+test('brokers whose certificate the configured CAs do not vouch for: KAFKA_TLS_FAILED names KAFKA_SSL_CA_FILE', async (t) => {
+  // No CA given: Node's own CAs, which do not know the broker's self-signed certificate.
+  const client = securedClient(
+    t,
+    { tls: {}, sasl: { mechanism: 'PLAIN', username: USER, password: PASSWORD } },
+    0,
+  );
+  const error = await failureOf(client.describeCluster());
+  assert.equal(error.code, 'KAFKA_TLS_FAILED');
+  assert.match(error.message, /TLS with Kafka \(127\.0\.0\.1:\d+\) failed: .*self-signed certificate/);
+  assert.match(error.message, /Point KAFKA_SSL_CA_FILE at the CA/);
+});

@@ -4,7 +4,7 @@
  * and no initial rebalance delay, so consumer groups form at once.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -36,18 +36,32 @@ export interface KafkaBrokerOptions {
   /** 0 or absent picks a free port; set it with dataDir to restart the same broker. */
   controllerPort?: number;
   /**
-   * Also a SASL_SSL listener (TLS with a self-signed certificate for 127.0.0.1, SASL PLAIN and
-   * SCRAM-SHA-512 for these users), as managed clusters offer: for the tests of TLS and SASL.
+   * Also the listeners managed clusters offer, for the tests of TLS and SASL: SASL_SSL (a self-signed
+   * certificate for 127.0.0.1, SASL PLAIN and SCRAM-SHA-512 for these users) and SSL with mutual TLS
+   * (a client certificate made for the occasion). Needs the JDK's keytool and OpenSSL's command line.
    */
   saslSslUsers?: Record<string, string>;
+}
+
+/** The secured listeners of a broker started with `saslSslUsers`, and the PEM files' contents to use them. */
+export interface SecuredListeners {
+  /** Bootstrap of the SASL_SSL listener. */
+  saslSsl: string;
+  /** Bootstrap of the SSL listener that requires a client certificate. */
+  mutualTls: string;
+  /** The broker's certificate, to trust (it is self-signed). */
+  caPem: string;
+  /** A client certificate and key the SSL listener accepts. */
+  clientCertPem: string;
+  clientKeyPem: string;
 }
 
 export interface RunningBroker {
   bootstrap: string;
   controllerPort: number;
   process: JvmProcess;
-  /** The SASL_SSL listener and the PEM certificate to trust, when `saslSslUsers` was given. */
-  saslSsl?: { bootstrap: string; caPem: string };
+  /** When `saslSslUsers` was given. */
+  secured?: SecuredListeners;
 }
 
 export function startKafkaBroker(options: KafkaBrokerOptions): Promise<RunningBroker> {
@@ -64,7 +78,11 @@ async function startOnce(options: KafkaBrokerOptions): Promise<RunningBroker> {
   const log4j = join(home, 'log4j2.properties');
   const users = options.saslSslUsers;
   const secured = users
-    ? { port: await freePort(), ...(await selfSignedKeystore(java.executable, home)) }
+    ? {
+        port: await freePort(),
+        mutualTlsPort: await freePort(),
+        ...(await selfSignedKeystore(java.executable, home)),
+      }
     : undefined;
   await writeFile(
     properties,
@@ -148,7 +166,15 @@ async function startOnce(options: KafkaBrokerOptions): Promise<RunningBroker> {
     controllerPort,
     process: jvm,
     ...(secured
-      ? { saslSsl: { bootstrap: `127.0.0.1:${secured.port}`, caPem: secured.certificatePem } }
+      ? {
+          secured: {
+            saslSsl: `127.0.0.1:${secured.port}`,
+            mutualTls: `127.0.0.1:${secured.mutualTlsPort}`,
+            caPem: secured.certificatePem,
+            clientCertPem: secured.clientCertPem,
+            clientKeyPem: secured.clientKeyPem,
+          },
+        }
       : {}),
   };
 }
@@ -157,7 +183,14 @@ async function startOnce(options: KafkaBrokerOptions): Promise<RunningBroker> {
 async function selfSignedKeystore(
   javaExecutable: string,
   home: string,
-): Promise<{ keystore: string; password: string; certificatePem: string }> {
+): Promise<{
+  keystore: string;
+  truststore: string;
+  password: string;
+  certificatePem: string;
+  clientCertPem: string;
+  clientKeyPem: string;
+}> {
   const keytool = join(dirname(javaExecutable), 'keytool');
   const keystore = join(home, 'broker.p12');
   const password = 'local-broker-keystore';
@@ -179,7 +212,49 @@ async function selfSignedKeystore(
     'SAN=ip:127.0.0.1,dns:localhost',
   ]);
   const { stdout } = await run(keytool, ['-exportcert', '-rfc', ...store, '-alias', 'broker']);
-  return { keystore, password, certificatePem: stdout };
+  // The client's certificate, trusted by the broker as it is (self-signed too).
+  const clientKey = join(home, 'client.key');
+  const clientCert = join(home, 'client.pem');
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    clientKey,
+    '-out',
+    clientCert,
+    '-days',
+    '7',
+    '-subj',
+    '/CN=mailjet-connector-test-client',
+  ]);
+  const truststore = join(home, 'truststore.p12');
+  await run(keytool, [
+    '-importcert',
+    '-noprompt',
+    '-alias',
+    'client',
+    '-file',
+    clientCert,
+    '-keystore',
+    truststore,
+    '-storetype',
+    'PKCS12',
+    '-storepass',
+    password,
+  ]);
+  return {
+    keystore,
+    truststore,
+    password,
+    certificatePem: stdout,
+    clientCertPem: await readFile(clientCert, 'utf8'),
+    clientKeyPem: await readFile(clientKey, 'utf8'),
+  };
 }
 
 /**
@@ -188,15 +263,20 @@ async function selfSignedKeystore(
  */
 function saslSslProperties(
   ports: { port: number; controllerPort: number },
-  secured: { port: number; keystore: string; password: string },
+  secured: { port: number; mutualTlsPort: number; keystore: string; truststore: string; password: string },
   users: Record<string, string>,
 ): string {
   const plainUsers = Object.entries(users)
     .map(([name, password]) => `user_${name}="${password}"`)
     .join(' ');
-  return `listeners=PLAINTEXT://127.0.0.1:${ports.port},SASL_SSL://127.0.0.1:${secured.port},CONTROLLER://127.0.0.1:${ports.controllerPort}
-advertised.listeners=PLAINTEXT://127.0.0.1:${ports.port},SASL_SSL://127.0.0.1:${secured.port}
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+  const clients = `SASL_SSL://127.0.0.1:${secured.port},SSL://127.0.0.1:${secured.mutualTlsPort}`;
+  return `listeners=PLAINTEXT://127.0.0.1:${ports.port},${clients},CONTROLLER://127.0.0.1:${ports.controllerPort}
+advertised.listeners=PLAINTEXT://127.0.0.1:${ports.port},${clients}
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
+listener.name.ssl.ssl.client.auth=required
+ssl.truststore.type=PKCS12
+ssl.truststore.location=${secured.truststore}
+ssl.truststore.password=${secured.password}
 sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${plainUsers};
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;

@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { ConnectorError } from '../../core/errors.ts';
 import { createKafkaClient, type KafkaSecurity } from '../../core/kafka.ts';
 import { silentLogger } from '../../core/logger.ts';
-import { type RunningBroker, startKafkaBroker } from '../../stack/kafka-broker.ts';
+import { type RunningBroker, type SecuredListeners, startKafkaBroker } from '../../stack/kafka-broker.ts';
 import { loadStackConfig, startStack } from '../../stack/local-stack.ts';
 import { mailjetSamples } from '../fixtures/mailjet-events.ts';
 import { postWebhook, startTestIngress } from '../helpers/ingress.ts';
@@ -20,7 +20,7 @@ import { readRecords, testStack, uniqueName } from '../helpers/stack.ts';
 const USER = 'alice';
 const PASSWORD = 'alice-secret-1';
 let broker: RunningBroker;
-let secured: { bootstrap: string; caPem: string };
+let secured: SecuredListeners;
 let dir: string;
 let caFile: string;
 
@@ -31,8 +31,8 @@ before(async () => {
     readyTimeoutMs: 120_000,
     saslSslUsers: { [USER]: PASSWORD },
   });
-  assert.ok(broker.saslSsl, 'the broker has a SASL_SSL listener');
-  secured = broker.saslSsl;
+  assert.ok(broker.secured, 'the broker has its secured listeners');
+  secured = broker.secured;
   dir = await mkdtemp(join(tmpdir(), 'mailjet-connector-tls-'));
   caFile = join(dir, 'broker-ca.pem');
   await writeFile(caFile, secured.caPem);
@@ -42,14 +42,18 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** A client of the SASL_SSL listener with these settings; closed when the test ends. */
-function securedClient(t: { after(fn: () => unknown): void }, security: KafkaSecurity, retries = 2) {
+/** A client of a secured listener (SASL_SSL unless told) with these settings; closed when the test ends. */
+function securedClient(
+  t: { after(fn: () => unknown): void },
+  security: KafkaSecurity,
+  options: { retries?: number; bootstrap?: string } = {},
+) {
   const client = createKafkaClient({
-    brokers: [secured.bootstrap],
+    brokers: [options.bootstrap ?? secured.saslSsl],
     clientId: uniqueName('secured'),
     logger: silentLogger(),
     connectionTimeoutMs: 3000,
-    retries,
+    retries: options.retries ?? 2,
     security,
   });
   t.after(() => client.close());
@@ -69,7 +73,7 @@ async function failureOf(request: Promise<unknown>): Promise<ConnectorError> {
 test('an ingress configured for SASL_SSL with SCRAM-SHA-512 stores webhooks and is ready; a PLAIN user reads them', async (t) => {
   const stack = await startStack(
     loadStackConfig({
-      KAFKA_BROKERS: secured.bootstrap,
+      KAFKA_BROKERS: secured.saslSsl,
       SCHEMA_REGISTRY_URL: testStack().registryUrl,
       KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
       KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
@@ -97,7 +101,7 @@ test('an ingress configured for SASL_SSL with SCRAM-SHA-512 stores webhooks and 
 test('a wrong password stops the ingress start-up with KAFKA_AUTH_FAILED, which says what to check', async (t) => {
   const stack = await startStack(
     loadStackConfig({
-      KAFKA_BROKERS: secured.bootstrap,
+      KAFKA_BROKERS: secured.saslSsl,
       SCHEMA_REGISTRY_URL: testStack().registryUrl,
       KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
       KAFKA_SASL_USERNAME: USER,
@@ -119,10 +123,39 @@ test('brokers whose certificate the configured CAs do not vouch for: KAFKA_TLS_F
   const client = securedClient(
     t,
     { tls: {}, sasl: { mechanism: 'PLAIN', username: USER, password: PASSWORD } },
-    0,
+    { retries: 0 },
   );
   const error = await failureOf(client.describeCluster());
   assert.equal(error.code, 'KAFKA_TLS_FAILED');
   assert.match(error.message, /TLS with Kafka \(127\.0\.0\.1:\d+\) failed: .*self-signed certificate/);
   assert.match(error.message, /Point KAFKA_SSL_CA_FILE at the CA/);
+});
+
+test('mutual TLS from files: SSL with a client certificate reaches a listener that requires one', async (t) => {
+  const cert = join(dir, 'client.pem');
+  const key = join(dir, 'client.key');
+  await writeFile(cert, secured.clientCertPem);
+  await writeFile(key, secured.clientKeyPem);
+  const stack = await startStack(
+    loadStackConfig({
+      KAFKA_BROKERS: secured.mutualTls,
+      SCHEMA_REGISTRY_URL: testStack().registryUrl,
+      KAFKA_SECURITY_PROTOCOL: 'SSL',
+      KAFKA_SSL_CA_FILE: caFile,
+      KAFKA_SSL_CERT_FILE: cert,
+      KAFKA_SSL_KEY_FILE: key,
+    }),
+    silentLogger(),
+  );
+  const ingress = await startTestIngress(t, {}, stack);
+  assert.equal((await postWebhook(ingress, mailjetSamples.sent)).status, 200);
+
+  // The same listener without a certificate: the broker ends the handshake.
+  const anonymous = securedClient(
+    t,
+    { tls: { ca: secured.caPem } },
+    { retries: 0, bootstrap: secured.mutualTls },
+  );
+  const error = await failureOf(anonymous.describeCluster());
+  assert.equal(error.code, 'KAFKA_TLS_FAILED', error.message);
 });

@@ -3,8 +3,10 @@
  * writes (Segment, the normalized and dead-letter topics), in which order it starts, and in which order
  * it stops: stop fetching → finish the batches in flight (Segment, topics) → commit → flush → disconnect.
  */
+
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createBatchingProducer } from '../core/batching-producer.ts';
+import { consumerLagGauge } from '../core/consumer-lag.ts';
 import { readinessOf } from '../core/http-answers.ts';
 import { listenOn } from '../core/http-listen.ts';
 import {
@@ -107,6 +109,14 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
     ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
   });
 
+  consumerLagGauge({
+    name: 'mailjet_connector_lag_records',
+    registry: metrics.registry,
+    kafka,
+    groupId: config.CONNECTOR_GROUP_ID,
+    topic: topics.RAW_TOPIC,
+    logger: log,
+  });
   const app = buildConnectorApp({
     metrics,
     logger,

@@ -7,8 +7,10 @@
  * answer requests in flight → flush to Kafka → finish the contacts in flight (Mailjet) → commit →
  * disconnect.
  */
+
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BatchingProducer, createBatchingProducer } from '../core/batching-producer.ts';
+import { consumerLagGauge } from '../core/consumer-lag.ts';
 import { ConnectorError } from '../core/errors.ts';
 import { readinessOf } from '../core/http-answers.ts';
 import { listenOn } from '../core/http-listen.ts';
@@ -228,6 +230,14 @@ async function startWorker(
     maxBytesPerPartition: 1024 * 1024,
     log,
     ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
+  });
+  consumerLagGauge({
+    name: 'mailjet_destination_lag_records',
+    registry: metrics.registry,
+    kafka: parts.clients.kafka,
+    groupId: config.DESTINATION_GROUP_ID,
+    topic: topics.IDENTIFY_TOPIC,
+    logger: log,
   });
   return { consumer };
 }

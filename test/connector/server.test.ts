@@ -84,6 +84,16 @@ test('a grouped body goes ingress → raw topic → connector → Segment and th
   assert.match(metrics, /mailjet_connector_segment_events_total\{event="Email Dropped"\} 1/);
   assert.match(metrics, /mailjet_connector_segment_requests_total\{status="200"\} \d+/);
   assert.match(metrics, /mailjet_connector_normalized_total 7/);
+  const lag = [...metrics.matchAll(/^mailjet_connector_lag_records\{partition="(\d+)"\} (\d+)$/gm)];
+  assert.deepEqual(
+    lag.map((m) => [m[1], m[2]]).sort(),
+    [
+      ['0', '0'],
+      ['1', '0'],
+      ['2', '0'],
+    ],
+    'every partition of the raw topic, nothing left to read',
+  );
 });
 
 test('userId comes from CustomID, from a Payload path, or from the identity topic; else the email', async (t) => {

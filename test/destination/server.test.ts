@@ -252,7 +252,7 @@ test('a wrong key pair or list stops start-up with what to do', async (t) => {
   });
 });
 
-test('while Mailjet fails nothing is committed; once it answers, the contact is written and committed', async (t) => {
+test('while Mailjet fails nothing is committed and the lag shows the call; once it answers, the contact is written and committed', async (t) => {
   const mailjet = await startTestMailjet(t);
   const destination = await startTestDestination(t, mailjet, {}, { TOPIC_PARTITIONS: '1' });
   const kafka = testKafka(t);
@@ -273,6 +273,11 @@ test('while Mailjet fails nothing is committed; once it answers, the contact is 
     ).get(0);
   assert.equal(await committed(), '-1', 'nothing committed while Mailjet fails');
   assert.equal(mailjet.store.contact('down@example.com'), undefined);
+  const lag = async () =>
+    /^mailjet_destination_lag_records\{partition="0"\} (\d+)$/m.exec(
+      await (await fetch(`${destination.url}/metrics`)).text(),
+    )?.[1];
+  assert.equal(await lag(), '1', 'the lag shows the call waiting for Mailjet');
 
   mailjet.faults.clear();
   await eventually(
@@ -280,6 +285,7 @@ test('while Mailjet fails nothing is committed; once it answers, the contact is 
     () => mailjet.store.contact('down@example.com') !== undefined,
   );
   await eventually('the offset committed', async () => (await committed()) === '1');
+  assert.equal(await lag(), '0');
 });
 
 test('shutdown while Mailjet is down: stops at the deadline, commits nothing, and the calls come again', async (t) => {

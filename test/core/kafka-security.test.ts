@@ -70,19 +70,22 @@ async function failureOf(request: Promise<unknown>): Promise<ConnectorError> {
   return error;
 }
 
-test('an ingress configured for SASL_SSL with SCRAM-SHA-512 stores webhooks and is ready; a PLAIN user reads them', async (t) => {
-  const stack = await startStack(
-    loadStackConfig({
-      KAFKA_BROKERS: secured.saslSsl,
-      SCHEMA_REGISTRY_URL: testStack().registryUrl,
-      KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
-      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
-      KAFKA_SASL_USERNAME: USER,
-      KAFKA_SASL_PASSWORD: PASSWORD,
-      KAFKA_SSL_CA_FILE: caFile,
-    }),
+/** The cluster as the processes see it from these variables (beside the shared registry). */
+function clusterFrom(env: NodeJS.ProcessEnv) {
+  return startStack(
+    loadStackConfig({ SCHEMA_REGISTRY_URL: testStack().registryUrl, KAFKA_SSL_CA_FILE: caFile, ...env }),
     silentLogger(),
   );
+}
+
+test('an ingress configured for SASL_SSL with SCRAM-SHA-512 stores webhooks and is ready; a PLAIN user reads them', async (t) => {
+  const stack = await clusterFrom({
+    KAFKA_BROKERS: secured.saslSsl,
+    KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+    KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+    KAFKA_SASL_USERNAME: USER,
+    KAFKA_SASL_PASSWORD: PASSWORD,
+  });
   const ingress = await startTestIngress(t, {}, stack);
 
   const answer = await postWebhook(ingress, `[${mailjetSamples.open},${mailjetSamples.click}]`);
@@ -99,17 +102,12 @@ test('an ingress configured for SASL_SSL with SCRAM-SHA-512 stores webhooks and 
 });
 
 test('a wrong password stops the ingress start-up with KAFKA_AUTH_FAILED, which says what to check', async (t) => {
-  const stack = await startStack(
-    loadStackConfig({
-      KAFKA_BROKERS: secured.saslSsl,
-      SCHEMA_REGISTRY_URL: testStack().registryUrl,
-      KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
-      KAFKA_SASL_USERNAME: USER,
-      KAFKA_SASL_PASSWORD: 'not-the-password',
-      KAFKA_SSL_CA_FILE: caFile,
-    }),
-    silentLogger(),
-  );
+  const stack = await clusterFrom({
+    KAFKA_BROKERS: secured.saslSsl,
+    KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+    KAFKA_SASL_USERNAME: USER,
+    KAFKA_SASL_PASSWORD: 'not-the-password',
+  });
   const error = await failureOf(startTestIngress(t, {}, stack));
   assert.equal(error.code, 'KAFKA_AUTH_FAILED');
   assert.equal(error.retriable, false);
@@ -136,17 +134,12 @@ test('mutual TLS from files: SSL with a client certificate reaches a listener th
   const key = join(dir, 'client.key');
   await writeFile(cert, secured.clientCertPem);
   await writeFile(key, secured.clientKeyPem);
-  const stack = await startStack(
-    loadStackConfig({
-      KAFKA_BROKERS: secured.mutualTls,
-      SCHEMA_REGISTRY_URL: testStack().registryUrl,
-      KAFKA_SECURITY_PROTOCOL: 'SSL',
-      KAFKA_SSL_CA_FILE: caFile,
-      KAFKA_SSL_CERT_FILE: cert,
-      KAFKA_SSL_KEY_FILE: key,
-    }),
-    silentLogger(),
-  );
+  const stack = await clusterFrom({
+    KAFKA_BROKERS: secured.mutualTls,
+    KAFKA_SECURITY_PROTOCOL: 'SSL',
+    KAFKA_SSL_CERT_FILE: cert,
+    KAFKA_SSL_KEY_FILE: key,
+  });
   const ingress = await startTestIngress(t, {}, stack);
   assert.equal((await postWebhook(ingress, mailjetSamples.sent)).status, 200);
 

@@ -2,6 +2,8 @@
  * The one module that knows which Kafka client the project uses (kafkajs today). Everything else talks to
  * these small interfaces, so a switch to another client touches this file and nothing more.
  */
+// First: kafkajs's modules take its Encoder class when they load (see the module).
+import './kafkajs-encoder.ts';
 import {
   type Admin,
   type ICustomPartitioner,

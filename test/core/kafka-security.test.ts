@@ -4,10 +4,12 @@
  * would, through the ingress and core/kafka.ts.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { ConnectorError } from '../../core/errors.ts';
 import { createKafkaClient, type KafkaSecurity } from '../../core/kafka.ts';
 import { silentLogger } from '../../core/logger.ts';
@@ -151,4 +153,82 @@ test('mutual TLS from files: SSL with a client certificate reaches a listener th
   );
   const error = await failureOf(anonymous.describeCluster());
   assert.equal(error.code, 'KAFKA_TLS_FAILED', error.message);
+});
+
+/** `mailjet-connector ingress` with these variables: its log lines, and how it ended. */
+function runIngressCommand(env: NodeJS.ProcessEnv) {
+  const child = spawn(
+    process.execPath,
+    [
+      '--disable-warning=TimeoutNegativeWarning',
+      fileURLToPath(new URL('../../bin/mailjet-connector.ts', import.meta.url)),
+      'ingress',
+    ],
+    {
+      env: {
+        PATH: process.env.PATH,
+        KAFKA_BROKERS: secured.saslSsl,
+        SCHEMA_REGISTRY_URL: testStack().registryUrl,
+        KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+        KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+        KAFKA_SASL_USERNAME: USER,
+        KAFKA_SSL_CA_FILE: caFile,
+        INGRESS_HOST: '127.0.0.1',
+        INGRESS_PORT: '0',
+        INGRESS_BASIC_AUTH_USER: 'mailjet',
+        INGRESS_BASIC_AUTH_PASSWORD: 'a-long-test-password',
+        RAW_TOPIC: uniqueName('raw'),
+        DEAD_LETTER_TOPIC: uniqueName('dlq'),
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { child, exited, output: () => ({ stdout, stderr }) };
+}
+
+test('the ingress command: a SASL_SSL cluster from the environment; a refused login exits 1 with the code and what to do', async (t) => {
+  const ingress = runIngressCommand({ KAFKA_SASL_PASSWORD: PASSWORD });
+  t.after(() => ingress.child.kill('SIGKILL'));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setInterval(() => {
+      const match = /"port":(\d+)[^\n]*"msg":"ingress listening"/.exec(ingress.output().stdout);
+      if (match) {
+        clearInterval(timer);
+        resolve(Number(match[1]));
+      }
+    }, 50);
+    ingress.exited.then((code) => {
+      clearInterval(timer);
+      reject(new Error(`exited ${code}: ${JSON.stringify(ingress.output())}`));
+    });
+  });
+  const answer = await fetch(`http://127.0.0.1:${port}/webhooks/mailjet`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Basic ${Buffer.from('mailjet:a-long-test-password').toString('base64')}`,
+    },
+    body: mailjetSamples.open,
+  });
+  assert.equal(answer.status, 200, await answer.text());
+  ingress.child.kill('SIGTERM');
+  assert.equal(await ingress.exited, 0);
+
+  const refused = runIngressCommand({ KAFKA_SASL_PASSWORD: 'not-the-password' });
+  t.after(() => refused.child.kill('SIGKILL'));
+  assert.equal(await refused.exited, 1);
+  const { stderr } = refused.output();
+  assert.match(stderr, /^error KAFKA_AUTH_FAILED: Kafka \(127\.0\.0\.1:\d+\) refused the SASL login/m);
+  assert.match(stderr, /What to do: Check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM/);
+  assert.doesNotMatch(stderr + refused.output().stdout, /not-the-password/);
 });

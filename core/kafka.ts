@@ -18,7 +18,10 @@ import {
   Partitioners,
 } from 'kafkajs';
 import { ConnectorError } from './errors.ts';
+import { installCompressionCodecs } from './kafka-codecs.ts';
 import type { Logger } from './logger.ts';
+
+installCompressionCodecs();
 
 /** TLS and SASL towards the brokers (core/cluster-security.ts reads them from the environment). */
 export interface KafkaSecurity {

@@ -1,0 +1,67 @@
+/**
+ * Topics written by Apache Kafka's own Java producer with each compression codec (the jars of the local
+ * stack, test/fixtures/CompressedProducer.java) are read by our consumers: kafkajs alone stops the
+ * consumer for good on snappy, lz4 and zstd batches.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { findJava } from '../../stack/java.ts';
+import { kafkaJars } from '../../stack/maven-artifacts.ts';
+import { mailjetSamples } from '../fixtures/mailjet-events.ts';
+import { eventually, startTestConnector, startTestSegment } from '../helpers/connector.ts';
+import { postWebhook, startTestIngress } from '../helpers/ingress.ts';
+import { readRecords, testKafka, testStack, uniqueName } from '../helpers/stack.ts';
+
+const run = promisify(execFile);
+const producerSource = fileURLToPath(new URL('../fixtures/CompressedProducer.java', import.meta.url));
+
+/** Writes key/value pairs to `topic` with Kafka's Java producer compressing with `codec`. */
+async function javaProduce(topic: string, codec: string, pairs: [string, string][]): Promise<void> {
+  const [java, jars] = await Promise.all([findJava(17, 'the Java producer'), kafkaJars()]);
+  await run(
+    java.executable,
+    ['-cp', join(jars, '*'), producerSource, testStack().brokers.join(','), topic, codec, ...pairs.flat()],
+    { timeout: 60_000 },
+  );
+}
+
+test('records compressed with gzip, snappy, lz4 and zstd by the Java producer are all read', async (t) => {
+  const kafka = testKafka(t);
+  const codecs = ['gzip', 'snappy', 'lz4', 'zstd'];
+  const topics = codecs.map((codec) => uniqueName(`compressed-${codec}`));
+  await kafka.ensureTopics(topics.map((topic) => ({ topic, partitions: 1 })));
+  // Values long and repetitive enough that every codec really compresses them.
+  const pairs = (codec: string): [string, string][] =>
+    Array.from({ length: 50 }, (_, i) => [`user-${i}@example.com`, `${codec}:${i}:${'x'.repeat(200 + i)}`]);
+  await Promise.all(codecs.map((codec, i) => javaProduce(topics[i] as string, codec, pairs(codec))));
+
+  for (const [i, codec] of codecs.entries()) {
+    const records = await readRecords(t, kafka, topics[i] as string, 50);
+    assert.deepEqual(
+      records.map((r) => [r.key?.toString(), r.value?.toString()]),
+      pairs(codec),
+      `the ${codec} records, in order`,
+    );
+  }
+});
+
+test('an identity topic written with lz4 by another team still gives the connector its userIds', async (t) => {
+  const segment = await startTestSegment(t);
+  const ingress = await startTestIngress(t);
+  const kafka = testKafka(t);
+  await kafka.ensureTopics([{ topic: ingress.topics.IDENTITY_TOPIC, compacted: true }]);
+  await javaProduce(ingress.topics.IDENTITY_TOPIC, 'lz4', [['api@mailjet.com', 'user-from-lz4']]);
+  const connector = await startTestConnector(t, ingress.topics, segment);
+  await eventually('the identity view read the topic', async () =>
+    /mailjet_connector_identity_view_entries 1/.test(await (await fetch(`${connector.url}/metrics`)).text()),
+  );
+
+  assert.equal((await postWebhook(ingress, mailjetSamples.open)).status, 200);
+  await eventually('the event at Segment', () => segment.recorder.stats().eventsReceived === 1);
+  const [event] = segment.recorder.events(1);
+  assert.equal(event?.userId, 'user-from-lz4');
+});

@@ -14,6 +14,7 @@ import { type ClusterSecurity, clusterSecurityOf } from '../core/cluster-securit
 import { loadConfig } from '../core/config.ts';
 import { ConnectorError } from '../core/errors.ts';
 import { limitHeapGrowth } from '../core/heap-growth.ts';
+import type { ProducerCompression } from '../core/kafka.ts';
 import { createLogger, type Logger, logConfigSchema } from '../core/logger.ts';
 import { loadTopicConfig } from '../core/topics.ts';
 import { loadDestinationConfig } from '../destination/config.ts';
@@ -102,6 +103,7 @@ async function start(): Promise<void> {
     brokers: stack.brokers,
     registryUrl: stack.registryUrl,
     security: stack.security,
+    compression: stack.compression,
     logger,
   });
   stops.push(() => ingress.shutdown());
@@ -123,6 +125,7 @@ async function start(): Promise<void> {
     brokers: stack.brokers,
     registryUrl: stack.registryUrl,
     security: stack.security,
+    compression: stack.compression,
     segment,
     logger,
     // Already logged by the connector; SIGTERM runs the ordered shutdown of everything started here.
@@ -149,6 +152,7 @@ async function start(): Promise<void> {
     brokers: stack.brokers,
     registryUrl: stack.registryUrl,
     security: stack.security,
+    compression: stack.compression,
     mailjet,
     logger,
     onFatal: () => process.kill(process.pid, 'SIGTERM'),
@@ -298,6 +302,7 @@ function requireCluster(command: string): {
   brokers: string[];
   registryUrl: string;
   security: ClusterSecurity;
+  compression: ProducerCompression;
 } {
   const stackConfig = loadStackConfig();
   if (stackConfig.KAFKA_BROKERS === undefined || stackConfig.SCHEMA_REGISTRY_URL === undefined) {
@@ -310,6 +315,7 @@ function requireCluster(command: string): {
     brokers: stackConfig.KAFKA_BROKERS.split(','),
     registryUrl: stackConfig.SCHEMA_REGISTRY_URL,
     security: clusterSecurityOf(stackConfig),
+    compression: stackConfig.KAFKA_COMPRESSION,
   };
 }
 

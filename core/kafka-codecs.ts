@@ -4,7 +4,8 @@
  * implemented"), yet Kafka's own Java clients (Streams, Connect, MirrorMaker) are often set to lz4, zstd
  * or snappy, and a topic's `compression.type` makes the broker store even our own batches that way.
  * zstd is Node's own; snappy with Kafka's Java (xerial) framing is kafkajs's snappy codec; lz4 frames are
- * lz4js, both pure JavaScript, so nothing is built on install.
+ * lz4js, both pure JavaScript, so nothing is built on install. The producers write none, gzip, snappy
+ * or zstd (KAFKA_COMPRESSION): lz4js's frames chain their blocks, which brokers refuse.
  */
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
@@ -15,10 +16,7 @@ const require = createRequire(import.meta.url);
 // kafkajs's CommonJS exports these two without Node seeing them as named exports.
 const { CompressionCodecs, CompressionTypes } = require('kafkajs') as typeof Kafkajs;
 const snappyCodec = require('kafkajs-snappy') as () => KafkajsCodec;
-const lz4 = require('lz4js') as {
-  compress(src: Uint8Array): Uint8Array;
-  decompress(src: Uint8Array): Uint8Array;
-};
+const lz4 = require('lz4js') as { decompress(src: Uint8Array): Uint8Array };
 
 interface KafkajsCodec {
   compress(encoder: { buffer: Buffer }): Promise<Buffer>;
@@ -32,7 +30,10 @@ const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffs
 const codecs: Record<'snappy' | 'lz4' | 'zstd', () => KafkajsCodec> = {
   snappy: snappyCodec,
   lz4: () => ({
-    compress: async (encoder) => asBuffer(lz4.compress(encoder.buffer)),
+    // lz4js writes frames of dependent blocks, which Kafka's brokers refuse: read only.
+    compress: async () => {
+      throw new Error('LZ4 is read, not written: choose zstd, snappy or gzip for KAFKA_COMPRESSION.');
+    },
     decompress: async (buffer) => asBuffer(lz4.decompress(buffer)),
   }),
   zstd: () => ({

@@ -6,6 +6,7 @@
 import './kafkajs-encoder.ts';
 import {
   type Admin,
+  CompressionTypes,
   type ICustomPartitioner,
   Kafka,
   type KafkaConfig,
@@ -39,7 +40,13 @@ export interface KafkaSettings {
   /** Retries of one request before it fails; probes use 0 to poll on their own schedule. */
   retries?: number;
   security?: KafkaSecurity;
+  /** Codec of the batches this client's producers write (consumers read every codec). Default none. */
+  compression?: ProducerCompression;
 }
+
+/** What the producers may write; lz4 is read only (see core/kafka-codecs.ts). */
+export const producerCompressions = ['none', 'gzip', 'snappy', 'zstd'] as const;
+export type ProducerCompression = (typeof producerCompressions)[number];
 
 export interface OutgoingRecord {
   key: string | Buffer | null;
@@ -234,7 +241,7 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
         allowAutoTopicCreation: false,
       });
       await connect(producer);
-      return wrapProducer(producer);
+      return wrapProducer(producer, compressionTypeOf(settings.compression ?? 'none'));
     },
     async consumer({ groupId, maxBytesPerPartition = 256 * 1024 }) {
       const consumer = kafka.consumer({
@@ -377,11 +384,20 @@ function isAscii(text: string): boolean {
   return true;
 }
 
-function wrapProducer(producer: KafkajsProducer): Producer {
+const compressionTypes: Record<ProducerCompression, CompressionTypes> = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+  zstd: CompressionTypes.ZSTD,
+};
+const compressionTypeOf = (compression: ProducerCompression) => compressionTypes[compression];
+
+function wrapProducer(producer: KafkajsProducer, compression: CompressionTypes): Producer {
   return {
     async send(batches) {
       await producer.sendBatch({
         acks: -1,
+        compression,
         topicMessages: batches.map(({ topic, records }) => ({ topic, messages: messagesOf(records) })),
       });
     },

@@ -6,7 +6,13 @@
 import { createClusterProbe } from './cluster-probe.ts';
 import type { ClusterSecurity } from './cluster-security.ts';
 import { ConnectorError } from './errors.ts';
-import { type BatchRunOptions, createKafkaClient, type KafkaClient, type RecordBatch } from './kafka.ts';
+import {
+  type BatchRunOptions,
+  createKafkaClient,
+  type KafkaClient,
+  type ProducerCompression,
+  type RecordBatch,
+} from './kafka.ts';
 import type { Logger } from './logger.ts';
 import {
   type AvroSerializer,
@@ -20,6 +26,8 @@ export interface ClusterDependencies {
   registryUrl: string;
   /** TLS/SASL towards Kafka and the registry's credentials; absent: plaintext and an open registry. */
   security?: ClusterSecurity | undefined;
+  /** Codec of this process's producers; absent: none. */
+  compression?: ProducerCompression | undefined;
   logger: Logger;
   clientId?: string;
 }
@@ -41,6 +49,7 @@ export function openServiceClients(deps: ClusterDependencies, defaultClientId: s
     clientId,
     logger: deps.logger,
     ...(security ? { security } : {}),
+    ...(deps.compression ? { compression: deps.compression } : {}),
   });
   const registry = createSchemaRegistryClient(deps.registryUrl, deps.security?.registryAuth);
   const probe = createClusterProbe({

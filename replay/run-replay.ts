@@ -19,7 +19,7 @@ import { createSegmentSink, type SegmentSink } from '../connector/segment-sink.t
 import { createBatchingProducer } from '../core/batching-producer.ts';
 import type { ClusterSecurity } from '../core/cluster-security.ts';
 import { ConnectorError } from '../core/errors.ts';
-import { createKafkaClient, type RecordBatch } from '../core/kafka.ts';
+import { createKafkaClient, type ProducerCompression, type RecordBatch } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
 import { type AvroSerializer, createSchemaRegistryClient } from '../core/schema-registry.ts';
 import { registerValueSchema } from '../core/service-clients.ts';
@@ -51,6 +51,8 @@ export interface ReplayDependencies {
   registryUrl: string;
   /** TLS/SASL towards Kafka and the registry's credentials, as for the services. */
   security?: ClusterSecurity | undefined;
+  /** Codec of the replay's producers (normalized and dead-letter topics), as the connector's. */
+  compression?: ProducerCompression | undefined;
   topics: TopicConfig;
   /** The connector's configuration: mapping, identity, Segment timeout, group id prefix, shutdown time. */
   config: ConnectorConfig;
@@ -106,6 +108,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
     clientId: deps.clientId ?? 'mailjet-connector-replay',
     logger,
     ...(deps.security?.kafka ? { security: deps.security.kafka } : {}),
+    ...(deps.compression ? { compression: deps.compression } : {}),
   });
   const closers: (() => Promise<unknown>)[] = [() => kafka.close()];
   try {

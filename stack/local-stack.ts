@@ -11,6 +11,7 @@ import {
   securityProblems,
 } from '../core/cluster-security.ts';
 import { loadConfig } from '../core/config.ts';
+import { type ProducerCompression, producerCompressions } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
 import { type RunningBroker, startKafkaBroker } from './kafka-broker.ts';
 import { type RunningRegistry, startSchemaRegistry } from './schema-registry-server.ts';
@@ -36,6 +37,14 @@ export const stackConfigSchema = Type.Object(
       }),
     ),
     ...clusterSecurityProperties,
+    KAFKA_COMPRESSION: Type.Union(
+      producerCompressions.map((c) => Type.Literal(c)),
+      {
+        default: 'none',
+        description:
+          "Codec of the batches the project's producers write (consumers read every codec, lz4 included, whatever this says). zstd trades CPU for broker disk and network.",
+      },
+    ),
     LOCAL_KAFKA_PORT: port('Port of the local broker on 127.0.0.1; 0 picks a free one.'),
     LOCAL_SCHEMA_REGISTRY_PORT: port('Port of the local schema registry on 127.0.0.1; 0 picks a free one.'),
     LOCAL_KAFKA_HEAP_MB: Type.Integer({
@@ -74,6 +83,8 @@ export interface Stack {
   registryUrl: string;
   /** How to authenticate to an existing cluster; undefined for the local stack (plaintext, loopback). */
   security?: ClusterSecurity | undefined;
+  /** Codec of the project's producers (KAFKA_COMPRESSION). */
+  compression: ProducerCompression;
   /** True when the stack is someone else's cluster, which stop() leaves alone. */
   external: boolean;
   /** Process group ids of the JVMs this stack started (empty when external). */
@@ -92,6 +103,7 @@ export async function startStack(config: StackConfig, logger: Logger, cacheDir?:
       brokers: config.KAFKA_BROKERS.split(','),
       registryUrl: config.SCHEMA_REGISTRY_URL,
       security: clusterSecurityOf(config),
+      compression: config.KAFKA_COMPRESSION,
       external: true,
       pids: [],
       stop: async () => {},
@@ -126,6 +138,7 @@ export async function startStack(config: StackConfig, logger: Logger, cacheDir?:
   return {
     brokers: [bootstrap],
     registryUrl: url,
+    compression: config.KAFKA_COMPRESSION,
     external: false,
     pids: [brokerJvm.pid, registryJvm.pid],
     stop() {

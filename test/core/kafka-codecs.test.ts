@@ -5,10 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import type * as Kafkajs from 'kafkajs';
+import { createKafkaClient } from '../../core/kafka.ts';
+import { silentLogger } from '../../core/logger.ts';
 import { findJava } from '../../stack/java.ts';
 import { kafkaJars } from '../../stack/maven-artifacts.ts';
 import { mailjetSamples } from '../fixtures/mailjet-events.ts';
@@ -17,16 +21,22 @@ import { postWebhook, startTestIngress } from '../helpers/ingress.ts';
 import { readRecords, testKafka, testStack, uniqueName } from '../helpers/stack.ts';
 
 const run = promisify(execFile);
-const producerSource = fileURLToPath(new URL('../fixtures/CompressedProducer.java', import.meta.url));
+type Codec = { compress(encoder: unknown): Promise<Buffer>; decompress(buffer: Buffer): Promise<Buffer> };
+const { CompressionCodecs, CompressionTypes } = createRequire(import.meta.url)('kafkajs') as typeof Kafkajs;
+const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+
+/** Runs one of the Java fixtures with the Kafka client jars of the local stack; its standard output. */
+async function runJava(source: string, args: string[]): Promise<string> {
+  const [java, jars] = await Promise.all([findJava(17, 'the Java fixtures'), kafkaJars()]);
+  const { stdout } = await run(java.executable, ['-cp', join(jars, '*'), fixture(source), ...args], {
+    timeout: 60_000,
+  });
+  return stdout;
+}
 
 /** Writes key/value pairs to `topic` with Kafka's Java producer compressing with `codec`. */
 async function javaProduce(topic: string, codec: string, pairs: [string, string][]): Promise<void> {
-  const [java, jars] = await Promise.all([findJava(17, 'the Java producer'), kafkaJars()]);
-  await run(
-    java.executable,
-    ['-cp', join(jars, '*'), producerSource, testStack().brokers.join(','), topic, codec, ...pairs.flat()],
-    { timeout: 60_000 },
-  );
+  await runJava('CompressedProducer.java', [testStack().brokers.join(','), topic, codec, ...pairs.flat()]);
 }
 
 test('records compressed with gzip, snappy, lz4 and zstd by the Java producer are all read', async (t) => {
@@ -64,4 +74,56 @@ test('an identity topic written with lz4 by another team still gives the connect
   await eventually('the event at Segment', () => segment.recorder.stats().eventsReceived === 1);
   const [event] = segment.recorder.events(1);
   assert.equal(event?.userId, 'user-from-lz4');
+});
+
+test("KAFKA_COMPRESSION: our producers compress with gzip, snappy and zstd, and Kafka's Java consumer reads them", async (t) => {
+  const codecs = ['gzip', 'snappy', 'zstd'] as const;
+  const compressed = new Map<number, number>();
+  // Count what kafkajs asks of each codec, so "none" sent by mistake cannot pass for compression.
+  const codecsByType = CompressionCodecs as unknown as Record<number, () => Codec>;
+  const registered = { ...codecsByType };
+  for (const type of [CompressionTypes.GZIP, CompressionTypes.Snappy, CompressionTypes.ZSTD]) {
+    const original = registered[type] as () => Codec;
+    codecsByType[type] = () => {
+      const codec = original();
+      return {
+        ...codec,
+        compress: (encoder: unknown) => {
+          compressed.set(type, (compressed.get(type) ?? 0) + 1);
+          return codec.compress(encoder);
+        },
+      };
+    };
+  }
+  t.after(() => Object.assign(codecsByType, registered));
+
+  for (const codec of codecs) {
+    const kafka = createKafkaClient({
+      brokers: testStack().brokers,
+      clientId: uniqueName('compressing'),
+      logger: silentLogger(),
+      compression: codec,
+    });
+    t.after(() => kafka.close());
+    const topic = uniqueName(`ours-${codec}`);
+    await kafka.ensureTopics([{ topic, partitions: 1 }]);
+    const producer = await kafka.producer();
+    t.after(() => producer.disconnect());
+    const records = Array.from({ length: 30 }, (_, i) => ({
+      key: `user-${i}@example.com`,
+      value: Buffer.from(`${codec}:${i}:${'y'.repeat(300)}`),
+    }));
+    await producer.send([{ topic, records }]);
+    const read = await runJava('TopicReader.java', [testStack().brokers.join(','), topic, '30']);
+    assert.deepEqual(
+      read.trim().split('\n'),
+      records.map((r) => `${r.key}=${r.value.toString()}`),
+      `the ${codec} batch, read by the Java consumer`,
+    );
+  }
+  assert.deepEqual(
+    [...compressed.keys()].sort(),
+    [CompressionTypes.GZIP, CompressionTypes.Snappy, CompressionTypes.ZSTD].sort(),
+    'each codec compressed a batch',
+  );
 });

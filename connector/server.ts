@@ -3,7 +3,6 @@
  * writes (Segment, the normalized and dead-letter topics), in which order it starts, and in which order
  * it stops: stop fetching → finish the batches in flight (Segment, topics) → commit → flush → disconnect.
  */
-
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createBatchingProducer } from '../core/batching-producer.ts';
 import { consumerLagGauge } from '../core/consumer-lag.ts';

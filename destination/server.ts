@@ -7,7 +7,6 @@
  * answer requests in flight → flush to Kafka → finish the contacts in flight (Mailjet) → commit →
  * disconnect.
  */
-
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BatchingProducer, createBatchingProducer } from '../core/batching-producer.ts';
 import { consumerLagGauge } from '../core/consumer-lag.ts';

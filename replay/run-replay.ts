@@ -9,7 +9,6 @@
  * stops by itself at its end offset; the replay ends when every partition got there, or when `signal`
  * aborts: then the batch in flight is finished and committed (within CONNECTOR_SHUTDOWN_TIMEOUT_MS).
  */
-
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BatchOutcome, createBatchHandler } from '../connector/batch-handler.ts';
 import { type ConnectorConfig, mappingOptionsOf, segmentSinkOptionsOf } from '../connector/config.ts';

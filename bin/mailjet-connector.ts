@@ -10,11 +10,9 @@ import { randomBytes } from 'node:crypto';
 import closeWithGrace from 'close-with-grace';
 import { loadConnectorConfig } from '../connector/config.ts';
 import { startConnector } from '../connector/server.ts';
-import { type ClusterSecurity, clusterSecurityOf } from '../core/cluster-security.ts';
 import { loadConfig } from '../core/config.ts';
 import { ConnectorError } from '../core/errors.ts';
 import { limitHeapGrowth } from '../core/heap-growth.ts';
-import type { ProducerCompression } from '../core/kafka.ts';
 import { createLogger, type Logger, logConfigSchema } from '../core/logger.ts';
 import { loadTopicConfig } from '../core/topics.ts';
 import { loadDestinationConfig } from '../destination/config.ts';
@@ -25,7 +23,7 @@ import { startLocalMailjet } from '../local-saas/mailjet/server.ts';
 import { startLocalSegment } from '../local-saas/segment/server.ts';
 import { parseReplayArguments, replayUsage } from '../replay/arguments.ts';
 import { runReplay } from '../replay/run-replay.ts';
-import { loadStackConfig, startStack } from '../stack/local-stack.ts';
+import { type ClusterAccess, existingCluster, loadStackConfig, startStack } from '../stack/local-stack.ts';
 import { configTable } from './configuration.ts';
 
 const usage = `Usage: mailjet-connector <command>
@@ -298,25 +296,15 @@ async function replay(args: string[]): Promise<void> {
   }
 }
 
-function requireCluster(command: string): {
-  brokers: string[];
-  registryUrl: string;
-  security: ClusterSecurity;
-  compression: ProducerCompression;
-} {
-  const stackConfig = loadStackConfig();
-  if (stackConfig.KAFKA_BROKERS === undefined || stackConfig.SCHEMA_REGISTRY_URL === undefined) {
+function requireCluster(command: string): ClusterAccess {
+  const cluster = existingCluster(loadStackConfig());
+  if (!cluster) {
     throw new ConnectorError(
       'CONFIG_INVALID',
       `The ${command} command needs KAFKA_BROKERS and SCHEMA_REGISTRY_URL (use \`start\` for a local stack).`,
     );
   }
-  return {
-    brokers: stackConfig.KAFKA_BROKERS.split(','),
-    registryUrl: stackConfig.SCHEMA_REGISTRY_URL,
-    security: clusterSecurityOf(stackConfig),
-    compression: stackConfig.KAFKA_COMPRESSION,
-  };
+  return cluster;
 }
 
 async function main(argv: string[]): Promise<void> {

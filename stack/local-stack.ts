@@ -78,13 +78,28 @@ export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
   );
 }
 
-export interface Stack {
+/** How the processes reach a cluster: its addresses, credentials and the codec of their producers. */
+export interface ClusterAccess {
   brokers: string[];
   registryUrl: string;
   /** How to authenticate to an existing cluster; undefined for the local stack (plaintext, loopback). */
   security?: ClusterSecurity | undefined;
   /** Codec of the project's producers (KAFKA_COMPRESSION). */
   compression: ProducerCompression;
+}
+
+/** The existing cluster KAFKA_BROKERS and SCHEMA_REGISTRY_URL name; undefined when they are unset. */
+export function existingCluster(config: StackConfig): ClusterAccess | undefined {
+  if (config.KAFKA_BROKERS === undefined || config.SCHEMA_REGISTRY_URL === undefined) return undefined;
+  return {
+    brokers: config.KAFKA_BROKERS.split(','),
+    registryUrl: config.SCHEMA_REGISTRY_URL,
+    security: clusterSecurityOf(config),
+    compression: config.KAFKA_COMPRESSION,
+  };
+}
+
+export interface Stack extends ClusterAccess {
   /** True when the stack is someone else's cluster, which stop() leaves alone. */
   external: boolean;
   /** Process group ids of the JVMs this stack started (empty when external). */
@@ -94,16 +109,14 @@ export interface Stack {
 
 export async function startStack(config: StackConfig, logger: Logger, cacheDir?: string): Promise<Stack> {
   const log = logger.child({ component: 'local-stack' });
-  if (config.KAFKA_BROKERS !== undefined && config.SCHEMA_REGISTRY_URL !== undefined) {
+  const existing = existingCluster(config);
+  if (existing) {
     log.info(
       { brokers: config.KAFKA_BROKERS, registry: config.SCHEMA_REGISTRY_URL },
       'using an existing cluster',
     );
     return {
-      brokers: config.KAFKA_BROKERS.split(','),
-      registryUrl: config.SCHEMA_REGISTRY_URL,
-      security: clusterSecurityOf(config),
-      compression: config.KAFKA_COMPRESSION,
+      ...existing,
       external: true,
       pids: [],
       stop: async () => {},

@@ -241,7 +241,7 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
         allowAutoTopicCreation: false,
       });
       await connect(producer);
-      return wrapProducer(producer, compressionTypeOf(settings.compression ?? 'none'));
+      return wrapProducer(producer, compressionTypes[settings.compression ?? 'none']);
     },
     async consumer({ groupId, maxBytesPerPartition = 256 * 1024 }) {
       const consumer = kafka.consumer({
@@ -390,7 +390,6 @@ const compressionTypes: Record<ProducerCompression, CompressionTypes> = {
   snappy: CompressionTypes.Snappy,
   zstd: CompressionTypes.ZSTD,
 };
-const compressionTypeOf = (compression: ProducerCompression) => compressionTypes[compression];
 
 function wrapProducer(producer: KafkajsProducer, compression: CompressionTypes): Producer {
   return {

@@ -144,6 +144,12 @@ function mergeByTopic(entries: Entry[]): TopicRecords[] {
   return [...byTopic].map(([topic, records]) => ({ topic, records }));
 }
 
+/** The intake request a body's records come from, and when it arrived: stamped on what they publish. */
+export interface PublishContext {
+  requestId: string;
+  receivedAt: number;
+}
+
 /**
  * An intake refuses a request's records when too much already waits for Kafka; checked before they
  * are encoded, so shedding stays cheap when Kafka is slow. A request is always taken when nothing

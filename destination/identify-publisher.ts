@@ -5,16 +5,16 @@
  * destination's dead-letter topic. One send for all: a body is stored whole or answered as failed, and
  * Segment then sends it again (a retry after a late write duplicates calls, with equal message ids).
  */
-import { type BatchingProducer, refuseWhenFull, sendAcked } from '../core/batching-producer.ts';
+import {
+  type BatchingProducer,
+  type PublishContext,
+  refuseWhenFull,
+  sendAcked,
+} from '../core/batching-producer.ts';
 import { deadLetterRecord } from '../core/dead-letter.ts';
 import type { OutgoingRecord, TopicRecords } from '../core/kafka.ts';
 import type { AvroSerializer } from '../core/schema-registry.ts';
 import { type IdentifyBody, identifyValue } from './identify-body.ts';
-
-export interface PublishContext {
-  requestId: string;
-  receivedAt: number;
-}
 
 /** What Kafka acked for one body. */
 export interface Published {

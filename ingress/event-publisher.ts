@@ -4,17 +4,17 @@
  * whole or answered as failed: Mailjet then sends it again, so nothing is lost (a retry after a partial
  * or late write can duplicate events, which the connector's deterministic messageIds absorb).
  */
-import { type BatchingProducer, refuseWhenFull, sendAcked } from '../core/batching-producer.ts';
+import {
+  type BatchingProducer,
+  type PublishContext,
+  refuseWhenFull,
+  sendAcked,
+} from '../core/batching-producer.ts';
 import { deadLetterRecord } from '../core/dead-letter.ts';
 import type { OutgoingRecord, TopicRecords } from '../core/kafka.ts';
 import type { AvroSerializer } from '../core/schema-registry.ts';
 import type { MailjetEventRaw } from '../schemas/index.ts';
 import type { AcceptedEvent, WebhookBody } from './webhook-body.ts';
-
-export interface PublishContext {
-  requestId: string;
-  receivedAt: number;
-}
 
 /** The raw topic's value for an accepted event: what the ingress writes (benchmarks build it the same way). */
 export function rawEventValue(

@@ -13,7 +13,7 @@
  * Resolves once everything reached Kafka (and Segment); the caller commits only then.
  */
 import type { BatchOutcome } from '../connector/batch-handler.ts';
-import type { BatchingProducer } from '../core/batching-producer.ts';
+import type { BatchingProducer, PublishContext } from '../core/batching-producer.ts';
 import { DEAD_LETTER_HEADERS } from '../core/dead-letter.ts';
 import type { IncomingRecord, RecordBatch } from '../core/kafka.ts';
 import { readIdentifyBody } from '../destination/identify-body.ts';
@@ -69,27 +69,30 @@ export function createDeadLetterRedrive(options: {
       outcome.deadLettered = handled.deadLettered;
     }
 
-    const publishing: Promise<void>[] = [];
-    for (const letter of webhooks) {
-      const body = readWebhookBody(letter.value as Buffer);
-      outcome.stillRejected += body.rejected.length;
-      outcome.toRawTopic += body.accepted.length;
-      if (options.dryRun || body.accepted.length === 0) continue;
-      const failedAt = Date.parse(letter.headers[DEAD_LETTER_HEADERS.failedAt]?.toString() ?? '');
-      publishing.push(
-        options.publisher.publish(
-          // Refused input is already in the dead-letter topic: writing it again would only duplicate it.
-          { accepted: body.accepted, rejected: [] },
-          {
-            // The ingress stamps a letter's failed.at with the request's receipt time: keep both.
-            requestId:
-              letter.headers[DEAD_LETTER_HEADERS.requestId]?.toString() ??
-              `redrive-${letter.topic}-${letter.partition}-${letter.offset}`,
-            receivedAt: Number.isNaN(failedAt) ? Date.now() : failedAt,
-          },
-        ),
-      );
-    }
+    const publishing: Promise<unknown>[] = [];
+    /**
+     * Reads intake bodies the dead-letter topic kept again and publishes what is now accepted; returns
+     * how many calls or events that is.
+     */
+    const redriveBodies = <Body extends { accepted: unknown[]; rejected: unknown[] }>(
+      letters: IncomingRecord[],
+      read: (bytes: Buffer) => Body,
+      publish: (body: Body, context: PublishContext) => Promise<unknown>,
+    ): number => {
+      let accepted = 0;
+      for (const letter of letters) {
+        const body = read(letter.value as Buffer);
+        outcome.stillRejected += body.rejected.length;
+        accepted += body.accepted.length;
+        if (options.dryRun || body.accepted.length === 0) continue;
+        // Refused input is already in the dead-letter topic: writing it again would only duplicate it.
+        publishing.push(publish({ ...body, rejected: [] }, publishContextOf(letter)));
+      }
+      return accepted;
+    };
+    outcome.toRawTopic += redriveBodies(webhooks, readWebhookBody, (body, context) =>
+      options.publisher.publish(body, context),
+    );
     // Only filled when re-driving the destination's letters (`identify` given).
     if (identify) {
       outcome.toIdentifyTopic += identifyRecords.length;
@@ -97,29 +100,26 @@ export function createDeadLetterRedrive(options: {
         const records = identifyRecords.map((letter) => ({ key: letter.key, value: letter.value }));
         publishing.push(identify.producer.send([{ topic: identify.topic, records }]));
       }
-      for (const letter of identifyCalls) {
-        const body = readIdentifyBody(letter.value as Buffer);
-        outcome.stillRejected += body.rejected.length;
-        outcome.toIdentifyTopic += body.accepted.length;
-        if (options.dryRun || body.accepted.length === 0) continue;
-        const failedAt = Date.parse(letter.headers[DEAD_LETTER_HEADERS.failedAt]?.toString() ?? '');
-        publishing.push(
-          identify.publisher
-            .publish(
-              { ...body, rejected: [] },
-              {
-                requestId:
-                  letter.headers[DEAD_LETTER_HEADERS.requestId]?.toString() ??
-                  `redrive-${letter.topic}-${letter.partition}-${letter.offset}`,
-                receivedAt: Number.isNaN(failedAt) ? Date.now() : failedAt,
-              },
-            )
-            .then(() => {}),
-        );
-      }
+      outcome.toIdentifyTopic += redriveBodies(identifyCalls, readIdentifyBody, (body, context) =>
+        identify.publisher.publish(body, context),
+      );
     }
     // All at once: the producer coalesces them into one produce request.
     await Promise.all(publishing);
     return outcome;
+  };
+}
+
+/**
+ * The request id and receipt time a re-driven intake body is published with: the intake stamps a
+ * letter's failed.at with the request's receipt time, so both are kept.
+ */
+function publishContextOf(letter: IncomingRecord): PublishContext {
+  const failedAt = Date.parse(letter.headers[DEAD_LETTER_HEADERS.failedAt]?.toString() ?? '');
+  return {
+    requestId:
+      letter.headers[DEAD_LETTER_HEADERS.requestId]?.toString() ??
+      `redrive-${letter.topic}-${letter.partition}-${letter.offset}`,
+    receivedAt: Number.isNaN(failedAt) ? Date.now() : failedAt,
   };
 }

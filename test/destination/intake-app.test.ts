@@ -1,16 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { type TestContext, test } from 'node:test';
+import type { PublishContext } from '../../core/batching-producer.ts';
 import { createBatchingProducer } from '../../core/batching-producer.ts';
 import { ConnectorError } from '../../core/errors.ts';
 import type { Readiness } from '../../core/http-answers.ts';
 import { silentLogger } from '../../core/logger.ts';
 import type { IdentifyBody } from '../../destination/identify-body.ts';
-import {
-  createIdentifyPublisher,
-  type IdentifyPublisher,
-  type PublishContext,
-} from '../../destination/identify-publisher.ts';
+import { createIdentifyPublisher, type IdentifyPublisher } from '../../destination/identify-publisher.ts';
 import { buildIntakeApp, INTAKE_ROUTES, type IntakeAppOptions } from '../../destination/intake-app.ts';
 import { createDestinationMetrics } from '../../destination/metrics.ts';
 import { type SegmentIdentify, segmentIdentifySchema, valueSubject } from '../../schemas/index.ts';

@@ -34,6 +34,7 @@ import { mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { loadConnectorConfig } from '../connector/config.ts';
 import { createBatchingProducer } from '../core/batching-producer.ts';
 import { createKafkaClient, type KafkaClient } from '../core/kafka.ts';
 import { createSchemaRegistryClient } from '../core/schema-registry.ts';
@@ -46,7 +47,6 @@ import {
   type Drain,
   fillRawTopic,
   fmt,
-  mailjetRawEvents,
   type Outage,
   type Pids,
   printMachine,
@@ -61,6 +61,7 @@ import {
   waitDrained,
 } from './harness.ts';
 import { cpuMeter, memoryOf, sampleMemory } from './process-stats.ts';
+import { mailjetRawEvents } from './raw-events.ts';
 import {
   deployedMalloc,
   deployedNodeOptions,
@@ -85,8 +86,6 @@ const TARGETS = {
   maxSlopeMbPer10s: 2,
 };
 const PARTITIONS = 6;
-/** The connector's default CONNECTOR_PARTITIONS_CONCURRENTLY; the baseline uses the same. */
-const PARTITIONS_CONCURRENTLY = 3;
 const PRODUCE_SENDERS = 4;
 const RECORDS_PER_SEND = 1000;
 const WRITE_KEY = 'bench-write-key';
@@ -98,6 +97,11 @@ const { values: args } = parseArgs({
     events: { type: 'string', default: '200000' },
     'produce-seconds': { type: 'string', default: '15' },
     'down-seconds': { type: 'string', default: '20' },
+    /** CONNECTOR_PARTITIONS_CONCURRENTLY of the connector children (its default); the baseline uses the same. */
+    'partitions-concurrently': {
+      type: 'string',
+      default: String(loadConnectorConfig({}).CONNECTOR_PARTITIONS_CONCURRENTLY),
+    },
     'cpu-prof': { type: 'boolean', default: false },
     /** V8/Node flags for the connector children only, instead of the launcher's. */
     'child-node-options': { type: 'string', default: deployedNodeOptions },
@@ -106,13 +110,15 @@ const { values: args } = parseArgs({
 const wantedEvents = Number(args.events);
 const produceSeconds = Number(args['produce-seconds']);
 const downSeconds = Number(args['down-seconds']);
+const PARTITIONS_CONCURRENTLY = Number(args['partitions-concurrently']);
 checkFlags(
   'bench/connector.ts [--events 1000..5000000] [--produce-seconds S] [--down-seconds 5..600] ' +
-    '[--cpu-prof] [--child-node-options "…"]',
+    '[--partitions-concurrently 1..6] [--cpu-prof] [--child-node-options "…"]',
   [
     Number.isInteger(wantedEvents) && wantedEvents >= 1000 && wantedEvents <= 5_000_000,
     produceSeconds > 0 && produceSeconds <= 600,
     downSeconds >= 5 && downSeconds <= 600,
+    Number.isInteger(PARTITIONS_CONCURRENTLY) && PARTITIONS_CONCURRENTLY >= 1 && PARTITIONS_CONCURRENTLY <= 6,
   ],
 );
 
@@ -362,6 +368,7 @@ async function startConnectorChild(
       CONNECTOR_HOST: '127.0.0.1',
       CONNECTOR_PORT: '0',
       CONNECTOR_GROUP_ID: groupId,
+      CONNECTOR_PARTITIONS_CONCURRENTLY: String(PARTITIONS_CONCURRENTLY),
       TOPIC_PARTITIONS: String(PARTITIONS),
       ...topics,
       ...(args['child-node-options'] ? { NODE_OPTIONS: args['child-node-options'] } : {}),

@@ -5,18 +5,14 @@
  * down, and print the figures (machine, tables, PASS/MISS targets). The scripts keep what they measure;
  * this keeps how a run is framed the same in all of them.
  */
-import { randomBytes } from 'node:crypto';
 import { statfsSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KafkaClient, OutgoingRecord } from '../core/kafka.ts';
 import { createLogger } from '../core/logger.ts';
 import type { SchemaRegistryClient } from '../core/schema-registry.ts';
-import { rawEventValue } from '../ingress/event-publisher.ts';
-import { readWebhookBody } from '../ingress/webhook-body.ts';
 import { type MailjetEventRaw, mailjetEventRawSchema, valueSubject } from '../schemas/index.ts';
 import { loadStackConfig, type Stack, startStack } from '../stack/local-stack.ts';
-import { mailjetSamples } from '../test/fixtures/mailjet-events.ts';
 import { memoryOf, processInGroup } from './process-stats.ts';
 import { buildServices, killChildren } from './service-child.ts';
 
@@ -148,24 +144,6 @@ export async function recordCount(kafka: KafkaClient, topic: string): Promise<nu
   } catch {
     return 0; // Never created: nothing was written there.
   }
-}
-
-/**
- * Mailjet's samples, each with a recipient and MessageID of its own, as the ingress would store them
- * (read with its own pure body reader): what the connector and the replay find in the raw topic.
- */
-export function mailjetRawEvents(count: number): MailjetEventRaw[] {
-  const samples = Object.values(mailjetSamples);
-  const receivedAt = Date.now();
-  return Array.from({ length: count }, (_, i) => {
-    const text = (samples[i % samples.length] as string)
-      .replace(/"email":"[^"]*"/, `"email":"recipient-${i % 50_000}@example.com"`)
-      .replace(/"MessageID":\d+/, `"MessageID":${19421777835146490n + BigInt(i)}`)
-      .replace(/"mj_message_id":"\d+"/, `"mj_message_id":"${19421777835146490n + BigInt(i)}"`);
-    const event = readWebhookBody(Buffer.from(text)).accepted[0];
-    if (!event) throw new Error(`bench event not accepted by the ingress reader: ${text}`);
-    return rawEventValue(event, { requestId: randomBytes(16).toString('hex'), receivedAt: receivedAt + i });
-  });
 }
 
 /** Part of a raw topic's content: events, and the record timestamp of each (default: when it is sent). */

@@ -32,7 +32,6 @@ import {
   checkFlags,
   fillRawTopic,
   fmt,
-  mailjetRawEvents,
   printMachine,
   printTable,
   type RawPart,
@@ -42,6 +41,7 @@ import {
   sum,
 } from './harness.ts';
 import { memoryOf, sampleMemory } from './process-stats.ts';
+import { mailjetRawEvents } from './raw-events.ts';
 import { segmentStats, serviceArgs, spawnChild, startSegmentChild } from './service-child.ts';
 
 const PARTITIONS = 6;

@@ -1,0 +1,144 @@
+/**
+ * The producer benchmark: what the project's Kafka producer (core/kafka.ts) costs per record, with each
+ * KAFKA_COMPRESSION codec, and what its encoder (core/kafkajs-encoder.ts) saves against kafkajs's own.
+ * A script that prints figures, never a test:
+ *
+ *   node --disable-warning=TimeoutNegativeWarning bench/producer.ts [--requests N]
+ *
+ * Phases, on the local stack (or KAFKA_BROKERS/SCHEMA_REGISTRY_URL):
+ * 1. encoding only (bench/encoder-child.ts), each in a child process of its own so that one has kafkajs
+ *    as published and the other the project's encoder: N record batches of 2,000 raw events (Avro, as
+ *    the ingress writes them), CPU per record;
+ * 2. producing: N requests of 2,000 raw events (acks=all, idempotent, 6 partitions) with each codec,
+ *    one after the other on topics of their own: records/s and CPU per record of the bench process (the
+ *    codecs' own threads included), and the bytes of one request's values before and after the codec.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type * as Kafkajs from 'kafkajs';
+import {
+  createKafkaClient,
+  type OutgoingRecord,
+  type ProducerCompression,
+  producerCompressions,
+} from '../core/kafka.ts';
+import { createSchemaRegistryClient } from '../core/schema-registry.ts';
+import { mailjetEventRawSchema, valueSubject } from '../schemas/index.ts';
+import {
+  benchLogger,
+  checkFlags,
+  fmt,
+  printMachine,
+  printTable,
+  runBench,
+  startBenchStack,
+} from './harness.ts';
+import { mailjetRawEvents } from './raw-events.ts';
+
+const RECORDS_PER_REQUEST = 2000;
+const PARTITIONS = 6;
+const WARM_UP_REQUESTS = 20;
+
+const { values: args } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '60' },
+  },
+});
+const requests = Number(args.requests);
+checkFlags('bench/producer.ts [--requests 10..10000]', [
+  Number.isInteger(requests) && requests >= 10 && requests <= 10_000,
+]);
+
+const require = createRequire(import.meta.url);
+
+runBench({ stopping: 'the stack', main });
+
+async function main(): Promise<number> {
+  printMachine(
+    `${requests} requests of ${RECORDS_PER_REQUEST} raw events per phase (after ${WARM_UP_REQUESTS} to warm up), ${PARTITIONS} partitions`,
+  );
+  const encoding = (['kafkajs', 'project'] as const).map((encoder) => {
+    const output = execFileSync(
+      process.execPath,
+      [
+        '--disable-warning=TimeoutNegativeWarning',
+        join(import.meta.dirname, 'encoder-child.ts'),
+        encoder,
+        String(requests),
+        String(RECORDS_PER_REQUEST),
+      ],
+      { encoding: 'utf8' },
+    );
+    const { usPerRecord } = JSON.parse(output.trim().split('\n').pop() as string) as { usPerRecord: number };
+    return { encoder, usPerRecord };
+  });
+
+  const { stack } = await startBenchStack();
+  const registry = createSchemaRegistryClient(stack.registryUrl);
+  const suffix = randomBytes(4).toString('hex');
+  const serializer = await registry.serializer(
+    valueSubject(`bench.producer.${suffix}`),
+    mailjetEventRawSchema,
+  );
+  const records: OutgoingRecord[] = mailjetRawEvents(RECORDS_PER_REQUEST).map((event) => ({
+    key: event.email,
+    value: serializer.encode(event),
+  }));
+  const values = Buffer.concat(records.map((r) => r.value as Buffer));
+  const rows: string[][] = [];
+  for (const compression of producerCompressions) {
+    const kafka = createKafkaClient({
+      brokers: stack.brokers,
+      clientId: `bench-producer-${compression}`,
+      logger: benchLogger,
+      compression,
+    });
+    const topic = `bench.producer.${suffix}.${compression}`;
+    await kafka.ensureTopics([{ topic, partitions: PARTITIONS }]);
+    const producer = await kafka.producer();
+    for (let i = 0; i < WARM_UP_REQUESTS; i++) await producer.send([{ topic, records }]);
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    for (let i = 0; i < requests; i++) await producer.send([{ topic, records }]);
+    const seconds = (performance.now() - started) / 1000;
+    const used = process.cpuUsage(cpu);
+    await producer.disconnect();
+    await kafka.close();
+    rows.push([
+      `produce, KAFKA_COMPRESSION=${compression}`,
+      ((requests * RECORDS_PER_REQUEST) / seconds).toFixed(0),
+      fmt((used.user + used.system) / (requests * RECORDS_PER_REQUEST), 2),
+      `${values.length} → ${await compressedLength(compression, values)}`,
+    ]);
+  }
+  printTable(
+    ['phase', 'records/s', 'CPU µs/record', 'bytes of one request’s values'],
+    [
+      ...encoding.map(({ encoder, usPerRecord }) => [
+        `encode only, ${encoder === 'kafkajs' ? "kafkajs's encoder" : 'core/kafkajs-encoder.ts'}`,
+        'n/a',
+        fmt(usPerRecord, 2),
+        'n/a',
+      ]),
+      ...rows,
+    ],
+    1,
+  );
+  return 0;
+}
+
+type Compressor = () => { compress(encoder: { buffer: Buffer }): Promise<Buffer> };
+
+/** Bytes of `values` once the codec kafkajs uses for `compression` compressed them. */
+async function compressedLength(compression: ProducerCompression, values: Buffer): Promise<number> {
+  if (compression === 'none') return values.length;
+  const { CompressionCodecs, CompressionTypes } = require('kafkajs') as typeof Kafkajs;
+  const types = { gzip: CompressionTypes.GZIP, snappy: CompressionTypes.Snappy, zstd: CompressionTypes.ZSTD };
+  const codec = (CompressionCodecs as unknown as Record<number, Compressor>)[
+    types[compression]
+  ] as Compressor;
+  return (await codec().compress({ buffer: values })).length;
+}

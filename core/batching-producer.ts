@@ -4,15 +4,56 @@
  * sequence numbers right only with one request in flight, so: while a request is in flight, new
  * records queue; when it completes, everything queued goes out together. Under load batches grow by
  * themselves; at rest a record leaves at once.
+ *
+ * A request is cut by records and by bytes, between callers or inside one caller's records: kafkajs
+ * writes all records of one partition in a request as one record batch, and the broker refuses a batch
+ * above the topic's max.message.bytes (MESSAGE_TOO_LARGE) for the whole partition. A record larger than
+ * the byte cap goes alone; whether it fits its topic is the caller's check (see recordBatchBytes).
  */
 import { deadline } from './deadline.ts';
 import { ConnectorError } from './errors.ts';
 import type { OutgoingRecord, Producer, TopicRecords } from './kafka.ts';
 
+/**
+ * Bytes of a v2 record batch holding these records, uncompressed, counted the way the broker compares
+ * it with max.message.bytes (batch header plus records), with every varint at its largest: never less
+ * than the real size, at most a few dozen bytes per record more. Compression only makes it smaller.
+ */
+export function recordBatchBytes(records: readonly OutgoingRecord[]): number {
+  let bytes = RECORD_BATCH_HEADER_BYTES;
+  for (const record of records) bytes += recordBytes(record);
+  return bytes;
+}
+
+/** Offset and length before the batch, and the batch header (magic 2). */
+const RECORD_BATCH_HEADER_BYTES = 12 + 49;
+/** Length, attributes, timestamp and offset deltas, key and value lengths, header count (varints at most). */
+const RECORD_OVERHEAD_BYTES = 5 + 1 + 10 + 5 + 5 + 5 + 5;
+
+function recordBytes({ key, value, headers }: OutgoingRecord): number {
+  let bytes = RECORD_OVERHEAD_BYTES + byteLength(key) + (value?.length ?? 0);
+  if (headers) {
+    for (const name in headers) bytes += 10 + Buffer.byteLength(name) + byteLength(headers[name] ?? null);
+  }
+  return bytes;
+}
+
+function byteLength(data: string | Buffer | null): number {
+  if (data === null) return 0;
+  return typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+}
+
 interface Entry {
   batches: TopicRecords[];
   count: number;
-  dispatched: boolean;
+  /** Where the records not yet taken into a request start: batches[topicIndex].records[recordIndex]. */
+  topicIndex: number;
+  recordIndex: number;
+  /** Records taken into requests so far; the entry stays queued until all are. */
+  taken: number;
+  /** Records the broker acked; the entry resolves when all are. */
+  acked: number;
+  /** Settled early (aborted, or a part failed): later acks are not its to report. */
   cancelled: boolean;
   resolve: () => void;
   reject: (err: unknown) => void;
@@ -30,22 +71,33 @@ export interface BatchingProducer {
   drain(): Promise<void>;
 }
 
-export function createBatchingProducer(
-  producer: Producer,
-  options: { maxBatchRecords?: number } = {},
-): BatchingProducer {
+export interface BatchingOptions {
+  /** Most records in one produce request. */
+  maxBatchRecords?: number;
+  /** Most bytes (recordBatchBytes of all its records) in one produce request, unless one record is larger. */
+  maxBatchBytes?: number;
+}
+
+/**
+ * Half of Kafka's default max.message.bytes (1 MiB): every partition's batch of a request stays under
+ * the limit of any topic at its default, whatever the partitioner does, with room for the estimate.
+ */
+export const DEFAULT_MAX_BATCH_BYTES = 512 * 1024;
+
+export function createBatchingProducer(producer: Producer, options: BatchingOptions = {}): BatchingProducer {
   // 2,000 rather than more: kafkajs encodes a produce request synchronously, in several copies, so
   // larger requests held the event loop for tens of milliseconds and their buffers raised the peak
   // memory (npm run bench:ingress: peak RSS 202–211 → 192 MB, p99 of 100-event webhooks at half load
   // 6.6 ms, CPU per event unchanged; the destination's identify calls make two records each).
   const maxBatchRecords = options.maxBatchRecords ?? 2000;
+  const maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
   const queue: Entry[] = [];
   let inFlight = false;
   let pendingCount = 0;
   let idleWaiters: (() => void)[] = [];
 
-  const settle = (entries: Entry[]) => {
-    for (const entry of entries) pendingCount -= entry.count;
+  const settle = (records: number) => {
+    pendingCount -= records;
     if (pendingCount === 0 && !inFlight) {
       const waiters = idleWaiters;
       idleWaiters = [];
@@ -53,31 +105,71 @@ export function createBatchingProducer(
     }
   };
 
+  /** Takes the records of a failed or withdrawn entry that did not leave out of the queue. */
+  const withdraw = (entry: Entry) => {
+    const index = queue.indexOf(entry);
+    if (index >= 0) queue.splice(index, 1);
+    const left = entry.count - entry.taken;
+    entry.taken = entry.count;
+    settle(left);
+  };
+
   const pump = () => {
-    if (inFlight) return;
-    const taken: Entry[] = [];
+    if (inFlight || queue.length === 0) return;
+    const byTopic = new Map<string, OutgoingRecord[]>();
+    // Each entry with a part in this request, and how many of its records that part holds.
+    const parts = new Map<Entry, number>();
     let records = 0;
-    while (queue.length > 0) {
-      const next = queue[0] as Entry;
-      if (taken.length > 0 && records + next.count > maxBatchRecords) break;
-      queue.shift();
-      next.dispatched = true;
-      taken.push(next);
-      records += next.count;
+    let bytes = 0;
+    fill: for (const entry of queue) {
+      while (entry.topicIndex < entry.batches.length) {
+        const { topic, records: list } = entry.batches[entry.topicIndex] as TopicRecords;
+        if (entry.recordIndex >= list.length) {
+          entry.topicIndex++;
+          entry.recordIndex = 0;
+          continue;
+        }
+        const record = list[entry.recordIndex] as OutgoingRecord;
+        const size = recordBytes(record);
+        const overBytes = RECORD_BATCH_HEADER_BYTES + bytes + size > maxBatchBytes;
+        if (records > 0 && (records >= maxBatchRecords || overBytes)) break fill;
+        let out = byTopic.get(topic);
+        if (!out) {
+          out = [];
+          byTopic.set(topic, out);
+        }
+        out.push(record);
+        entry.recordIndex++;
+        entry.taken++;
+        parts.set(entry, (parts.get(entry) ?? 0) + 1);
+        records++;
+        bytes += size;
+      }
     }
-    if (taken.length === 0) return;
+    // Entries taken whole leave the queue; one cut short stays at its head for the next request.
+    while (queue.length > 0 && (queue[0] as Entry).taken === (queue[0] as Entry).count) queue.shift();
     inFlight = true;
-    producer.send(mergeByTopic(taken)).then(
+    producer.send([...byTopic].map(([topic, list]) => ({ topic, records: list }))).then(
       () => {
         inFlight = false;
-        for (const entry of taken) entry.resolve();
-        settle(taken);
+        for (const [entry, part] of parts) {
+          if (entry.cancelled) continue;
+          entry.acked += part;
+          if (entry.acked === entry.count) entry.resolve();
+        }
+        settle(records);
         pump();
       },
       (err: unknown) => {
         inFlight = false;
-        for (const entry of taken) entry.reject(err);
-        settle(taken);
+        for (const entry of parts.keys()) {
+          if (entry.cancelled) continue;
+          // The rest of a failed caller's records is not sent: the caller answers failure and resends all.
+          entry.cancelled = true;
+          withdraw(entry);
+          entry.reject(err);
+        }
+        settle(records);
         pump();
       },
     );
@@ -90,11 +182,11 @@ export function createBatchingProducer(
       if (signal?.aborted) return Promise.reject(signal.reason);
       return new Promise<void>((resolve, reject) => {
         const onAbort = () => {
-          if (!entry.dispatched && !entry.cancelled) {
+          if (!entry.cancelled) {
             entry.cancelled = true;
-            // Withdrawn records must stop counting against the caller's pending limit at once.
-            queue.splice(queue.indexOf(entry), 1);
-            settle([entry]);
+            // Withdrawn records must stop counting against the caller's pending limit at once; records
+            // already sent may still land.
+            withdraw(entry);
           }
           reject(signal?.reason);
         };
@@ -103,7 +195,10 @@ export function createBatchingProducer(
         const entry: Entry = {
           batches,
           count,
-          dispatched: false,
+          topicIndex: 0,
+          recordIndex: 0,
+          taken: 0,
+          acked: 0,
           cancelled: false,
           resolve: () => {
             signal?.removeEventListener('abort', onAbort);
@@ -127,21 +222,6 @@ export function createBatchingProducer(
       return new Promise((resolve) => idleWaiters.push(resolve));
     },
   };
-}
-
-function mergeByTopic(entries: Entry[]): TopicRecords[] {
-  const byTopic = new Map<string, OutgoingRecord[]>();
-  for (const entry of entries) {
-    for (const { topic, records } of entry.batches) {
-      let list = byTopic.get(topic);
-      if (!list) {
-        list = [];
-        byTopic.set(topic, list);
-      }
-      for (const record of records) list.push(record);
-    }
-  }
-  return [...byTopic].map(([topic, records]) => ({ topic, records }));
 }
 
 /** The intake request a body's records come from, and when it arrived: stamped on what they publish. */

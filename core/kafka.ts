@@ -7,6 +7,7 @@ import './kafkajs-encoder.ts';
 import {
   type Admin,
   CompressionTypes,
+  type ConfigResourceTypes,
   type ICustomPartitioner,
   Kafka,
   type KafkaConfig,
@@ -23,6 +24,9 @@ import { installCompressionCodecs } from './kafka-codecs.ts';
 import type { Logger } from './logger.ts';
 
 installCompressionCodecs();
+
+/** ConfigResourceTypes.TOPIC: Node cannot see that named export of the CommonJS kafkajs. */
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
 
 /** TLS and SASL towards the brokers (core/cluster-security.ts reads them from the environment). */
 export interface KafkaSecurity {
@@ -71,6 +75,21 @@ export interface TopicSpec {
   partitions?: number;
   /** Log-compacted topics keep the newest record per key (identity tables). */
   compacted?: boolean;
+  /** The topic's max.message.bytes: the largest record batch it takes. Unset: the broker's default. */
+  maxMessageBytes?: number;
+  /** Unset: the broker's default.replication.factor. */
+  replicationFactor?: number;
+  /** Replicas that must have a record before acks=all answers. Unset: the broker's default. */
+  minInsyncReplicas?: number;
+}
+
+/** What start-up checks of an existing topic: its settings as the broker applies them. */
+export interface TopicDescription {
+  topic: string;
+  /** The fewest replicas any of its partitions has. */
+  replicationFactor: number;
+  maxMessageBytes: number;
+  minInsyncReplicas: number;
 }
 
 export interface ClusterInfo {
@@ -147,6 +166,8 @@ export interface Consumer {
 export interface KafkaClient {
   describeCluster(): Promise<ClusterInfo>;
   ensureTopics(topics: TopicSpec[]): Promise<void>;
+  /** The settings of existing topics (missing ones are left out). */
+  describeTopics(topics: string[]): Promise<TopicDescription[]>;
   /** The offsets a consumer group committed on a topic, per partition ('-1' where none). */
   committedOffsets(groupId: string, topic: string): Promise<Map<number, string>>;
   /** The next offset to be written, per partition (the high watermark). */
@@ -212,8 +233,37 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
         topics: missing.map((t) => ({
           topic: t.topic,
           numPartitions: t.partitions ?? 1,
-          configEntries: t.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+          ...(t.replicationFactor === undefined ? {} : { replicationFactor: t.replicationFactor }),
+          configEntries: topicConfigEntries(t),
         })),
+      });
+    },
+    async describeTopics(topics) {
+      const admin = await connectedAdmin();
+      const existing = new Set(await admin.listTopics());
+      const names = topics.filter((topic) => existing.has(topic));
+      if (names.length === 0) return [];
+      const [metadata, configs] = await Promise.all([
+        admin.fetchTopicMetadata({ topics: names }),
+        admin.describeConfigs({
+          includeSynonyms: false,
+          resources: names.map((name) => ({
+            type: TOPIC_RESOURCE,
+            name,
+            configNames: ['max.message.bytes', 'min.insync.replicas'],
+          })),
+        }),
+      ]);
+      return names.map((topic) => {
+        const partitions = metadata.topics.find((t) => t.name === topic)?.partitions ?? [];
+        const entries = configs.resources.find((r) => r.resourceName === topic)?.configEntries ?? [];
+        const value = (name: string) => Number(entries.find((e) => e.configName === name)?.configValue);
+        return {
+          topic,
+          replicationFactor: Math.min(...partitions.map((p) => p.replicas.length)),
+          maxMessageBytes: value('max.message.bytes'),
+          minInsyncReplicas: value('min.insync.replicas'),
+        };
       });
     },
     async committedOffsets(groupId, topic) {
@@ -264,6 +314,18 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       admin = undefined;
     },
   };
+}
+
+function topicConfigEntries(spec: TopicSpec): { name: string; value: string }[] {
+  const entries: { name: string; value: string }[] = [];
+  if (spec.compacted) entries.push({ name: 'cleanup.policy', value: 'compact' });
+  if (spec.maxMessageBytes !== undefined) {
+    entries.push({ name: 'max.message.bytes', value: String(spec.maxMessageBytes) });
+  }
+  if (spec.minInsyncReplicas !== undefined) {
+    entries.push({ name: 'min.insync.replicas', value: String(spec.minInsyncReplicas) });
+  }
+  return entries;
 }
 
 function kafkajsSecurity(security: KafkaSecurity | undefined): Pick<KafkaConfig, 'ssl' | 'sasl'> {

@@ -57,6 +57,7 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
     topics,
     [topics.RAW_TOPIC, topics.NORMALIZED_TOPIC, topics.DEAD_LETTER_TOPIC],
     [topics.IDENTITY_TOPIC],
+    log,
   );
   const normalizedSerializer = await registerValueSchema(
     registry,

@@ -80,6 +80,14 @@ export const errorCatalogue = {
     retriable: true,
     hint: 'The topics could not be checked or created. Create them yourself (see "Topics" in README.md) or give the client the right to create them.',
   },
+  TOPIC_TOO_SMALL: {
+    retriable: false,
+    hint: 'A topic\'s max.message.bytes is below what this project writes to it (see "Limits" in README.md). Raise it (kafka-configs --alter --entity-type topics --entity-name <topic> --add-config max.message.bytes=<bytes>), or lower the setting named above (and INGRESS_BODY_LIMIT_BYTES with DEAD_LETTER_TOPIC_MAX_MESSAGE_BYTES), then start again.',
+  },
+  EVENT_TOO_LARGE: {
+    retriable: false,
+    hint: "The event is larger than the raw topic takes (TOPIC_MAX_MESSAGE_BYTES), so it went whole to the dead-letter topic and the webhook was answered 200. Find what makes it large (usually a long Payload or custom field); to store such events, raise the raw topic's max.message.bytes and TOPIC_MAX_MESSAGE_BYTES, then re-drive the dead letters.",
+  },
   UNMAPPABLE_EVENT: {
     retriable: false,
     hint: "The raw event cannot become a Segment call; the reason is above and in the dead letter's dlq.error.message header (no email and no user id, an unknown event type, unreadable event_json). It went to the dead-letter topic: set the connector's identity options (user id from CustomID or a Payload path, or the contact-id fallback) or fix what produces the raw topic, then re-drive the dead letters.",

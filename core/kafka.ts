@@ -228,15 +228,23 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       const existing = new Set(await admin.listTopics());
       const missing = topics.filter((t) => !existing.has(t.topic));
       if (missing.length === 0) return;
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((t) => ({
-          topic: t.topic,
-          numPartitions: t.partitions ?? 1,
-          ...(t.replicationFactor === undefined ? {} : { replicationFactor: t.replicationFactor }),
-          configEntries: topicConfigEntries(t),
-        })),
-      });
+      await admin
+        .createTopics({
+          waitForLeaders: true,
+          topics: missing.map((t) => ({
+            topic: t.topic,
+            numPartitions: t.partitions ?? 1,
+            ...(t.replicationFactor === undefined ? {} : { replicationFactor: t.replicationFactor }),
+            configEntries: topicConfigEntries(t),
+          })),
+        })
+        .catch((err: unknown) => {
+          // kafkajs says only "Topic creation errors"; the broker's reason per topic is in `errors`.
+          const errors = (err as { errors?: { topic?: string; message?: string }[] }).errors;
+          if (!Array.isArray(errors)) throw err;
+          const reasons = errors.map((e) => `${e.topic}: ${e.message}`).join('; ');
+          throw new Error(`${(err as Error).message}: ${reasons}`, { cause: err });
+        });
     },
     async describeTopics(topics) {
       const admin = await connectedAdmin();

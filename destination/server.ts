@@ -63,6 +63,7 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     topics,
     [topics.IDENTIFY_TOPIC, topics.DESTINATION_DEAD_LETTER_TOPIC],
     [topics.IDENTITY_TOPIC],
+    log,
   );
   const runsIntake = config.DESTINATION_ROLE !== 'worker';
   const runsWorker = config.DESTINATION_ROLE !== 'intake';

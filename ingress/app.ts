@@ -13,11 +13,10 @@ import {
   refuse,
 } from '../core/http-answers.ts';
 import type { Logger } from '../core/logger.ts';
-import type { MailjetEventType } from '../core/mailjet-event.ts';
 import { createAuthenticator, type WebhookCredentials, withoutToken } from './auth.ts';
-import type { EventPublisher } from './event-publisher.ts';
+import type { EventPublisher, PublishOutcome } from './event-publisher.ts';
 import type { IngressMetrics } from './metrics.ts';
-import { type AcceptedEvent, readWebhookBody } from './webhook-body.ts';
+import { readWebhookBody } from './webhook-body.ts';
 
 export type { Readiness };
 
@@ -94,29 +93,28 @@ export function buildIngressApp(options: IngressAppOptions): IngressApp {
         metrics.bodyBytes.observe(body.length);
         const read = readWebhookBody(body);
         metrics.eventsPerRequest.observe(read.accepted.length + read.rejected.length);
-        // What the answer and the metrics need, taken now: nothing below the await refers to `read`, so
-        // its parsed events and their JSON text are garbage while the records wait for Kafka.
-        const stored = read.accepted.length;
-        const storedByType = countByType(read.accepted);
-        const { rejected } = read;
+        // Nothing below the await refers to `read`, so its parsed events and their JSON text are
+        // garbage while the records wait for Kafka; the outcome holds only counts and reasons.
+        const events = read.accepted.length + read.rejected.length;
+        let outcome: PublishOutcome;
         try {
-          await publisher.publish(read, { requestId: request.id, receivedAt: Date.now() });
+          outcome = await publisher.publish(read, { requestId: request.id, receivedAt: Date.now() });
         } catch (err) {
           if (err instanceof ConnectorError && err.retriable) {
             if (err.code === 'INGRESS_OVERLOADED') metrics.shed.inc({ reason: 'overloaded' });
-            request.log.warn({ code: err.code, events: stored }, err.message);
+            request.log.warn({ code: err.code, events }, err.message);
             reply.header('Retry-After', retryAfter);
             return refuse(reply, 503, `${err.message.split('\n')[0]}. Retry later; nothing was lost.`);
           }
           throw err;
         }
         metrics.produceSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-        for (const [type, count] of storedByType) metrics.events.inc({ event_type: type }, count);
-        for (const input of rejected) {
-          metrics.deadLettered.inc({ code: input.code });
-          request.log.warn({ code: input.code }, `dead-lettered: ${input.reason}`);
+        for (const [type, count] of outcome.storedByType) metrics.events.inc({ event_type: type }, count);
+        for (const letter of outcome.deadLettered) {
+          metrics.deadLettered.inc({ code: letter.code });
+          request.log.warn({ code: letter.code }, `dead-lettered: ${letter.reason}`);
         }
-        return { stored, deadLettered: rejected.length };
+        return { stored: outcome.stored, deadLettered: outcome.deadLettered.length };
       } finally {
         metrics.pendingEvents.set(publisher.pending());
       }
@@ -139,12 +137,6 @@ export function buildIngressApp(options: IngressAppOptions): IngressApp {
     },
     idle: inFlight.idle,
   };
-}
-
-function countByType(events: readonly AcceptedEvent[]): Map<MailjetEventType, number> {
-  const counts = new Map<MailjetEventType, number>();
-  for (const { type } of events) counts.set(type, (counts.get(type) ?? 0) + 1);
-  return counts;
 }
 
 const unsupportedMediaType = 'Mailjet webhooks are JSON: send the body with Content-Type: application/json.';

@@ -1,6 +1,8 @@
 /** Every option of the ingress process: type, default and meaning. Validated once at start-up. */
 import { type Static, Type } from '@sinclair/typebox';
 import { loadConfig } from '../core/config.ts';
+import { ConnectorError } from '../core/errors.ts';
+import type { TopicConfig } from '../core/topics.ts';
 
 export const ingressConfigSchema = Type.Object(
   {
@@ -52,9 +54,9 @@ export const ingressConfigSchema = Type.Object(
     }),
     INGRESS_BODY_LIMIT_BYTES: Type.Integer({
       minimum: 1024,
-      default: 32 * 1024 * 1024,
+      default: 8 * 1024 * 1024,
       description:
-        'Largest webhook body accepted. Grouped bodies hold a whole second of events; larger ones get 413 and Mailjet retries.',
+        'Largest webhook body accepted (larger: 413, Mailjet retries). Grouped bodies hold a whole second of events; an invalid body is dead-lettered whole, so it must fit DEAD_LETTER_TOPIC_MAX_MESSAGE_BYTES with 64 KiB to spare.',
     }),
     INGRESS_ACK_TIMEOUT_MS: Type.Integer({
       minimum: 100,
@@ -97,4 +99,22 @@ export function loadIngressConfig(env: NodeJS.ProcessEnv = process.env): Ingress
     }
     return problems;
   });
+}
+
+/** Room a dead letter needs beside the body it holds: key, dlq.* headers, record batch overhead. */
+export const DEAD_LETTER_HEADROOM_BYTES = 64 * 1024;
+
+/**
+ * A body the ingress accepts must be storable: an invalid one goes whole to the dead-letter topic.
+ * Checked at start-up, where both configurations are known (the topics' own sizes are checked against
+ * these settings by ensureTopics).
+ */
+export function checkBodyLimitFitsTopics(config: IngressConfig, topics: TopicConfig): void {
+  const needed = config.INGRESS_BODY_LIMIT_BYTES + DEAD_LETTER_HEADROOM_BYTES;
+  if (needed > topics.DEAD_LETTER_TOPIC_MAX_MESSAGE_BYTES) {
+    throw new ConnectorError(
+      'CONFIG_INVALID',
+      `Invalid configuration:\n  - INGRESS_BODY_LIMIT_BYTES (${config.INGRESS_BODY_LIMIT_BYTES}) + ${DEAD_LETTER_HEADROOM_BYTES} bytes of dead-letter headers must fit DEAD_LETTER_TOPIC_MAX_MESSAGE_BYTES (${topics.DEAD_LETTER_TOPIC_MAX_MESSAGE_BYTES}): an invalid body is dead-lettered whole. Lower the first or raise the second (and the dead-letter topic's max.message.bytes).`,
+    );
+  }
 }

@@ -15,7 +15,7 @@ import {
 import { ensureTopics, type TopicConfig } from '../core/topics.ts';
 import { mailjetEventRawSchema, valueSubject } from '../schemas/index.ts';
 import { buildIngressApp } from './app.ts';
-import type { IngressConfig } from './config.ts';
+import { checkBodyLimitFitsTopics, type IngressConfig } from './config.ts';
 import { createEventPublisher } from './event-publisher.ts';
 import { createIngressMetrics } from './metrics.ts';
 
@@ -35,10 +35,11 @@ export interface RunningIngress {
 export async function startIngress(deps: IngressDependencies): Promise<RunningIngress> {
   const { config, topics, logger } = deps;
   const log = logger.child({ component: 'ingress' });
+  checkBodyLimitFitsTopics(config, topics);
   const clients = openServiceClients(deps, 'mailjet-connector-ingress');
   const { kafka, registry, probe } = clients;
 
-  await ensureTopics(kafka, topics, [topics.RAW_TOPIC, topics.DEAD_LETTER_TOPIC]);
+  await ensureTopics(kafka, topics, [topics.RAW_TOPIC, topics.DEAD_LETTER_TOPIC], [], log);
   const rawSerializer = await registerValueSchema(
     registry,
     valueSubject(topics.RAW_TOPIC),
@@ -53,6 +54,8 @@ export async function startIngress(deps: IngressDependencies): Promise<RunningIn
     deadLetterTopic: topics.DEAD_LETTER_TOPIC,
     ackTimeoutMs: config.INGRESS_ACK_TIMEOUT_MS,
     maxPendingEvents: config.INGRESS_MAX_PENDING_EVENTS,
+    maxRawRecordBytes: topics.TOPIC_MAX_MESSAGE_BYTES,
+    maxDeadLetterBytes: topics.DEAD_LETTER_TOPIC_MAX_MESSAGE_BYTES,
   });
 
   const { app, stopIntake, idle } = buildIngressApp({

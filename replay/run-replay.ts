@@ -242,6 +242,8 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
           deadLetterTopic: topics.DEAD_LETTER_TOPIC,
           ackTimeoutMs: config.CONNECTOR_SHUTDOWN_TIMEOUT_MS,
           maxPendingEvents: Number.MAX_SAFE_INTEGER,
+          maxRawRecordBytes: topics.TOPIC_MAX_MESSAGE_BYTES,
+          maxDeadLetterBytes: topics.DEAD_LETTER_TOPIC_MAX_MESSAGE_BYTES,
         }),
         ...(identify ? { identify } : {}),
         dryRun: options.dryRun,

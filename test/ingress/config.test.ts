@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadIngressConfig } from '../../ingress/config.ts';
+import { loadTopicConfig } from '../../core/topics.ts';
+import { checkBodyLimitFitsTopics, loadIngressConfig } from '../../ingress/config.ts';
 
 const auth = { INGRESS_BASIC_AUTH_USER: 'mailjet', INGRESS_BASIC_AUTH_PASSWORD: 'a-long-random-secret' };
 
@@ -14,11 +15,11 @@ function configError(env: NodeJS.ProcessEnv): string {
   return '';
 }
 
-test('defaults: port 8080, path /webhooks/mailjet, 32 MiB bodies, 10 s ack deadline', () => {
+test('defaults: port 8080, path /webhooks/mailjet, 8 MiB bodies, 10 s ack deadline', () => {
   const config = loadIngressConfig(auth);
   assert.equal(config.INGRESS_PORT, 8080);
   assert.equal(config.INGRESS_PATH, '/webhooks/mailjet');
-  assert.equal(config.INGRESS_BODY_LIMIT_BYTES, 32 * 1024 * 1024);
+  assert.equal(config.INGRESS_BODY_LIMIT_BYTES, 8 * 1024 * 1024);
   assert.equal(config.INGRESS_ACK_TIMEOUT_MS, 10_000);
   assert.equal(config.INGRESS_AUTH_DISABLED, false);
 });
@@ -73,4 +74,19 @@ test('numbers are validated with their bounds', () => {
     configError({ ...auth, INGRESS_PORT: 'http' }),
     /INGRESS_PORT: Expected integer \(got "http", for example INGRESS_PORT=8080\)/,
   );
+});
+
+// The body limit (32 MiB) was 32 times what the dead-letter topic took, so an invalid body near it could
+// never be dead-lettered: 503 until Mailjet gave up on it.
+test('the body limit must leave room in the dead-letter topic for a whole body and its headers', () => {
+  const config = loadIngressConfig({ ...auth, INGRESS_BODY_LIMIT_BYTES: String(9 * 1024 * 1024) });
+  assert.throws(
+    () => checkBodyLimitFitsTopics(config, loadTopicConfig({})),
+    /INGRESS_BODY_LIMIT_BYTES \(9437184\) \+ 65536 bytes of dead-letter headers must fit DEAD_LETTER_TOPIC_MAX_MESSAGE_BYTES \(9437184\)/,
+  );
+  checkBodyLimitFitsTopics(
+    config,
+    loadTopicConfig({ DEAD_LETTER_TOPIC_MAX_MESSAGE_BYTES: String(9 * 1024 * 1024 + 65536) }),
+  );
+  checkBodyLimitFitsTopics(loadIngressConfig(auth), loadTopicConfig({}));
 });

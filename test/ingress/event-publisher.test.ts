@@ -26,6 +26,8 @@ test('past INGRESS_MAX_PENDING_EVENTS new bodies are refused as overloaded; an i
     deadLetterTopic,
     ackTimeoutMs: 30_000,
     maxPendingEvents: 2,
+    maxRawRecordBytes: 1024 * 1024,
+    maxDeadLetterBytes: 1024 * 1024,
   });
   const context = { requestId: 'req-1', receivedAt: Date.now() };
   const body = (text: string) => readWebhookBody(Buffer.from(text));

@@ -168,3 +168,67 @@ test('readiness, liveness and metrics describe what happened', async (t) => {
   assert.match(metrics, /mailjet_ingress_pending_events 0/);
   assert.match(metrics, /mailjet_ingress_process_resident_memory_bytes/);
 });
+
+/** `count` distinct open events of ~340 bytes for 100 recipients, as Mailjet groups them. */
+function openEvents(count: number): string[] {
+  return Array.from({ length: count }, (_, n) =>
+    mailjetSamples.open
+      .replace('19421777396190490', String(19421777396190490n + BigInt(n)))
+      .replace('api@mailjet.com', `user-${n % 100}@example.com`),
+  );
+}
+
+// A 4.1 MB grouped body of valid events got 503 with part of it written anyway (each Mailjet retry
+// wrote that part again): one produce request carried it, over 1 MiB per partition.
+test('a grouped body of 12,000 valid events (about 4 MB) is answered 200 and stored whole, each event once', async (t) => {
+  const ingress = await startTestIngress(t);
+  const body = `[${openEvents(12_000).join(',')}]`;
+  assert.ok(body.length > 4_000_000, `${body.length} bytes`);
+  const response = await postWebhook(ingress, body);
+  assert.equal(response.status, 200, await response.clone().text());
+  assert.deepEqual(await response.json(), { stored: 12_000, deadLettered: 0 });
+
+  const kafka = testKafka(t);
+  const records = await readRecords(t, kafka, ingress.topics.RAW_TOPIC, 12_000, 60_000);
+  const raws = await decodeRaw(records);
+  assert.equal(new Set(raws.map((r) => r.message_id)).size, 12_000, 'every event, none twice');
+  assert.equal(await recordCount(kafka, ingress.topics.RAW_TOPIC), 12_000);
+  assert.equal(await recordCount(kafka, ingress.topics.DEAD_LETTER_TOPIC), 0);
+});
+
+// One event with a 2 MB field got 503 on every retry (the broker refused the record), so after
+// Mailjet's 24 hours of retries it was gone without a trace.
+test('an event too large for the raw topic is answered 200 and dead-lettered whole as EVENT_TOO_LARGE', async (t) => {
+  const ingress = await startTestIngress(t);
+  const [small] = openEvents(1);
+  const large = mailjetSamples.click.replace('"Payload":""', `"Payload":"${'x'.repeat(2_000_000)}"`);
+  const response = await postWebhook(ingress, `[${small},${large}]`);
+  assert.equal(response.status, 200);
+  assert.deepEqual(await response.json(), { stored: 1, deadLettered: 1 });
+
+  const kafka = testKafka(t);
+  const [letter] = await readRecords(t, kafka, ingress.topics.DEAD_LETTER_TOPIC, 1);
+  assert.equal(letter?.value?.toString(), large, 'the event, byte for byte');
+  assert.equal(letter?.key?.toString(), 'api@mailjet.com');
+  assert.equal(header(letter, DEAD_LETTER_HEADERS.errorCode), 'EVENT_TOO_LARGE');
+  assert.match(
+    header(letter, DEAD_LETTER_HEADERS.errorMessage) ?? '',
+    /^the click event \(MessageID 19421777836302490\) would make a raw record of \d+ bytes, over TOPIC_MAX_MESSAGE_BYTES=1048576/,
+  );
+  assert.equal(await recordCount(kafka, ingress.topics.RAW_TOPIC), 1);
+});
+
+// 30,000 `null` elements made 30,000 dead letters in one produce request, refused as too large on
+// every retry.
+test('a body of 30,000 null elements is answered 200 and every element dead-lettered', async (t) => {
+  const ingress = await startTestIngress(t);
+  const response = await postWebhook(ingress, `[${Array(30_000).fill('null').join(',')}]`);
+  assert.equal(response.status, 200);
+  assert.deepEqual(await response.json(), { stored: 0, deadLettered: 30_000 });
+
+  const kafka = testKafka(t);
+  assert.equal(await recordCount(kafka, ingress.topics.DEAD_LETTER_TOPIC), 30_000);
+  const [letter] = await readRecords(t, kafka, ingress.topics.DEAD_LETTER_TOPIC, 1);
+  assert.equal(letter?.value?.toString(), 'null');
+  assert.equal(header(letter, DEAD_LETTER_HEADERS.errorCode), 'NOT_AN_EVENT');
+});

@@ -78,7 +78,7 @@ export const errorCatalogue = {
   },
   TOPIC_SETUP_FAILED: {
     retriable: true,
-    hint: 'The topics could not be checked or created. Create them yourself (see "Topics" in README.md) or give the client the right to create them.',
+    hint: 'The topics could not be checked or created. Create them yourself (see "Topics" in README.md) or give the client the right to create them, and to describe their configs (DescribeConfigs: start-up checks max.message.bytes).',
   },
   TOPIC_TOO_SMALL: {
     retriable: false,

@@ -122,6 +122,7 @@ export function createBatchingProducer(producer: Producer, options: BatchingOpti
     let records = 0;
     let bytes = 0;
     fill: for (const entry of queue) {
+      const takenBefore = entry.taken;
       while (entry.topicIndex < entry.batches.length) {
         const { topic, records: list } = entry.batches[entry.topicIndex] as TopicRecords;
         if (entry.recordIndex >= list.length) {
@@ -141,7 +142,7 @@ export function createBatchingProducer(producer: Producer, options: BatchingOpti
         out.push(record);
         entry.recordIndex++;
         entry.taken++;
-        parts.set(entry, (parts.get(entry) ?? 0) + 1);
+        parts.set(entry, entry.taken - takenBefore);
         records++;
         bytes += size;
       }

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ErrorCode } from '../core/errors.ts';
-import { exactText, parseLosslessJson } from '../core/mailjet-event.ts';
+import { exactText, parseLosslessJson } from '../core/lossless-json.ts';
 import type { SegmentIdentify } from '../schemas/index.ts';
 
 /** One identify call, with what the identify topic's fields need taken out of it (see the .avsc docs). */

@@ -5,13 +5,8 @@
  * its exact text, and numbers keep their digits (MessageID exceeds 2^53).
  */
 import type { ErrorCode } from '../core/errors.ts';
-import {
-  exactText,
-  isMailjetEventType,
-  MAILJET_EVENT_TYPES,
-  type MailjetEventType,
-  parseLosslessJson,
-} from '../core/mailjet-event.ts';
+import { exactText, parseLosslessJson } from '../core/lossless-json.ts';
+import { isMailjetEventType, MAILJET_EVENT_TYPES, type MailjetEventType } from '../core/mailjet-event.ts';
 
 export interface AcceptedEvent {
   type: MailjetEventType;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
-import { parseLosslessJson, parseLosslessJsonWithReviver } from '../../core/mailjet-event.ts';
+import { parseLosslessJson, parseLosslessJsonWithReviver } from '../../core/lossless-json.ts';
 import { groupedBody, mailjetSamples } from '../fixtures/mailjet-events.ts';
 
 const isRawJson = (JSON as JSON & { isRawJSON(value: unknown): value is { rawJSON: string } }).isRawJSON;

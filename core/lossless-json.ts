@@ -215,11 +215,12 @@ function parseScanned(text: string, scanned: Scanned): LosslessJson {
   let parsed: unknown;
   try {
     parsed = JSON.parse(scanned.marked ?? text);
-  } catch {
+  } catch (err) {
     // The marked text is invalid only when the original is: the reference throws its own message. With
     // cuts the original is too deep for the reference's recursion, but JSON.parse alone is iterative.
-    if (cuts.length > 0) JSON.parse(text);
-    return parseLosslessJsonWithReviver(text);
+    if (cuts.length === 0) return parseLosslessJsonWithReviver(text);
+    JSON.parse(text);
+    throw err;
   }
   if (scanned.marked === undefined) return parsed;
   const markers: Markers = { numbers, cuts, maxDepth: scanned.maxDepth, found: 0 };

@@ -306,3 +306,20 @@ test('parseLosslessJsonBounded keeps values past the limit as the text received,
   assert.throws(() => parseLosslessJsonBounded(`[${nested(10)}`, 3), SyntaxError);
   assert.throws(() => parseLosslessJsonBounded(`["\\u0000",${nested(10)}]`, 3), { name: 'JsonTooDeepError' });
 });
+
+test('500 generated documents cut at any depth are written back to the same values, their depth exact', () => {
+  const random = prng(20_261_203);
+  for (let i = 0; i < 500; i++) {
+    const text = generateDocument(random);
+    const reference = parseLosslessJsonWithReviver(text);
+    const expected = outcome(parseLosslessJsonWithReviver, text);
+    for (const cut of [1, 2, 3]) {
+      const { value, depth } = parseLosslessJsonBounded(text, cut);
+      assert.equal(exceedsDepth(reference, depth), false, text);
+      if (depth > 0) assert.equal(exceedsDepth(reference, depth - 1), true, text);
+      assert.equal(exceedsDepth(value, cut), depth > cut, text);
+      const written = stringifyLosslessJson(value);
+      assert.deepEqual(outcome(parseLosslessJsonWithReviver, written), expected, `${text} cut at ${cut}`);
+    }
+  }
+});

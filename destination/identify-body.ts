@@ -76,7 +76,8 @@ export function readIdentifyBody(body: Buffer, options: ReadOptions = {}): Ident
     ({ value: parsed, depth } = parseLosslessJsonBounded(body.toString('utf8'), MAX_JSON_DEPTH + 2));
   } catch (err) {
     if (err instanceof JsonTooDeepError) {
-      return { ...empty(), rejected: [reject(`the body ${err.message}`, body, null, 'JSON_TOO_DEEP')] };
+      // Too deep to read call by call (a `\u0000` escape beside a value past the limit): one dead letter.
+      return { ...empty(), rejected: [reject(tooDeepReason('the body'), body, null, 'JSON_TOO_DEEP')] };
     }
     const detail = body.length === 0 ? 'the body is empty' : (err as Error).message;
     return { ...empty(), rejected: [reject(`Invalid JSON: ${detail}`, body, null)] };
@@ -146,9 +147,9 @@ function readCall(
   batchContext: Record<string, unknown> | undefined,
 ): AcceptedIdentify | RejectedCall | 'ignored' {
   const tooDeep = (value: unknown) => options.mayBeTooDeep && exceedsDepth(value, MAX_JSON_DEPTH);
-  const tooDeepReason = `${where}: nests deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`;
   if (!isObject(element)) {
-    if (tooDeep(element)) return reject(tooDeepReason, Buffer.from(textOf(element)), null, 'JSON_TOO_DEEP');
+    if (tooDeep(element))
+      return reject(tooDeepReason(where), Buffer.from(textOf(element)), null, 'JSON_TOO_DEEP');
     return reject(`${where} is ${kindOf(element)}, not a call object`, Buffer.from(textOf(element)), null);
   }
   // The write key is a credential: it must not reach Kafka, in the identify topic or a dead letter.
@@ -170,7 +171,7 @@ function readCall(
     (typeof userId === 'string' ? userId : null) ??
     (typeof anonymousId === 'string' ? anonymousId : null);
   // Measured with the batch context merged in: that is what would be stored.
-  if (tooDeep(call)) return reject(tooDeepReason, Buffer.from(textOf(call)), key, 'JSON_TOO_DEEP');
+  if (tooDeep(call)) return reject(tooDeepReason(where), Buffer.from(textOf(call)), key, 'JSON_TOO_DEEP');
   // Bounded from here on: the call nests at most MAX_JSON_DEPTH levels.
   const json = JSON.stringify(call);
   const invalid = (reason: string) => reject(`${where}: ${reason}`, Buffer.from(json), key);
@@ -241,6 +242,10 @@ function timeOf(value: unknown): number | null {
   if (typeof value !== 'string') return null;
   const time = Date.parse(value);
   return Number.isNaN(time) ? null : time;
+}
+
+function tooDeepReason(where: string): string {
+  return `${where}: nests deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`;
 }
 
 function reject(

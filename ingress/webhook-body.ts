@@ -51,15 +51,15 @@ export function readWebhookBody(body: Buffer): WebhookBody {
     // One level more than an event may nest: the array of a grouped body.
     ({ value: parsed, depth } = parseLosslessJsonBounded(body.toString('utf8'), MAX_JSON_DEPTH + 1));
   } catch (err) {
-    const tooDeep = err instanceof JsonTooDeepError;
+    // Too deep to read part by part (a `\u0000` escape beside a value past the limit): one dead letter.
+    if (err instanceof JsonTooDeepError) {
+      const reason = tooDeepReason('the body');
+      return { accepted: [], rejected: [{ code: 'JSON_TOO_DEEP', reason, raw: body, email: null }] };
+    }
     const detail = body.length === 0 ? 'the body is empty' : (err as Error).message;
     return {
       accepted: [],
-      rejected: [
-        tooDeep
-          ? { code: 'JSON_TOO_DEEP', reason: `the body ${detail}`, raw: body, email: null }
-          : { code: 'INVALID_JSON', reason: `Invalid JSON: ${detail}`, raw: body, email: null },
-      ],
+      rejected: [{ code: 'INVALID_JSON', reason: `Invalid JSON: ${detail}`, raw: body, email: null }],
     };
   }
   const elements = Array.isArray(parsed) ? parsed : [parsed];
@@ -80,17 +80,17 @@ export function readWebhookBody(body: Buffer): WebhookBody {
 
 /** An element nesting past the limit: no field of it is read but the email, the key of its dead letter. */
 function tooDeep(element: unknown, where: string): RejectedInput {
-  const email = isEventLike(element) && typeof element.email === 'string' ? element.email : null;
+  const fields = typeof element === 'object' && element !== null ? (element as Record<string, unknown>) : {};
   return {
     code: 'JSON_TOO_DEEP',
-    reason: `${where}: nests deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`,
+    reason: tooDeepReason(where),
     raw: Buffer.from(stringifyLosslessJson(element)),
-    email,
+    email: typeof fields.email === 'string' ? fields.email : null,
   };
 }
 
-function isEventLike(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+function tooDeepReason(where: string): string {
+  return `${where}: nests deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`;
 }
 
 function readEvent(element: unknown, where: string): AcceptedEvent | RejectedInput {

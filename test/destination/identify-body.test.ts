@@ -341,6 +341,16 @@ test('a body that is one deep value is one dead letter; a batch context past the
   );
 });
 
+test('a deep body the parser cannot read call by call (a \\u0000 escape beside it) is one dead letter', () => {
+  const body = `[{"type":"identify","userId":"\\u0000"},${nested(6000)}]`;
+  const { accepted, rejected } = read(body);
+  assert.equal(accepted.length, 0);
+  assert.deepEqual(
+    rejected.map((r) => [r.code, r.reason, r.raw.toString() === body]),
+    [['JSON_TOO_DEEP', 'the body: nests deeper than 64 levels of objects and arrays', true]],
+  );
+});
+
 test('a call of exactly 64 levels is stored, single, in an array or in a batch; one more level is not', () => {
   const call = (depth: number) => `{"type":"identify","userId":"u","x":${nested(depth - 1)}}`;
   for (const wrap of [(c: string) => c, (c: string) => `[${c}]`, (c: string) => `{"batch":[${c}]}`]) {

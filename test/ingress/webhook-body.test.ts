@@ -154,6 +154,16 @@ test('a body that is one deep value is one dead letter holding the whole body', 
   }
 });
 
+test('a deep body the parser cannot read part by part (a \\u0000 escape beside it) is one dead letter', () => {
+  const body = `[{"event":"open","time":1,"note":"\\u0000"},${nested(6000)}]`;
+  const { accepted, rejected } = read(body);
+  assert.equal(accepted.length, 0);
+  assert.deepEqual(
+    rejected.map((r) => [r.code, r.reason, r.raw.toString() === body]),
+    [['JSON_TOO_DEEP', 'the body: nests deeper than 64 levels of objects and arrays', true]],
+  );
+});
+
 test('an event of exactly 64 levels is stored, bare or grouped; one more level is not', () => {
   const event = (depth: number) =>
     `{"event":"open","time":1,"MessageID":19421777835146490,"x":${nested(depth - 1)}}`;

@@ -9,13 +9,8 @@
  * Empty strings and ids of 0 are Mailjet's way of saying "none" and are left out instead of sent.
  */
 import type { ErrorCode } from '../core/errors.ts';
-import {
-  exactText,
-  isMailjetEventType,
-  type LosslessJson,
-  type MailjetEventType,
-  parseLosslessJson,
-} from '../core/mailjet-event.ts';
+import { exactText, type LosslessJson, parseLosslessJson } from '../core/lossless-json.ts';
+import { isMailjetEventType, type MailjetEventType } from '../core/mailjet-event.ts';
 import type { MailjetEventNormalized, MailjetEventRaw } from '../schemas/index.ts';
 import { segmentMessageId } from './message-id.ts';
 

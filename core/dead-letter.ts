@@ -34,7 +34,7 @@ export function deadLetterRecord(letter: DeadLetter): OutgoingRecord {
   const headers: Record<string, string> = {
     [DEAD_LETTER_HEADERS.stage]: letter.stage,
     [DEAD_LETTER_HEADERS.errorCode]: letter.code,
-    [DEAD_LETTER_HEADERS.errorMessage]: letter.message,
+    [DEAD_LETTER_HEADERS.errorMessage]: cut(letter.message, MAX_DEAD_LETTER_MESSAGE_CHARS),
     [DEAD_LETTER_HEADERS.failedAt]: letter.failedAt.toISOString(),
   };
   if (letter.origin) {
@@ -44,4 +44,38 @@ export function deadLetterRecord(letter: DeadLetter): OutgoingRecord {
   }
   if (letter.requestId) headers[DEAD_LETTER_HEADERS.requestId] = letter.requestId;
   return { key: letter.key, value: letter.value, headers };
+}
+
+/**
+ * How much of an offending value a reason quotes: enough to recognise it. A reason goes into a header
+ * and a log line, so it must not grow with the input; the dead letter's value holds all of it.
+ */
+export const MAX_QUOTED_CHARS = 100;
+
+/** The guard on the dlq.error.message header, whatever a stage wrote into its reason. */
+export const MAX_DEAD_LETTER_MESSAGE_CHARS = 500;
+
+/**
+ * `value` as a reason quotes it: JSON (strings in quotes), cut past `maxChars` with an ellipsis and the
+ * original length, so `unknown event type "xxxx…" (300000 characters)` still says what was wrong.
+ * Never throws: a value JSON.stringify refuses is named by its kind.
+ */
+export function quoteForReason(value: unknown, maxChars = MAX_QUOTED_CHARS): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') {
+    if (value.length <= maxChars) return JSON.stringify(value);
+    // Cut before quoting: a cut quoted text could end inside an escape.
+    return `${JSON.stringify(value.slice(0, maxChars)).slice(0, -1)}…" (${value.length} characters)`;
+  }
+  let json: string;
+  try {
+    json = JSON.stringify(value) ?? String(value);
+  } catch {
+    json = Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+  }
+  return cut(json, maxChars);
+}
+
+function cut(text: string, maxChars: number): string {
+  return text.length <= maxChars ? text : `${text.slice(0, maxChars)}… (${text.length} characters)`;
 }

@@ -52,6 +52,10 @@ export const errorCatalogue = {
     retriable: false,
     hint: 'A required field (`event`, `time` as Unix seconds) is missing or has the wrong type. The event went to the dead-letter topic with this reason.',
   },
+  JSON_TOO_DEEP: {
+    retriable: false,
+    hint: 'The event or identify call nests objects and arrays deeper than 64 levels (MAX_JSON_DEPTH), which no Mailjet event or Segment call does. It went to the dead-letter topic as received and was answered 200; the rest of its body was stored. Check what posts to the URL.',
+  },
   KAFKA_AUTH_FAILED: {
     retriable: false,
     hint: 'Check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM against the user the cluster knows (Confluent Cloud: an API key of this cluster, mechanism PLAIN), then start again.',

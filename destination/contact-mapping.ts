@@ -4,6 +4,7 @@
  * from the value the first time a property is seen. Mailjet types are `str`, `int`, `float`, `bool` and
  * `datetime`; a property, once created, keeps its type, so later values are fitted to it or refused.
  */
+import { isRawJson, JsonTooDeepError, parseLosslessJson } from '../core/lossless-json.ts';
 import type { SegmentIdentify } from '../schemas/index.ts';
 
 export type MailjetDatatype = 'str' | 'int' | 'float' | 'bool' | 'datetime';
@@ -85,9 +86,14 @@ export function contactUpdateOf(identify: SegmentIdentify): ContactMapping {
   if (identify.email === null || identify.email === '') return { ok: false, reason: 'no-email' };
   let traits: unknown;
   try {
-    traits = JSON.parse(identify.traits_json);
+    // Lossless, as the intake read them: a trait above 2^53 keeps its digits (see propertyValueOf).
+    traits = parseLosslessJson(identify.traits_json);
   } catch (err) {
-    return { ok: false, reason: 'invalid', message: `traits_json is not JSON: ${(err as Error).message}` };
+    const message =
+      err instanceof JsonTooDeepError
+        ? `traits_json ${err.message}`
+        : `traits_json is not JSON: ${(err as Error).message}`;
+    return { ok: false, reason: 'invalid', message };
   }
   if (!isObject(traits))
     return { ok: false, reason: 'invalid', message: 'traits_json is not a JSON object.' };
@@ -115,14 +121,29 @@ function flatten(
     }
     const name = propertyName(keyPath);
     if (name === '') continue;
-    into[name] =
-      value === null || typeof value === 'string' || typeof value === 'boolean'
-        ? value
-        : typeof value === 'number' && Number.isFinite(value)
-          ? value
-          : // Arrays and objects past the depth limit: kept whole, as JSON text.
-            JSON.stringify(value);
+    into[name] = propertyValueOf(value);
   }
+}
+
+function propertyValueOf(value: unknown): PropertyValue {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return value;
+  if (isRawJson(value)) return exactNumber(value.rawJSON);
+  // Arrays and objects past the flattening depth: kept whole, as JSON text (bounded: the traits nest
+  // at most MAX_JSON_DEPTH levels, and numbers in them keep their digits).
+  return JSON.stringify(value);
+}
+
+/**
+ * A number whose text JavaScript would change. Mailjet's int and float hold what a JavaScript number
+ * holds, so an integer above 2^53 (an id) or out of range goes as its exact text: a new property is
+ * then typed `str`, and an existing `int` or `float` one refuses it (PROPERTY_TYPE_MISMATCH) instead of
+ * storing a rounded id. A fraction goes as the nearest number, as any float would.
+ */
+function exactNumber(text: string): PropertyValue {
+  const number = Number(text);
+  if (Number.isSafeInteger(number) || (Number.isFinite(number) && !Number.isInteger(number))) return number;
+  return text;
 }
 
 function contactName(traits: Record<string, unknown>): string | undefined {
@@ -165,5 +186,5 @@ export function mergeUpdates<T>(
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !isRawJson(value);
 }

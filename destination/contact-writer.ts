@@ -6,6 +6,7 @@
  * dead-letter topic; anything that may pass on a retry throws, so the caller commits nothing.
  */
 import { setTimeout as sleepMs } from 'node:timers/promises';
+import { quoteForReason } from '../core/dead-letter.ts';
 import { ConnectorError, type ErrorCode } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import {
@@ -120,7 +121,7 @@ export function createContactWriter(options: ContactWriterOptions): ContactWrite
       if (!property) continue;
       const fitted = fitValue(value, property.datatype);
       if (fitted === undefined)
-        misfits.push(`${property.name} is ${property.datatype}, got ${JSON.stringify(value)}`);
+        misfits.push(`${property.name} is ${property.datatype}, got ${quoteForReason(value)}`);
       else properties[property.name] = fitted;
     }
     if (misfits.length > 0) {

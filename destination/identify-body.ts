@@ -7,8 +7,16 @@
  * Numbers keep their digits (a numeric userId may exceed 2^53), as in the ingress.
  */
 import { createHash } from 'node:crypto';
+import { quoteForReason } from '../core/dead-letter.ts';
 import type { ErrorCode } from '../core/errors.ts';
-import { exactText, parseLosslessJson } from '../core/mailjet-event.ts';
+import {
+  exactText,
+  exceedsDepth,
+  JsonTooDeepError,
+  MAX_JSON_DEPTH,
+  parseLosslessJsonBounded,
+  stringifyLosslessJson,
+} from '../core/lossless-json.ts';
 import type { SegmentIdentify } from '../schemas/index.ts';
 
 /** One identify call, with what the identify topic's fields need taken out of it (see the .avsc docs). */
@@ -28,7 +36,7 @@ export interface AcceptedIdentify {
   key: string;
 }
 
-export type RejectionCode = Extract<ErrorCode, 'IDENTIFY_INVALID'>;
+export type RejectionCode = Extract<ErrorCode, 'IDENTIFY_INVALID' | 'JSON_TOO_DEEP'>;
 
 export interface RejectedCall {
   code: RejectionCode;
@@ -62,12 +70,20 @@ const OTHER_CALL_TYPES = new Set(['track', 'page', 'screen', 'group', 'alias']);
 
 export function readIdentifyBody(body: Buffer, options: ReadOptions = {}): IdentifyBody {
   let parsed: unknown;
+  let depth: number;
   try {
-    parsed = parseLosslessJson(body.toString('utf8'));
+    // Two levels more than a call may nest: a batch envelope and its array.
+    ({ value: parsed, depth } = parseLosslessJsonBounded(body.toString('utf8'), MAX_JSON_DEPTH + 2));
   } catch (err) {
+    if (err instanceof JsonTooDeepError) {
+      // Too deep to read call by call (a `\u0000` escape beside a value past the limit): one dead letter.
+      return { ...empty(), rejected: [reject(tooDeepReason('the body'), body, null, 'JSON_TOO_DEEP')] };
+    }
     const detail = body.length === 0 ? 'the body is empty' : (err as Error).message;
     return { ...empty(), rejected: [reject(`Invalid JSON: ${detail}`, body, null)] };
   }
+  // Only a body that reaches past the limit can hold a call that does: the others skip the walk.
+  const checks: CallChecks = { ...options, mayBeTooDeep: depth > MAX_JSON_DEPTH };
   const result = empty();
   if (isObject(parsed) && typeof parsed.writeKey === 'string') result.writeKey = parsed.writeKey;
   let calls: unknown[];
@@ -80,7 +96,7 @@ export function readIdentifyBody(body: Buffer, options: ReadOptions = {}): Ident
     if (!Array.isArray(parsed.batch)) {
       const { writeKey: _writeKey, ...envelope } = parsed;
       const reason = `"batch" must be an array of calls, got ${kindOf(parsed.batch)}`;
-      return { ...result, rejected: [reject(reason, Buffer.from(JSON.stringify(envelope)), null)] };
+      return { ...result, rejected: [reject(reason, Buffer.from(stringifyLosslessJson(envelope)), null)] };
     }
     calls = parsed.batch;
     where = (index) => `batch call ${index}`;
@@ -89,10 +105,10 @@ export function readIdentifyBody(body: Buffer, options: ReadOptions = {}): Ident
     calls = [parsed];
     where = () => 'the body';
   }
-  if (parsed !== calls[0] && calls.length > 0) result.firstCallJson = JSON.stringify(calls[0]);
+  if (parsed !== calls[0] && calls.length > 0) result.firstCallJson = stringifyLosslessJson(calls[0]);
 
   calls.forEach((call, index) => {
-    const outcome = readCall(call, where(index), options, batchContext);
+    const outcome = readCall(call, where(index), checks, batchContext);
     if (outcome === 'ignored') result.ignored++;
     else if ('code' in outcome) result.rejected.push(outcome);
     else result.accepted.push(outcome);
@@ -119,13 +135,21 @@ export function identifyValue(
   };
 }
 
+interface CallChecks extends ReadOptions {
+  /** The body reaches past MAX_JSON_DEPTH: each call is measured. */
+  mayBeTooDeep: boolean;
+}
+
 function readCall(
   element: unknown,
   where: string,
-  options: ReadOptions,
+  options: CallChecks,
   batchContext: Record<string, unknown> | undefined,
 ): AcceptedIdentify | RejectedCall | 'ignored' {
+  const tooDeep = (value: unknown) => options.mayBeTooDeep && exceedsDepth(value, MAX_JSON_DEPTH);
   if (!isObject(element)) {
+    if (tooDeep(element))
+      return reject(tooDeepReason(where), Buffer.from(textOf(element)), null, 'JSON_TOO_DEEP');
     return reject(`${where} is ${kindOf(element)}, not a call object`, Buffer.from(textOf(element)), null);
   }
   // The write key is a credential: it must not reach Kafka, in the identify topic or a dead letter.
@@ -133,7 +157,6 @@ function readCall(
   const call: Record<string, unknown> = rest;
   // Segment's batch endpoint applies the envelope's context to every call; the call's own keys win.
   if (batchContext) call.context = { ...batchContext, ...(isObject(call.context) ? call.context : {}) };
-  const json = JSON.stringify(call);
 
   const type = call.type ?? options.impliedType;
   const userId = idText(call.userId);
@@ -147,6 +170,10 @@ function readCall(
     email?.toLowerCase() ??
     (typeof userId === 'string' ? userId : null) ??
     (typeof anonymousId === 'string' ? anonymousId : null);
+  // Measured with the batch context merged in: that is what would be stored.
+  if (tooDeep(call)) return reject(tooDeepReason(where), Buffer.from(textOf(call)), key, 'JSON_TOO_DEEP');
+  // Bounded from here on: the call nests at most MAX_JSON_DEPTH levels.
+  const json = JSON.stringify(call);
   const invalid = (reason: string) => reject(`${where}: ${reason}`, Buffer.from(json), key);
 
   if (type === undefined) return invalid('"type" is missing (only POST /v1/identify implies "identify")');
@@ -154,7 +181,7 @@ function readCall(
   if (type !== 'identify') {
     if (OTHER_CALL_TYPES.has(type)) return 'ignored';
     return invalid(
-      `unknown call type ${JSON.stringify(type)} (Segment's are identify, ${[...OTHER_CALL_TYPES].join(', ')})`,
+      `unknown call type ${quoteForReason(type)} (Segment's are identify, ${[...OTHER_CALL_TYPES].join(', ')})`,
     );
   }
   if (userId instanceof Error) return invalid(`"userId" ${userId.message}`);
@@ -200,7 +227,7 @@ function idText(value: unknown): string | null | Error {
   // Only exponent or fraction forms get here (1e3, 2.50): their decimal text, which is what a
   // sender that computed the number meant.
   const number = Number(text);
-  if (!Number.isFinite(number)) return new Error(`must be a finite number, got ${text}`);
+  if (!Number.isFinite(number)) return new Error(`must be a finite number, got ${quoteForReason(value)}`);
   return Number.isInteger(number) ? BigInt(number).toString() : String(number);
 }
 
@@ -217,8 +244,17 @@ function timeOf(value: unknown): number | null {
   return Number.isNaN(time) ? null : time;
 }
 
-function reject(reason: string, raw: Buffer, key: string | null): RejectedCall {
-  return { code: 'IDENTIFY_INVALID', reason, raw, key };
+function tooDeepReason(where: string): string {
+  return `${where}: nests deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`;
+}
+
+function reject(
+  reason: string,
+  raw: Buffer,
+  key: string | null,
+  code: RejectionCode = 'IDENTIFY_INVALID',
+): RejectedCall {
+  return { code, reason, raw, key };
 }
 
 function empty(): IdentifyBody {
@@ -234,12 +270,13 @@ function isObject(value: unknown): value is Record<string, unknown> {
 function kindOf(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (exactText(value) !== undefined && typeof value !== 'string') return `the number ${exactText(value)}`;
+  if (exactText(value) !== undefined && typeof value !== 'string')
+    return `the number ${quoteForReason(value)}`;
   if (typeof value === 'object') return 'an object';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  if (typeof value === 'string') return `the string ${quoteForReason(value)}`;
   return `${typeof value === 'boolean' ? 'the boolean' : typeof value} ${String(value)}`;
 }
 
 function textOf(value: unknown): string {
-  return JSON.stringify(value) ?? 'null';
+  return stringifyLosslessJson(value);
 }

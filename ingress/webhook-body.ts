@@ -4,14 +4,17 @@
  * types (Version 2, "group events"). Nothing is dropped: every element ends up accepted or rejected with
  * its exact text, and numbers keep their digits (MessageID exceeds 2^53).
  */
+import { quoteForReason } from '../core/dead-letter.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import {
   exactText,
-  isMailjetEventType,
-  MAILJET_EVENT_TYPES,
-  type MailjetEventType,
-  parseLosslessJson,
-} from '../core/mailjet-event.ts';
+  exceedsDepth,
+  JsonTooDeepError,
+  MAX_JSON_DEPTH,
+  parseLosslessJsonBounded,
+  stringifyLosslessJson,
+} from '../core/lossless-json.ts';
+import { isMailjetEventType, MAILJET_EVENT_TYPES, type MailjetEventType } from '../core/mailjet-event.ts';
 
 export interface AcceptedEvent {
   type: MailjetEventType;
@@ -25,7 +28,7 @@ export interface AcceptedEvent {
 
 export type RejectionCode = Extract<
   ErrorCode,
-  'INVALID_JSON' | 'NOT_AN_EVENT' | 'UNKNOWN_EVENT_TYPE' | 'INVALID_EVENT_FIELD'
+  'INVALID_JSON' | 'NOT_AN_EVENT' | 'UNKNOWN_EVENT_TYPE' | 'INVALID_EVENT_FIELD' | 'JSON_TOO_DEEP'
 >;
 
 export interface RejectedInput {
@@ -43,9 +46,16 @@ export interface WebhookBody {
 
 export function readWebhookBody(body: Buffer): WebhookBody {
   let parsed: unknown;
+  let depth: number;
   try {
-    parsed = parseLosslessJson(body.toString('utf8'));
+    // One level more than an event may nest: the array of a grouped body.
+    ({ value: parsed, depth } = parseLosslessJsonBounded(body.toString('utf8'), MAX_JSON_DEPTH + 1));
   } catch (err) {
+    // Too deep to read part by part (a `\u0000` escape beside a value past the limit): one dead letter.
+    if (err instanceof JsonTooDeepError) {
+      const reason = tooDeepReason('the body');
+      return { accepted: [], rejected: [{ code: 'JSON_TOO_DEEP', reason, raw: body, email: null }] };
+    }
     const detail = body.length === 0 ? 'the body is empty' : (err as Error).message;
     return {
       accepted: [],
@@ -53,18 +63,39 @@ export function readWebhookBody(body: Buffer): WebhookBody {
     };
   }
   const elements = Array.isArray(parsed) ? parsed : [parsed];
+  // Only a body that reaches past the limit can hold an event that does: the others skip the walk.
+  const mayBeTooDeep = depth > MAX_JSON_DEPTH;
   const result: WebhookBody = { accepted: [], rejected: [] };
   elements.forEach((element, index) => {
     const where = Array.isArray(parsed) ? `element ${index}` : 'the body';
-    const outcome = readEvent(element, where);
+    const outcome =
+      mayBeTooDeep && exceedsDepth(element, MAX_JSON_DEPTH)
+        ? tooDeep(element, where)
+        : readEvent(element, where);
     if ('code' in outcome) result.rejected.push(outcome);
     else result.accepted.push(outcome);
   });
   return result;
 }
 
+/** An element nesting past the limit: no field of it is read but the email, the key of its dead letter. */
+function tooDeep(element: unknown, where: string): RejectedInput {
+  const fields = typeof element === 'object' && element !== null ? (element as Record<string, unknown>) : {};
+  return {
+    code: 'JSON_TOO_DEEP',
+    reason: tooDeepReason(where),
+    raw: Buffer.from(stringifyLosslessJson(element)),
+    email: typeof fields.email === 'string' ? fields.email : null,
+  };
+}
+
+function tooDeepReason(where: string): string {
+  return `${where}: nests deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`;
+}
+
 function readEvent(element: unknown, where: string): AcceptedEvent | RejectedInput {
   // Text for the raw topic; bytes only for the dead-letter topic, which is rare (this runs per event).
+  // Bounded: the element nests at most MAX_JSON_DEPTH levels.
   const json = JSON.stringify(element) ?? 'null';
   if (typeof element !== 'object' || element === null || Array.isArray(element)) {
     const kind = element === null ? 'null' : Array.isArray(element) ? 'an array' : typeof element;
@@ -89,14 +120,14 @@ function readEvent(element: unknown, where: string): AcceptedEvent | RejectedInp
   if (!isMailjetEventType(fields.event)) {
     return reject(
       'UNKNOWN_EVENT_TYPE',
-      `unknown event type ${JSON.stringify(fields.event)} (expected one of ${MAILJET_EVENT_TYPES.join(', ')})`,
+      `unknown event type ${quoteForReason(fields.event)} (expected one of ${MAILJET_EVENT_TYPES.join(', ')})`,
     );
   }
   const time = fields.time;
   if (typeof time !== 'number' || !Number.isSafeInteger(time) || time < 0) {
     return reject(
       'INVALID_EVENT_FIELD',
-      `"time" must be Unix seconds as an integer, got ${JSON.stringify(time) ?? 'nothing'}`,
+      `"time" must be Unix seconds as an integer, got ${quoteForReason(time)}`,
     );
   }
   return {

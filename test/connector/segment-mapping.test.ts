@@ -9,7 +9,7 @@ import {
   mapMailjetEvent,
   type SegmentTrack,
 } from '../../connector/segment-mapping.ts';
-import { exactText, parseLosslessJson } from '../../core/mailjet-event.ts';
+import { exactText, parseLosslessJson } from '../../core/lossless-json.ts';
 import {
   type MailjetEventNormalized,
   type MailjetEventRaw,

@@ -121,6 +121,43 @@ describe('contactUpdateOf', () => {
     assert.deepEqual(result.update.properties, { a_b_c: '{"d":1}' });
   });
 
+  it('keeps the exact digits of integers above 2^53 as text, which Mailjet stores as a str property', () => {
+    // What broke: traits_json was read with JSON.parse, so 19421777835146490 reached Mailjet rounded (or not at all).
+    const traits =
+      '{"email":"ada@example.com","big":19421777835146490,"deep":{"id":-12345678901234567890},"huge":1e400,"ratio":1.50,"small":7}';
+    const result = contactUpdateOf({ ...identify({}), traits_json: traits });
+    assert.ok(result.ok);
+    assert.deepEqual(result.update.properties, {
+      big: '19421777835146490',
+      deep_id: '-12345678901234567890',
+      huge: '1e400',
+      ratio: 1.5,
+      small: 7,
+    });
+    assert.equal(inferDatatype('19421777835146490'), 'str');
+    assert.equal(
+      fitValue('19421777835146490', 'int'),
+      undefined,
+      'an int property cannot hold it: refused, not rounded',
+    );
+    assert.equal(fitValue('19421777835146490', 'float'), undefined);
+    const nested = { ...identify({}), traits_json: '{"a":{"b":{"c":{"id":19421777835146490}}}}' };
+    const kept = contactUpdateOf(nested);
+    assert.ok(kept.ok);
+    assert.deepEqual(kept.update.properties, { a_b_c: '{"id":19421777835146490}' });
+  });
+
+  it('refuses traits nested past the limit instead of overflowing the stack', () => {
+    // Guards the fix above: with exact digits kept, traits 6,000 deep would overflow JSON.stringify in the worker.
+    const traits = `{"big":19421777835146490,"x":${'['.repeat(6000)}${']'.repeat(6000)}}`;
+    const result = contactUpdateOf({ ...identify({}), traits_json: traits });
+    assert.equal(result.ok, false);
+    assert.match(
+      !result.ok && result.reason === 'invalid' ? result.message : '',
+      /^traits_json nests deeper than 64 levels/,
+    );
+  });
+
   it('takes the name trait over first and last names', () => {
     const result = contactUpdateOf(identify({ name: ' Ada L. ', first_name: 'Ada' }));
     assert.ok(result.ok);

@@ -291,3 +291,96 @@ test('timestamp: the call timestamp, else receivedAt, else null (the receive tim
   assert.equal(timeOf({ timestamp: 1_700_000_000 }), null);
   assert.equal(timeOf({}), null);
 });
+
+/** `depth` nested arrays around nothing: `[[…]]`. */
+const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+
+test('a call nested deeper than the limit is dead-lettered; the other calls of the body are stored', () => {
+  // What broke: 6,000 levels plus a number above 2^53 made JSON.stringify overflow the stack: a RangeError, a 500.
+  const deep = `{"type":"identify","userId":19421777835146490,"traits":{"email":"d@example.com"},"x":${nested(6000)}}`;
+  const fine = '{"type":"identify","userId":"u-1"}';
+  for (const [body, where] of [
+    [`[${fine},${deep}]`, 'call 1'],
+    [`{"writeKey":"wk-0123456789abcdef","batch":[${fine},${deep}]}`, 'batch call 1'],
+  ] as const) {
+    const read_ = read(body);
+    assert.deepEqual(
+      read_.accepted.map((c) => c.userId),
+      ['u-1'],
+    );
+    assert.equal(read_.rejected.length, 1);
+    assert.equal(read_.rejected[0]?.code, 'JSON_TOO_DEEP');
+    assert.match(read_.rejected[0]?.reason ?? '', new RegExp(`^${where}: nests deeper than 64 levels`));
+    assert.equal(read_.rejected[0]?.raw.toString(), deep, 'the dead letter holds the call as received');
+    assert.equal(read_.rejected[0]?.key, 'd@example.com');
+  }
+});
+
+test('a body that is one deep value is one dead letter; a batch context past the limit rejects its calls', () => {
+  // What broke: the same overflow for a single call and for a deep value with no call in it at all.
+  for (const body of [
+    `{"type":"identify","userId":19421777835146490,"x":${nested(6000)}}`,
+    nested(100_000),
+  ]) {
+    const { accepted, rejected } = read(body, 'identify');
+    assert.equal(accepted.length, 0);
+    // A deep array is a grouped body of one element: its dead letter holds that element.
+    const expected = body.startsWith('[[') ? body.slice(1, -1) : body;
+    assert.deepEqual(
+      rejected.map((r) => [r.code, r.raw.toString() === expected]),
+      [['JSON_TOO_DEEP', true]],
+    );
+  }
+  const withContext = read(
+    `{"context":{"x":${nested(64)}},"batch":[{"type":"identify","userId":"u-1"},{"type":"identify","userId":"u-2"}]}`,
+  );
+  assert.equal(withContext.accepted.length, 0);
+  assert.deepEqual(
+    withContext.rejected.map((r) => r.code),
+    ['JSON_TOO_DEEP', 'JSON_TOO_DEEP'],
+  );
+});
+
+test('a deep body the parser cannot read call by call (a \\u0000 escape beside it) is one dead letter', () => {
+  const body = `[{"type":"identify","userId":"\\u0000"},${nested(6000)}]`;
+  const { accepted, rejected } = read(body);
+  assert.equal(accepted.length, 0);
+  assert.deepEqual(
+    rejected.map((r) => [r.code, r.reason, r.raw.toString() === body]),
+    [['JSON_TOO_DEEP', 'the body: nests deeper than 64 levels of objects and arrays', true]],
+  );
+});
+
+test('a call of exactly 64 levels is stored, single, in an array or in a batch; one more level is not', () => {
+  const call = (depth: number) => `{"type":"identify","userId":"u","x":${nested(depth - 1)}}`;
+  for (const wrap of [(c: string) => c, (c: string) => `[${c}]`, (c: string) => `{"batch":[${c}]}`]) {
+    assert.equal(read(wrap(call(64))).accepted.length, 1, wrap('…'));
+    assert.equal(read(wrap(call(65))).rejected[0]?.code, 'JSON_TOO_DEEP', wrap('…'));
+  }
+});
+
+test('a reason quotes a bounded part of the offending value; the dead letter keeps all of it', () => {
+  // What broke: a 300 KB call type made a 300 KB reason, so a 300 KB dead-letter header and log line.
+  const long = 'x'.repeat(300_000);
+  const cases: [string, RegExp][] = [
+    [
+      `{"type":"${long}","userId":"u"}`,
+      /^the body: unknown call type "x+…" \(300000 characters\) \(Segment's/,
+    ],
+    [
+      `{"type":"identify","userId":${'9'.repeat(300_000)}.5}`,
+      /"userId" must be a finite number, got 9+… \(300002 characters\)$/,
+    ],
+    [`["${long}"]`, /^call 0 is the string "x+…" \(300000 characters\), not a call object$/],
+  ];
+  for (const [body, reason] of cases) {
+    const { rejected } = read(body);
+    assert.ok(
+      (rejected[0]?.reason.length ?? Infinity) < 1024,
+      `a bounded reason, got ${rejected[0]?.reason.length}`,
+    );
+    assert.match(rejected[0]?.reason ?? '', reason);
+    assert.ok(body.includes(rejected[0]?.raw.toString() ?? '-'), 'the dead letter keeps the whole call');
+    assert.ok((rejected[0]?.raw.length ?? 0) >= 300_000);
+  }
+});

@@ -7,7 +7,12 @@ import { loadTopicConfig } from '../../core/topics.ts';
 import { loadDestinationConfig } from '../../destination/config.ts';
 import { startDestination } from '../../destination/server.ts';
 import { eventually, startTestConnector, startTestSegment } from '../helpers/connector.ts';
-import { MAILJET_CREDENTIALS, startTestDestination, startTestMailjet } from '../helpers/destination.ts';
+import {
+  DESTINATION_WRITE_KEY,
+  MAILJET_CREDENTIALS,
+  startTestDestination,
+  startTestMailjet,
+} from '../helpers/destination.ts';
 import { postWebhook, startTestIngress } from '../helpers/ingress.ts';
 import { readRecords, testKafka, testStack, uniqueName } from '../helpers/stack.ts';
 
@@ -166,6 +171,48 @@ test('what Mailjet refuses goes to the dead-letter topic with its reason; the st
   assert.match(metrics, /mailjet_destination_worker_calls_total\{outcome="skipped"\} 1/);
   assert.match(metrics, /mailjet_destination_worker_calls_total\{outcome="dead_lettered"\} 2/);
   assert.match(metrics, /mailjet_destination_worker_calls_total\{outcome="upserted"\} 1/);
+});
+
+test('a trait above 2^53 reaches Mailjet with its exact digits, as text in a str property', async (t) => {
+  // What broke: the worker read traits_json with JSON.parse: 19421777835146490 was rounded, typed int, refused.
+  const mailjet = await startTestMailjet(t);
+  const destination = await startTestDestination(t, mailjet);
+  const big = (JSON as JSON & { rawJSON(text: string): unknown }).rawJSON('19421777835146490');
+  const response = await destination.post('/v1/identify', {
+    userId: 'user-big',
+    traits: { email: 'big@example.com', big },
+  });
+  assert.equal(response.status, 200);
+  await eventually('the contact', () => mailjet.store.contact('big@example.com') !== undefined);
+  assert.equal(mailjet.store.contact('big@example.com')?.Properties.big, '19421777835146490');
+  assert.equal(mailjet.store.property('big')?.Datatype, 'str');
+});
+
+test('an identify body nested 6,000 deep with a number above 2^53 is answered 200 and dead-lettered', async (t) => {
+  // What broke: JSON.stringify of the deep call overflowed the stack in readIdentifyBody: a 500, before any credential check.
+  const mailjet = await startTestMailjet(t);
+  const destination = await startTestDestination(t, mailjet);
+  const deep = `{"type":"identify","userId":19421777835146490,"traits":{"email":"deep@example.com"},"x":${'['.repeat(6000)}${']'.repeat(6000)}}`;
+  const fine = '{"type":"identify","userId":"u-fine","traits":{"email":"fine@example.com"}}';
+  const response = await fetch(`${destination.url}/webhooks/segment`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Basic ${Buffer.from(`${DESTINATION_WRITE_KEY}:`).toString('base64')}`,
+    },
+    body: `[${fine},${deep}]`,
+  });
+  assert.equal(response.status, 200);
+  assert.deepEqual(await response.json(), { success: true, stored: 1, ignored: 0, deadLettered: 1 });
+
+  const [letter] = await readRecords(t, testKafka(t), destination.topics.DESTINATION_DEAD_LETTER_TOPIC, 1);
+  assert.equal(header(letter?.headers ?? {}, DEAD_LETTER_HEADERS.errorCode), 'JSON_TOO_DEEP');
+  assert.match(
+    header(letter?.headers ?? {}, DEAD_LETTER_HEADERS.errorMessage) ?? '',
+    /^call 1: nests deeper than 64 levels/,
+  );
+  assert.equal(letter?.value?.toString(), deep, 'the call as received');
+  await eventually('the other call', () => mailjet.store.contact('fine@example.com') !== undefined);
 });
 
 test('Mailjet 429s and 5xx are retried until the contact is stored', async (t) => {

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { pino } from 'pino';
 import { DEAD_LETTER_HEADERS } from '../../core/dead-letter.ts';
 import type { IncomingRecord } from '../../core/kafka.ts';
+import { loadTopicConfig } from '../../core/topics.ts';
+import { loadIngressConfig } from '../../ingress/config.ts';
+import { startIngress } from '../../ingress/server.ts';
 import type { MailjetEventRaw } from '../../schemas/index.ts';
 import { groupedBody, mailjetSamples } from '../fixtures/mailjet-events.ts';
 import { postWebhook, recordCount, startTestIngress } from '../helpers/ingress.ts';
-import { readRecords, testKafka, testRegistry } from '../helpers/stack.ts';
+import { readRecords, testKafka, testRegistry, testStack, uniqueName } from '../helpers/stack.ts';
 
 async function decodeRaw(records: IncomingRecord[]): Promise<MailjetEventRaw[]> {
   const registry = testRegistry();
@@ -125,6 +129,62 @@ test('invalid JSON and unknown types reach the dead-letter topic with their reas
   assert.equal(unknown?.key?.toString(), 'x@y.z');
   assert.match(header(unknown, DEAD_LETTER_HEADERS.errorMessage) ?? '', /unknown event type "typofix"/);
   assert.equal(await recordCount(kafka, ingress.topics.RAW_TOPIC), 1);
+});
+
+test('a 12 KB webhook nested 6,000 deep with a MessageID above 2^53 is answered 200 and dead-lettered', async (t) => {
+  // What broke: JSON.stringify of the deep event overflowed the stack outside readWebhookBody's try: a 500.
+  const ingress = await startTestIngress(t);
+  const deep = `{"event":"open","time":1433103519,"MessageID":19421777835146490,"email":"deep@example.com","x":${'['.repeat(6000)}${']'.repeat(6000)}}`;
+  assert.ok(deep.length > 12_000);
+  const grouped = await postWebhook(ingress, `[${mailjetSamples.sent},${deep}]`);
+  assert.equal(grouped.status, 200);
+  assert.deepEqual(await grouped.json(), { stored: 1, deadLettered: 1 });
+  const bare = await postWebhook(ingress, deep);
+  assert.equal(bare.status, 200);
+  assert.deepEqual(await bare.json(), { stored: 0, deadLettered: 1 });
+
+  const kafka = testKafka(t);
+  const letters = await readRecords(t, kafka, ingress.topics.DEAD_LETTER_TOPIC, 2);
+  for (const letter of letters) {
+    assert.equal(header(letter, DEAD_LETTER_HEADERS.errorCode), 'JSON_TOO_DEEP');
+    assert.match(header(letter, DEAD_LETTER_HEADERS.errorMessage) ?? '', /nests deeper than 64 levels/);
+    assert.equal(letter.value?.toString(), deep, 'the event as received');
+    assert.equal(letter.key?.toString(), 'deep@example.com');
+  }
+  const [sent] = await decodeRaw(await readRecords(t, kafka, ingress.topics.RAW_TOPIC, 1));
+  assert.equal(sent?.message_id, '19421777835146490');
+  assert.equal(await recordCount(kafka, ingress.topics.RAW_TOPIC), 1);
+});
+
+test('a 300 KB event type makes a dead letter whose reason header and log line stay short; its value is whole', async (t) => {
+  // What broke: the reason quoted the whole type: a 300 KB dlq.error.message header and a 300 KB log line.
+  const lines: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+  const topics = loadTopicConfig({ RAW_TOPIC: uniqueName('raw'), DEAD_LETTER_TOPIC: uniqueName('dlq') });
+  const config = loadIngressConfig({
+    INGRESS_HOST: '127.0.0.1',
+    INGRESS_PORT: '0',
+    INGRESS_AUTH_DISABLED: 'true',
+  });
+  const ingress = await startIngress({ config, topics, ...testStack(), logger });
+  t.after(() => ingress.shutdown());
+  const body = `{"event":"${'x'.repeat(300_000)}","time":1433103519,"email":"long@example.com"}`;
+  const response = await fetch(`${ingress.url}${config.INGRESS_PATH}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+  });
+  assert.equal(response.status, 200);
+
+  const [letter] = await readRecords(t, testKafka(t), topics.DEAD_LETTER_TOPIC, 1);
+  assert.equal(letter?.value?.toString(), body, 'the dead letter keeps every byte');
+  const reason = header(letter, DEAD_LETTER_HEADERS.errorMessage) ?? '';
+  assert.ok(Buffer.byteLength(reason) < 1024, `a bounded header, got ${Buffer.byteLength(reason)} bytes`);
+  assert.match(reason, /^the body: unknown event type "x+…" \(300000 characters\) \(expected one of sent/);
+  const logged = lines.filter((line) => line.includes('dead-lettered'));
+  assert.equal(logged.length, 1);
+  assert.ok((logged[0]?.length ?? Infinity) < 2048, `a bounded log line, got ${logged[0]?.length}`);
+  assert.match(JSON.parse(logged[0] ?? '{}').msg, /unknown event type "x+…" \(300000 characters\)/);
 });
 
 test('wrong method, content type and oversize bodies get clear 4xx answers', async (t) => {

@@ -115,3 +115,85 @@ test('an email that is not a string is stored as no email, and kept in the JSON'
   assert.equal(event?.email, null);
   assert.match(event?.json ?? '', /"email":42/);
 });
+
+/** `depth` nested arrays around nothing: `[[…]]`. */
+const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+
+test('an event nested deeper than the limit is dead-lettered with its bytes; the rest of the body is stored', () => {
+  // What broke: 6,000 levels plus a MessageID above 2^53 made JSON.stringify overflow the stack: a RangeError, a 500.
+  const deep = `{"event":"open","time":1,"MessageID":19421777835146490,"email":"d@example.com","x":${nested(6000)}}`;
+  const { accepted, rejected } = read(`[${mailjetSamples.sent},${deep},${mailjetSamples.open}]`);
+  assert.deepEqual(
+    accepted.map((e) => [e.type, e.messageId]),
+    [
+      ['sent', '19421777835146490'],
+      ['open', '19421777396190490'],
+    ],
+  );
+  assert.equal(rejected.length, 1);
+  assert.equal(rejected[0]?.code, 'JSON_TOO_DEEP');
+  assert.match(rejected[0]?.reason ?? '', /^element 1: nests deeper than 64 levels/);
+  assert.equal(rejected[0]?.raw.toString(), deep, 'the dead letter holds the event as received');
+  assert.equal(rejected[0]?.email, 'd@example.com');
+});
+
+test('a body that is one deep value is one dead letter holding the whole body', () => {
+  // What broke: the same overflow for a bare event, and for a deep array with no event in it at all.
+  for (const body of [
+    `{"event":"open","time":1,"MessageID":19421777835146490,"x":${nested(6000)}}`,
+    nested(100_000),
+  ]) {
+    const { accepted, rejected } = read(body);
+    assert.equal(accepted.length, 0);
+    // A deep array is a grouped body of one element: its dead letter holds that element.
+    const expected = body.startsWith('[[') ? body.slice(1, -1) : body;
+    assert.deepEqual(
+      rejected.map((r) => [r.code, r.raw.toString() === expected]),
+      [['JSON_TOO_DEEP', true]],
+    );
+  }
+});
+
+test('a deep body the parser cannot read part by part (a \\u0000 escape beside it) is one dead letter', () => {
+  const body = `[{"event":"open","time":1,"note":"\\u0000"},${nested(6000)}]`;
+  const { accepted, rejected } = read(body);
+  assert.equal(accepted.length, 0);
+  assert.deepEqual(
+    rejected.map((r) => [r.code, r.reason, r.raw.toString() === body]),
+    [['JSON_TOO_DEEP', 'the body: nests deeper than 64 levels of objects and arrays', true]],
+  );
+});
+
+test('an event of exactly 64 levels is stored, bare or grouped; one more level is not', () => {
+  const event = (depth: number) =>
+    `{"event":"open","time":1,"MessageID":19421777835146490,"x":${nested(depth - 1)}}`;
+  assert.equal(read(event(64)).accepted.length, 1);
+  assert.equal(read(`[${event(64)}]`).accepted.length, 1);
+  assert.equal(read(event(65)).rejected[0]?.code, 'JSON_TOO_DEEP');
+  assert.equal(read(`[${event(65)}]`).rejected[0]?.code, 'JSON_TOO_DEEP');
+});
+
+test('a reason quotes a bounded part of the offending value; the dead letter keeps all of it', () => {
+  // What broke: a 300 KB event type made a 300 KB reason, so a 300 KB dead-letter header and log line.
+  const long = 'x'.repeat(300_000);
+  const cases: [string, RegExp][] = [
+    [
+      `{"event":"${long}","time":1}`,
+      /^the body: unknown event type "x+…" \(300000 characters\) \(expected one of sent/,
+    ],
+    [
+      `{"event":"open","time":"${long}"}`,
+      /^the body: "time" must be Unix seconds as an integer, got "x+…" \(300000 characters\)$/,
+    ],
+    [`{"event":"open","time":[${'1,'.repeat(150_000)}1]}`, /got \[1,1,1.*… \(300003 characters\)$/],
+  ];
+  for (const [body, reason] of cases) {
+    const [rejected] = read(body).rejected;
+    assert.ok(
+      (rejected?.reason.length ?? Infinity) < 1024,
+      `a bounded reason, got ${rejected?.reason.length}`,
+    );
+    assert.match(rejected?.reason ?? '', reason);
+    assert.equal(rejected?.raw.toString(), body, 'the dead letter keeps the whole event');
+  }
+});

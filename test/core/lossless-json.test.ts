@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
-import { parseLosslessJson, parseLosslessJsonWithReviver } from '../../core/mailjet-event.ts';
+import {
+  exceedsDepth,
+  parseLosslessJson,
+  parseLosslessJsonBounded,
+  parseLosslessJsonWithReviver,
+  stringifyLosslessJson,
+} from '../../core/lossless-json.ts';
 import { groupedBody, mailjetSamples } from '../fixtures/mailjet-events.ts';
 
 const isRawJson = (JSON as JSON & { isRawJSON(value: unknown): value is { rawJSON: string } }).isRawJSON;
@@ -245,4 +251,75 @@ test('500 generated documents and 500 broken ones parse, or fail, exactly as wit
     `generated: ${fastWay} of 500 valid documents parsed the fast way, ${withNul} with \\u0000 by the reviver`,
   );
   assert.equal(fastWay, 500);
+});
+
+/** `depth` nested arrays around nothing: `[[…]]`. */
+const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+
+test('deep input never overflows the stack: past the limit it is refused with JsonTooDeepError', () => {
+  // What broke: the restore walk (and the reviver) recursed once per level: a RangeError at a few thousand.
+  for (const depth of [65, 6000, 1_000_000]) {
+    for (const text of [
+      `{"x":${nested(depth - 1)},"MessageID":19421777835146490}`,
+      `["\\u0000",${nested(depth - 1)}]`,
+      `{"x":${nested(depth - 1)}`,
+    ]) {
+      assert.throws(
+        () => parseLosslessJson(text),
+        (err: Error) => err.name === 'JsonTooDeepError' && /deeper than 64 levels/.test(err.message),
+        `${depth} levels`,
+      );
+    }
+  }
+  const limit = parseLosslessJson(`{"x":${nested(63)},"MessageID":19421777835146490}`) as {
+    MessageID: unknown;
+  };
+  assert.ok(
+    isRawJson(limit.MessageID) && limit.MessageID.rawJSON === '19421777835146490',
+    'exact digits at the limit',
+  );
+  assert.throws(() => parseLosslessJson('[[[1]]]', { maxDepth: 2 }), { name: 'JsonTooDeepError' });
+  assert.deepEqual(parseLosslessJson('[[[1]]]', { maxDepth: 3 }), [[[1]]]);
+});
+
+test('parseLosslessJsonBounded keeps values past the limit as the text received, and measures the depth', () => {
+  const deep = `{"MessageID":19421777835146491,"x":[[${nested(6000)}]],"y":"]"}`;
+  const text = `[{"MessageID":19421777835146490},${deep},[1.50],[[[[-0]]],[[[[[1]]]]]]]`;
+  const { value, depth } = parseLosslessJsonBounded(text, 3);
+  assert.equal(depth, 6004);
+  const [first, second, third] = value as [Record<string, unknown>, Record<string, unknown>, unknown[]];
+  assert.ok(isRawJson(first.MessageID) && first.MessageID.rawJSON === '19421777835146490');
+  assert.ok(isRawJson(second.MessageID) && second.MessageID.rawJSON === '19421777835146491');
+  assert.equal(second.y, ']');
+  assert.ok(isRawJson(third[0]) && third[0].rawJSON === '1.50');
+  assert.equal(stringifyLosslessJson(value), text, 'every cut written back where it was');
+  assert.equal((value as unknown[]).length, 4);
+  assert.equal(exceedsDepth(first, 2), false);
+  assert.equal(exceedsDepth(second, 2), true, 'a cut value is deeper than any limit');
+  assert.equal(exceedsDepth([[1]], 1), true);
+  assert.equal(exceedsDepth([[1]], 2), false);
+  assert.equal(stringifyLosslessJson(second), deep, 'written back as received');
+  assert.throws(() => JSON.stringify(second), { name: 'JsonTooDeepError' }, 'never written half');
+  assert.equal(parseLosslessJsonBounded(text, 10_000).depth, 6004);
+  assert.deepEqual(parseLosslessJsonBounded('{"a":[1]}', 3), { value: { a: [1] }, depth: 2 });
+  // Invalid text is refused as JSON.parse refuses it, even when a cut hides where.
+  assert.throws(() => parseLosslessJsonBounded(`[${nested(10)}`, 3), SyntaxError);
+  assert.throws(() => parseLosslessJsonBounded(`["\\u0000",${nested(10)}]`, 3), { name: 'JsonTooDeepError' });
+});
+
+test('500 generated documents cut at any depth are written back to the same values, their depth exact', () => {
+  const random = prng(20_261_203);
+  for (let i = 0; i < 500; i++) {
+    const text = generateDocument(random);
+    const reference = parseLosslessJsonWithReviver(text);
+    const expected = outcome(parseLosslessJsonWithReviver, text);
+    for (const cut of [1, 2, 3]) {
+      const { value, depth } = parseLosslessJsonBounded(text, cut);
+      assert.equal(exceedsDepth(reference, depth), false, text);
+      if (depth > 0) assert.equal(exceedsDepth(reference, depth - 1), true, text);
+      assert.equal(exceedsDepth(value, cut), depth > cut, text);
+      const written = stringifyLosslessJson(value);
+      assert.deepEqual(outcome(parseLosslessJsonWithReviver, written), expected, `${text} cut at ${cut}`);
+    }
+  }
 });

@@ -422,8 +422,7 @@ function wrapProducer(
   let disconnected = false;
   // The send in progress; the next one starts when it settled.
   let previous: Promise<unknown> = Promise.resolve();
-  // A replacement being connected, and the disconnects of replaced producers: disconnect() waits for both.
-  let replacing: Promise<void> | undefined;
+  // The disconnects of replaced producers, which disconnect() waits for.
   const retiring = new Set<Promise<void>>();
 
   const retire = (producer: KafkajsProducer) => {
@@ -431,20 +430,15 @@ function wrapProducer(
     retiring.add(retired);
     void retired.then(() => retiring.delete(retired));
   };
-  const replace = () => {
-    replacing ??= connectedProducer()
-      .then((fresh) => {
-        // disconnect() was called while it connected: closed at once, and the send fails below.
-        if (disconnected) retire(fresh);
-        else {
-          current = fresh;
-          trusted = true;
-        }
-      })
-      .finally(() => {
-        replacing = undefined;
-      });
-    return replacing;
+  const replace = async () => {
+    const fresh = await connectedProducer();
+    // disconnect() was called while it connected (it does not wait: with Kafka down, connecting takes the
+    // client's retries, tens of seconds): closed at once, and the send fails on the disconnected one.
+    if (disconnected) retire(fresh);
+    else {
+      current = fresh;
+      trusted = true;
+    }
   };
   const sendNow = async (batches: TopicRecords[]) => {
     // After disconnect() a send goes to the disconnected producer, which refuses it; none is opened.
@@ -476,7 +470,6 @@ function wrapProducer(
     },
     async disconnect() {
       disconnected = true;
-      await replacing?.catch(() => {});
       await Promise.all([trusted ? current.disconnect() : undefined, ...retiring]);
     },
   };

@@ -15,12 +15,18 @@ import type { Logger } from './logger.ts';
 
 export interface Readiness {
   ready: boolean;
+  /** What the process needs to take traffic: ready when every one passes. */
   checks: Record<string, boolean>;
+  /** Reported beside them, deciding nothing: what it takes traffic without (an intake's registry). */
+  optional?: Record<string, boolean>;
 }
 
-/** Ready when every check passes; the checks are reported either way. */
-export function readinessOf(checks: Record<string, boolean>): Readiness {
-  return { ready: Object.values(checks).every(Boolean), checks };
+/**
+ * Ready when every check passes: ready means "can take traffic", so a load balancer never takes out a
+ * process that would have served it. The optional checks are reported and decide nothing.
+ */
+export function readinessOf(checks: Record<string, boolean>, optional?: Record<string, boolean>): Readiness {
+  return { ready: Object.values(checks).every(Boolean), checks, ...(optional ? { optional } : {}) };
 }
 
 const reasons: Record<number, string> = {
@@ -143,7 +149,11 @@ export function addOperationRoutes(
       ? await options.readiness()
       : { ready: false, checks: { intake: false } };
     reply.code(readiness.ready ? 200 : 503);
-    return { status: readiness.ready ? 'ready' : 'not ready', checks: readiness.checks };
+    return {
+      status: readiness.ready ? 'ready' : 'not ready',
+      checks: readiness.checks,
+      ...(readiness.optional ? { optional: readiness.optional } : {}),
+    };
   });
   app.get('/metrics', async (_request, reply) => {
     options.beforeMetrics?.();

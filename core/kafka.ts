@@ -290,16 +290,24 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       return (await (await connectedAdmin()).listTopics()).includes(topic);
     },
     async producer(options = {}) {
-      const producer = kafka.producer({
-        // Java-compatible murmur2 partitioning, so keys land where Kafka Streams or Connect would put them.
-        createPartitioner: javaCompatiblePartitioner,
-        idempotent: options.idempotent ?? true,
-        // Idempotence keeps per-partition order only with at most this many requests in flight.
-        maxInFlightRequests: options.idempotent === false ? undefined : 5,
-        allowAutoTopicCreation: false,
-      });
-      await connect(producer);
-      return wrapProducer(producer, compressionTypes[settings.compression ?? 'none']);
+      const connectedProducer = async () => {
+        const producer = kafka.producer({
+          // Java-compatible murmur2 partitioning, so keys land where Kafka Streams or Connect would put them.
+          createPartitioner: javaCompatiblePartitioner,
+          idempotent: options.idempotent ?? true,
+          // Idempotence keeps per-partition order only with at most this many requests in flight.
+          maxInFlightRequests: options.idempotent === false ? undefined : 5,
+          allowAutoTopicCreation: false,
+        });
+        await connect(producer);
+        return producer;
+      };
+      return wrapProducer(
+        await connectedProducer(),
+        connectedProducer,
+        compressionTypes[settings.compression ?? 'none'],
+        log,
+      );
     },
     async consumer({ groupId, maxBytesPerPartition = 256 * 1024 }) {
       const consumer = kafka.consumer({
@@ -461,16 +469,79 @@ const compressionTypes: Record<ProducerCompression, CompressionTypes> = {
   zstd: CompressionTypes.ZSTD,
 };
 
-function wrapProducer(producer: KafkajsProducer, compression: CompressionTypes): Producer {
-  return {
-    async send(batches) {
+/**
+ * A producer that is replaced after any failed send. When a produce request fails for some partitions
+ * only (one record too large for its topic, one leader moved), kafkajs's idempotent producer rolls back
+ * the sequence numbers of every partition of the request, including those the broker stored: the next
+ * batch of the same size to such a partition reuses stored numbers and is acked as a duplicate without
+ * being written, and one of another size is refused with OUT_OF_ORDER_SEQUENCE_NUMBER, as is every later
+ * one (kafkajs/src/producer/sendMessages.js). So after a failure the producer's state is not trusted: it
+ * is disconnected, and the next send connects a new one, whose new producer id starts its sequence
+ * numbers afresh. Sends go one at a time, so none is queued on a producer behind the request that fails
+ * (it would be numbered after the rollback); the batching producer every process uses sends one at a
+ * time anyway.
+ */
+function wrapProducer(
+  first: KafkajsProducer,
+  connectedProducer: () => Promise<KafkajsProducer>,
+  compression: CompressionTypes,
+  log: Logger,
+): Producer {
+  let current: KafkajsProducer = first;
+  let trusted = true;
+  let disconnected = false;
+  // The send in progress; the next one starts when it settled.
+  let previous: Promise<unknown> = Promise.resolve();
+  // The disconnects of replaced producers, which disconnect() waits for.
+  const retiring = new Set<Promise<void>>();
+
+  const retire = (producer: KafkajsProducer) => {
+    const retired = producer.disconnect().catch(() => {});
+    retiring.add(retired);
+    void retired.then(() => retiring.delete(retired));
+  };
+  const replace = async () => {
+    const fresh = await connectedProducer();
+    // disconnect() was called while it connected (it does not wait: with Kafka down, connecting takes the
+    // client's retries, tens of seconds): closed at once, and the send fails on the disconnected one.
+    if (disconnected) retire(fresh);
+    else {
+      current = fresh;
+      trusted = true;
+    }
+  };
+  const sendNow = async (batches: TopicRecords[]) => {
+    // After disconnect() a send goes to the disconnected producer, which refuses it; none is opened.
+    if (!trusted && !disconnected) await replace();
+    const producer = current;
+    try {
       await producer.sendBatch({
         acks: -1,
         compression,
         topicMessages: batches.map(({ topic, records }) => ({ topic, messages: messagesOf(records) })),
       });
+    } catch (err) {
+      if (trusted && !disconnected) {
+        trusted = false;
+        retire(producer);
+        log.warn(
+          { err },
+          'a send failed: the producer is replaced before the next one (its sequence numbers are not trusted)',
+        );
+      }
+      throw err;
+    }
+  };
+  return {
+    send(batches) {
+      const sent = previous.then(() => sendNow(batches));
+      previous = sent.catch(() => {});
+      return sent;
     },
-    disconnect: () => producer.disconnect(),
+    async disconnect() {
+      disconnected = true;
+      await Promise.all([trusted ? current.disconnect() : undefined, ...retiring]);
+    },
   };
 }
 

@@ -102,10 +102,18 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     metrics,
     logger,
     readiness: async () => {
-      return readinessOf({
-        ...(await probe.check()),
-        ...(worker ? { consumerGroup: worker.consumer.joined(), mailjet: !fatal.happened() } : {}),
-      });
+      const { kafka: kafkaUp, schemaRegistry } = await probe.check();
+      // The intake encodes with the identify schema's id registered at start: it takes calls without the
+      // registry, so where it runs the registry is only reported. A worker alone decodes with it.
+      const registryCheck = { schemaRegistry };
+      return readinessOf(
+        {
+          kafka: kafkaUp,
+          ...(runsIntake ? {} : registryCheck),
+          ...(worker ? { consumerGroup: worker.consumer.joined(), mailjet: !fatal.happened() } : {}),
+        },
+        runsIntake ? registryCheck : undefined,
+      );
     },
   });
   const { port, url } = await listenOn(

@@ -64,7 +64,11 @@ export async function startIngress(deps: IngressDependencies): Promise<RunningIn
     bodyLimitBytes: config.INGRESS_BODY_LIMIT_BYTES,
     retryAfterSeconds: config.INGRESS_RETRY_AFTER_SECONDS,
     publisher,
-    readiness: async () => readinessOf(await probe.check()),
+    readiness: async () => {
+      // The raw schema's id was registered at start: webhooks need Kafka, not the registry.
+      const { kafka: kafkaUp, schemaRegistry } = await probe.check();
+      return readinessOf({ kafka: kafkaUp }, { schemaRegistry });
+    },
     metrics: createIngressMetrics(),
     logger,
   });

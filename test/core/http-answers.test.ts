@@ -99,4 +99,10 @@ test('ready only when every check passes, reporting them all', () => {
     checks: { kafka: true, schemaRegistry: true },
   });
   assert.equal(readinessOf({ kafka: true, consumerGroup: false }).ready, false);
+  assert.deepEqual(readinessOf({ kafka: true }, { schemaRegistry: false }), {
+    ready: true,
+    checks: { kafka: true },
+    optional: { schemaRegistry: false },
+  });
+  assert.equal(readinessOf({ kafka: false }, { schemaRegistry: true }).ready, false);
 });

@@ -29,6 +29,7 @@ export async function startTestDestination(
   mailjet: LocalMailjet,
   env: NodeJS.ProcessEnv = {},
   topicEnv: NodeJS.ProcessEnv = {},
+  cluster: { brokers: string[]; registryUrl: string } = testStack(),
 ): Promise<TestDestination> {
   const topics = loadTopicConfig({
     IDENTIFY_TOPIC: uniqueName('identifies'),
@@ -50,7 +51,7 @@ export async function startTestDestination(
   const destination = await startDestination({
     config,
     topics,
-    ...testStack(),
+    ...cluster,
     mailjet: { baseUrl: mailjet.url, ...MAILJET_CREDENTIALS },
     logger: silentLogger(),
   });

@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import type { TestContext } from 'node:test';
+import { test } from 'node:test';
+import { Kafka, logLevel } from 'kafkajs';
+import type { KafkaClient, OutgoingRecord, Producer } from '../../core/kafka.ts';
+import { readRecords, testKafka, testStack, uniqueName } from '../helpers/stack.ts';
+
+/**
+ * A topic whose `max.message.bytes` is 1,000: a record over it fails its partition of a produce request
+ * with MESSAGE_TOO_LARGE (not retriable) while the request's other partitions are stored. Made with
+ * kafkajs's admin directly: the project's client creates topics without per-topic settings.
+ */
+async function smallMessageTopic(t: TestContext): Promise<string> {
+  const topic = uniqueName('small-messages');
+  const admin = new Kafka({ brokers: testStack().brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  t.after(() => admin.disconnect());
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '1000' }] }],
+  });
+  return topic;
+}
+
+function records(prefix: string, count: number): OutgoingRecord[] {
+  return Array.from({ length: count }, (_, i) => ({ key: null, value: Buffer.from(`${prefix}-${i}`) }));
+}
+
+async function storedCount(kafka: KafkaClient, topic: string): Promise<number> {
+  const ends = await kafka.endOffsets(topic);
+  return [...ends.values()].reduce((sum, end) => sum + Number(end), 0);
+}
+
+const tooLarge = /larger than the max message size|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i;
+
+/** One send whose records for `stored` are written while its partition of `tooSmall` refuses its record. */
+async function partlyFailedSend(
+  kafka: KafkaClient,
+  producer: Producer,
+  stored: string,
+  tooSmall: string,
+): Promise<void> {
+  await assert.rejects(
+    producer.send([
+      { topic: stored, records: records('first', 3) },
+      { topic: tooSmall, records: [{ key: null, value: Buffer.alloc(2000, 'x') }] },
+    ]),
+    tooLarge,
+  );
+  // The broker kept the other topic's part of the failed request.
+  assert.equal(await storedCount(kafka, stored), 3);
+}
+
+async function setUp(t: TestContext) {
+  const kafka = testKafka(t);
+  const stored = uniqueName('stored');
+  await kafka.ensureTopics([{ topic: stored }]);
+  const tooSmall = await smallMessageTopic(t);
+  const producer = await kafka.producer({ idempotent: true });
+  t.after(() => producer.disconnect());
+  return { kafka, stored, tooSmall, producer };
+}
+
+// kafkajs's idempotent producer rolled back the sequence numbers of every partition of a request that
+// failed for one partition only: the next 3-record batch to a partition that had stored the first 3
+// reused their numbers, and the broker acked it as a duplicate without writing it (a 200 lost).
+test('a batch acked after a send that failed for another partition is stored', async (t) => {
+  const { kafka, stored, tooSmall, producer } = await setUp(t);
+  await partlyFailedSend(kafka, producer, stored, tooSmall);
+
+  await producer.send([{ topic: stored, records: records('second', 3) }]);
+
+  assert.equal(await storedCount(kafka, stored), 6, 'every acked record is in the topic');
+  const values = (await readRecords(t, kafka, stored, 6)).map((record) => String(record.value));
+  assert.deepEqual(
+    values,
+    [...records('first', 3), ...records('second', 3)].map((r) => String(r.value)),
+  );
+});
+
+// After the same rollback, a batch of another size started below the broker's next sequence number: the
+// broker refused it with OUT_OF_ORDER_SEQUENCE_NUMBER, and every later one too until a restart.
+test('single sends after a send that failed for another partition are stored, none refused', async (t) => {
+  const { kafka, stored, tooSmall, producer } = await setUp(t);
+  await partlyFailedSend(kafka, producer, stored, tooSmall);
+
+  for (let i = 0; i < 5; i++) await producer.send([{ topic: stored, records: records(`single-${i}`, 1) }]);
+
+  assert.equal(await storedCount(kafka, stored), 8);
+});
+
+// A send made while the failing request was in flight queued behind it on the same producer and was
+// numbered after the rollback: acked as a duplicate and lost like the batch after it.
+test('a send made while a send fails for another partition is stored', async (t) => {
+  const { kafka, stored, tooSmall, producer } = await setUp(t);
+  const other = uniqueName('other');
+  await kafka.ensureTopics([{ topic: other }]);
+  const failing = producer.send([
+    { topic: stored, records: records('first', 3) },
+    { topic: tooSmall, records: [{ key: null, value: Buffer.alloc(2000, 'x') }] },
+  ]);
+  // Two topics like the failing send, so it reaches the broker's queue after it rather than first.
+  const concurrent = producer.send([
+    { topic: stored, records: records('second', 3) },
+    { topic: other, records: records('other', 1) },
+  ]);
+
+  await assert.rejects(failing, tooLarge);
+  await concurrent;
+
+  assert.equal(await storedCount(kafka, stored), 6);
+});
+
+// The replaced producer must not outlive disconnect(), nor may a send after it open a new one.
+test('disconnect() after a failed send closes the producer; a send after it is refused', async (t) => {
+  const { kafka, stored, tooSmall, producer } = await setUp(t);
+  await partlyFailedSend(kafka, producer, stored, tooSmall);
+  await producer.send([{ topic: stored, records: records('second', 3) }]);
+
+  await producer.disconnect();
+
+  await assert.rejects(producer.send([{ topic: stored, records: records('late', 1) }]));
+  assert.equal(await storedCount(kafka, stored), 6);
+});

@@ -1,0 +1,44 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { TestContext } from 'node:test';
+import { testStack } from './stack.ts';
+
+export interface RegistryThatGoesAway {
+  /** Where the process under test finds the registry: the test registry while up. */
+  url: string;
+  /** From now on nothing answers at `url`: connections are refused, as when the registry is down. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The test registry behind a forwarding HTTP server of the test's own, which the test stops to take the
+ * registry away from the process under test (the shared registry must stay up for the other tests).
+ */
+export async function registryThatGoesAway(t: TestContext): Promise<RegistryThatGoesAway> {
+  const upstream = testStack().registryUrl;
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const method = req.method ?? 'GET';
+    const forwarded = await fetch(`${upstream}${req.url}`, {
+      method,
+      headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
+      ...(method === 'GET' || method === 'HEAD' ? {} : { body: Buffer.concat(chunks) }),
+    });
+    res.writeHead(forwarded.status, {
+      'content-type': forwarded.headers.get('content-type') ?? 'application/json',
+    });
+    res.end(Buffer.from(await forwarded.arrayBuffer()));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    return stopped;
+  };
+  t.after(stop);
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, stop };
+}

@@ -105,7 +105,8 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
     handler,
     run: { partitionsConcurrently: config.CONNECTOR_PARTITIONS_CONCURRENTLY },
     log,
-    ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
+    // Through the latch: readiness and the shutdown's verdict must know the consumer is gone.
+    onFatal: fatal.report,
   });
 
   consumerLagGauge({
@@ -124,7 +125,8 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
       return readinessOf({
         ...(await probe.check()),
         consumerGroup: consumer.joined(),
-        segmentAuth: !fatal.happened(),
+        // False once a part stopped for good (a refused Segment write key, a crashed consumer).
+        running: !fatal.happened(),
       });
     },
   });

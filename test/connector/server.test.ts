@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { createBatchHandler } from '../../connector/batch-handler.ts';
 import { loadConnectorConfig, mappingOptionsOf } from '../../connector/config.ts';
 import { createConnectorMetrics } from '../../connector/metrics.ts';
@@ -112,12 +112,8 @@ test('userId comes from CustomID, from a Payload path, or from the identity topi
       records: [{ key: 'Known@Example.com', value: Buffer.from('user-known') }],
     },
   ]);
-  const connector = await startTestConnector(t, ingress.topics, segment, {
-    IDENTITY_PAYLOAD_PATH: 'user.id',
-  });
-  await eventually('the identity view read the topic', async () =>
-    /mailjet_connector_identity_view_entries 1/.test(await (await fetch(`${connector.url}/metrics`)).text()),
-  );
+  // No wait for the view here: the connector maps nothing before it read what the topic held at start.
+  await startTestConnector(t, ingress.topics, segment, { IDENTITY_PAYLOAD_PATH: 'user.id' });
 
   const events = [
     '{"event":"open","time":1700000000,"email":"payload@example.com","Payload":"{\\"user\\":{\\"id\\":42}}"}',
@@ -417,4 +413,68 @@ test('stored events nested thousands of levels deep with a number above 2^53 are
   assert.equal(header(deepest?.headers ?? {}, DEAD_LETTER_HEADERS.errorCode), 'UNMAPPABLE_EVENT');
   console.log(`deep events: ${deepAtSegment} delivered, ${letters.length} dead-lettered`);
   assert.equal((await fetch(`${connector.url}/health/ready`)).status, 200, 'still running');
+});
+
+/** Writes `count` identities nobody mails (a large table), then `known`: the view reads these last. */
+async function writeIdentityTable(
+  t: TestContext,
+  kafka: ReturnType<typeof testKafka>,
+  topic: string,
+  known: [email: string, userId: string][],
+  count = 40_000,
+) {
+  await kafka.ensureTopics([{ topic, compacted: true }]);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+  for (let first = 0; first < count; first += 5000) {
+    const records = [];
+    for (let i = first; i < Math.min(count, first + 5000); i++) {
+      records.push({ key: `someone-${i}@example.com`, value: Buffer.from(`user-someone-${i}`) });
+    }
+    await producer.send([{ topic, records }]);
+  }
+  await producer.send([
+    { topic, records: known.map(([email, userId]) => ({ key: email, value: Buffer.from(userId) })) },
+  ]);
+}
+
+test('after a restart the backlog is mapped only once the identity view read the identity topic', async (t) => {
+  // What broke: the raw backlog was mapped while the view was still reading, so events went out with
+  // the email as anonymousId although the identity topic held their userId.
+  const segment = await startTestSegment(t);
+  const ingress = await startTestIngress(t, {});
+  const kafka = testKafka(t);
+  const emails = Array.from({ length: 20 }, (_, i) => `backlog-${i}@example.com`);
+  await writeIdentityTable(
+    t,
+    kafka,
+    ingress.topics.IDENTITY_TOPIC,
+    emails.map((email) => [email, `user-${email}`]),
+  );
+  const raw = ingress.topics.RAW_TOPIC;
+  const rawSerializer = await testRegistry().serializer(`${raw}-value`, mailjetEventRawSchema);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+  await producer.send([
+    {
+      topic: raw,
+      records: emails.map((email, i) => ({
+        key: email,
+        value: rawSerializer.encode(rawEvent(email, 1700000000 + i)),
+      })),
+    },
+  ]);
+
+  const connector = await startTestConnector(t, ingress.topics, segment);
+  await eventually('the backlog at Segment', () => segment.recorder.stats().eventsReceived === emails.length);
+  for (const event of segment.recorder.events(100)) {
+    const email = (event.context as { traits: { email: string } }).traits.email;
+    assert.equal(event.userId, `user-${email}`, `${email} went out with its userId`);
+  }
+  const ready = (await (await fetch(`${connector.url}/health/ready`)).json()) as { checks: object };
+  assert.equal(
+    (ready.checks as { identities?: boolean }).identities,
+    true,
+    'readiness says the view caught up',
+  );
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import { createBatchHandler } from '../../connector/batch-handler.ts';
 import { loadConnectorConfig, mappingOptionsOf } from '../../connector/config.ts';
 import { createConnectorMetrics } from '../../connector/metrics.ts';
@@ -15,7 +15,13 @@ import {
   mailjetEventRawSchema,
 } from '../../schemas/index.ts';
 import { groupedBody, mailjetSamples } from '../fixtures/mailjet-events.ts';
-import { eventually, SEGMENT_WRITE_KEY, startTestConnector, startTestSegment } from '../helpers/connector.ts';
+import {
+  eventually,
+  SEGMENT_WRITE_KEY,
+  startTestConnector,
+  startTestSegment,
+  writeIdentityTable,
+} from '../helpers/connector.ts';
 import { postWebhook, recordCount, startTestIngress } from '../helpers/ingress.ts';
 import { readRecords, testKafka, testRegistry, uniqueName } from '../helpers/stack.ts';
 
@@ -414,29 +420,6 @@ test('stored events nested thousands of levels deep with a number above 2^53 are
   console.log(`deep events: ${deepAtSegment} delivered, ${letters.length} dead-lettered`);
   assert.equal((await fetch(`${connector.url}/health/ready`)).status, 200, 'still running');
 });
-
-/** Writes `count` identities nobody mails (a large table), then `known`: the view reads these last. */
-async function writeIdentityTable(
-  t: TestContext,
-  kafka: ReturnType<typeof testKafka>,
-  topic: string,
-  known: [email: string, userId: string][],
-  count = 40_000,
-) {
-  await kafka.ensureTopics([{ topic, compacted: true }]);
-  const producer = await kafka.producer();
-  t.after(() => producer.disconnect());
-  for (let first = 0; first < count; first += 5000) {
-    const records = [];
-    for (let i = first; i < Math.min(count, first + 5000); i++) {
-      records.push({ key: `someone-${i}@example.com`, value: Buffer.from(`user-someone-${i}`) });
-    }
-    await producer.send([{ topic, records }]);
-  }
-  await producer.send([
-    { topic, records: known.map(([email, userId]) => ({ key: email, value: Buffer.from(userId) })) },
-  ]);
-}
 
 test('after a restart the backlog is mapped only once the identity view read the identity topic', async (t) => {
   // What broke: the raw backlog was mapped while the view was still reading, so events went out with

@@ -4,7 +4,8 @@
  *   generated credentials, and prints where to send webhooks.
  * - `ingress`, `connector` and `destination` run one process alone against the configured cluster
  *   (containers, Kubernetes).
- * SIGINT/SIGTERM stop everything in order; the exit code is 0 when nothing in flight was lost.
+ * SIGINT/SIGTERM stop everything in order, and so does a part that cannot go on; the exit code is 0
+ * only when no part stopped on an error and nothing in flight was lost.
  */
 import { randomBytes } from 'node:crypto';
 import closeWithGrace from 'close-with-grace';
@@ -42,17 +43,28 @@ Commands:
 
 type Stop = () => Promise<unknown>;
 
-/** Runs `stops` in reverse start order on the first signal; exits 0 only if every stop was clean. */
-function stopOnSignals(logger: Logger, stops: Stop[], graceMs: number): void {
-  closeWithGrace({ delay: graceMs, logger: false }, async ({ signal, err }) => {
+/**
+ * Runs `stops` in reverse start order on the first signal, or when a part reports that it cannot go on
+ * (the returned function: pass it as `onFatal`). Exits 0 only when no part failed and every stop was
+ * clean: close-with-grace itself exits 0 after any signal, so a failure has to exit here.
+ */
+function stopOnSignals(logger: Logger, stops: Stop[], graceMs: number): (error: Error) => void {
+  let fatal: Error | undefined;
+  const { close } = closeWithGrace({ delay: graceMs, logger: false }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'stopping after an unexpected error');
+    else if (fatal) logger.error({ err: fatal }, 'stopping: a part cannot go on');
     else logger.info({ signal }, 'shutting down');
-    let clean = !err;
+    let clean = !err && !fatal;
     for (const stop of [...stops].reverse()) {
       if ((await stop()) === false) clean = false;
     }
-    process.exitCode = clean ? 0 : 1;
+    if (!clean) process.exit(1);
   });
+  return (error) => {
+    if (fatal) return;
+    fatal = error;
+    void close();
+  };
 }
 
 async function start(): Promise<void> {
@@ -85,7 +97,7 @@ async function start(): Promise<void> {
   const logger = createLogger({ level: LOG_LEVEL });
 
   const stops: Stop[] = [];
-  stopOnSignals(
+  const stopOnFatal = stopOnSignals(
     logger,
     stops,
     ingressConfig.INGRESS_SHUTDOWN_TIMEOUT_MS +
@@ -126,8 +138,8 @@ async function start(): Promise<void> {
     compression: stack.compression,
     segment,
     logger,
-    // Already logged by the connector; SIGTERM runs the ordered shutdown of everything started here.
-    onFatal: () => process.kill(process.pid, 'SIGTERM'),
+    // Already logged by the connector; runs the ordered shutdown of everything started here, exit 1.
+    onFatal: stopOnFatal,
   });
   stops.push(() => connector.shutdown());
 
@@ -153,7 +165,7 @@ async function start(): Promise<void> {
     compression: stack.compression,
     mailjet,
     logger,
-    onFatal: () => process.kill(process.pid, 'SIGTERM'),
+    onFatal: stopOnFatal,
   });
   stops.push(() => destination.shutdown());
 
@@ -213,14 +225,14 @@ async function connectorOnly(): Promise<void> {
   }
   const logger = createLogger({ level: LOG_LEVEL });
   const stops: Stop[] = [];
-  stopOnSignals(logger, stops, config.CONNECTOR_SHUTDOWN_TIMEOUT_MS + 5000);
+  const stopOnFatal = stopOnSignals(logger, stops, config.CONNECTOR_SHUTDOWN_TIMEOUT_MS + 5000);
   const connector = await startConnector({
     config,
     topics,
     ...cluster,
     segment: { endpoint: config.SEGMENT_ENDPOINT, writeKey: config.SEGMENT_WRITE_KEY },
     logger,
-    onFatal: () => process.kill(process.pid, 'SIGTERM'),
+    onFatal: stopOnFatal,
   });
   stops.push(() => connector.shutdown());
 }
@@ -239,7 +251,7 @@ async function destinationOnly(): Promise<void> {
   }
   const logger = createLogger({ level: LOG_LEVEL });
   const stops: Stop[] = [];
-  stopOnSignals(logger, stops, config.DESTINATION_SHUTDOWN_TIMEOUT_MS + 5000);
+  const stopOnFatal = stopOnSignals(logger, stops, config.DESTINATION_SHUTDOWN_TIMEOUT_MS + 5000);
   const destination = await startDestination({
     config,
     topics,
@@ -250,7 +262,7 @@ async function destinationOnly(): Promise<void> {
       apiSecret: config.MAILJET_API_SECRET ?? '',
     },
     logger,
-    onFatal: () => process.kill(process.pid, 'SIGTERM'),
+    onFatal: stopOnFatal,
   });
   stops.push(() => destination.shutdown());
 }

@@ -8,7 +8,7 @@
  */
 import type { BatchingProducer } from '../core/batching-producer.ts';
 import { type DeadLetterStage, deadLetterRecord } from '../core/dead-letter.ts';
-import { ConnectorError, type ErrorCode } from '../core/errors.ts';
+import { ConnectorError, type ErrorCode, firstLine, isRetriable } from '../core/errors.ts';
 import type { IncomingRecord, OutgoingRecord, RecordBatch, TopicRecords } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
 import type { AvroSerializer } from '../core/schema-registry.ts';
@@ -51,6 +51,8 @@ interface Mapped {
   record: IncomingRecord;
   track: SegmentTrack;
   normalized: MailjetEventNormalized;
+  /** The normalized record's value; absent when the normalized topic is not a target. */
+  encoded: Buffer | undefined;
 }
 
 export function createBatchHandler(
@@ -97,15 +99,28 @@ export function createBatchHandler(
         try {
           raw = await options.decode(record.value);
         } catch (err) {
-          if (err instanceof ConnectorError && !err.retriable) {
-            deadLetter(record, 'connector', err.code, err.message.split('\n')[0] ?? err.code);
+          // Only a retriable failure (the registry unreachable) is worth the whole batch again; anything
+          // else, a ConnectorError or not, is about this record alone and would stall the partition.
+          if (isRetriable(err)) throw err;
+          const code = err instanceof ConnectorError ? err.code : 'UNDECODABLE_RECORD';
+          deadLetter(record, 'connector', code, firstLine(err));
+          continue;
+        }
+        try {
+          const result = mapMailjetEvent(raw, options.mapping, { knownUserId: options.userIdOf(raw.email) });
+          if (!result.ok) {
+            deadLetter(record, 'connector', result.code, result.message);
             continue;
           }
-          throw err;
+          // Encoded before Segment sees the event: one that cannot be written to the normalized topic
+          // is dead-lettered whole instead of reaching one target only.
+          const encoded = toNormalized ? options.normalizedSerializer.encode(result.normalized) : undefined;
+          mapped.push({ record, track: result.track, normalized: result.normalized, encoded });
+        } catch (err) {
+          // A bug or a limit of the runtime (a field nested too deep overflows the call stack) on this
+          // record's content: a retry meets it again, so it is this record's dead letter.
+          deadLetter(record, 'connector', 'UNMAPPABLE_EVENT', `Mapping the event failed: ${firstLine(err)}`);
         }
-        const result = mapMailjetEvent(raw, options.mapping, { knownUserId: options.userIdOf(raw.email) });
-        if (result.ok) mapped.push({ record, track: result.track, normalized: result.normalized });
-        else deadLetter(record, 'connector', result.code, result.message);
       }
 
       const delivered = toSegment
@@ -118,10 +133,7 @@ export function createBatchHandler(
       if (toNormalized && delivered.length > 0) {
         batches.push({
           topic: options.normalizedTopic,
-          records: delivered.map((item) => ({
-            key: item.record.key,
-            value: options.normalizedSerializer.encode(item.normalized),
-          })),
+          records: delivered.map((item) => ({ key: item.record.key, value: item.encoded as Buffer })),
         });
       }
       if (deadLetters.length > 0) batches.push({ topic: options.deadLetterTopic, records: deadLetters });

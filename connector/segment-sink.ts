@@ -25,7 +25,7 @@ export interface SegmentEvent {
   messageId: string;
 }
 
-export type SegmentRejectionCode = 'SEGMENT_EVENT_TOO_LARGE' | 'SEGMENT_REJECTED';
+export type SegmentRejectionCode = 'SEGMENT_EVENT_TOO_LARGE' | 'SEGMENT_REJECTED' | 'UNMAPPABLE_EVENT';
 
 export interface DeliveryReport {
   /** Events Segment answered 2xx to. */
@@ -154,7 +154,19 @@ export function createSegmentSink(options: SegmentSinkOptions): SegmentSink {
     let chunk: Chunk = { events: [], json: [] };
     let bytes = envelopeBytes - 1;
     for (const event of events) {
-      const json = JSON.stringify(event);
+      let json: string;
+      try {
+        json = JSON.stringify(event);
+      } catch (err) {
+        // V8's JSON.stringify recurses: a field nested thousands of levels deep overflows the call
+        // stack. Such an event can never be sent, and must not take its batch (and the consumer) down.
+        report.rejected.push({
+          event,
+          code: 'UNMAPPABLE_EVENT',
+          message: `The Segment call cannot be written as JSON (a field nested too deep?): ${(err as Error).name}: ${(err as Error).message}`,
+        });
+        continue;
+      }
       const size = Buffer.byteLength(json);
       if (size > maxEventBytes) {
         report.rejected.push({

@@ -1,7 +1,8 @@
 /**
  * The connector process: what it reads (the raw topic, the identity topic, the schema registry), what it
- * writes (Segment, the normalized and dead-letter topics), in which order it starts, and in which order
- * it stops: stop fetching → finish the batches in flight (Segment, topics) → commit → flush → disconnect.
+ * writes (Segment, the normalized and dead-letter topics), in which order it starts (topics, schemas,
+ * identity view, health server, then, once the view read the identity topic, the raw consumer), and
+ * in which order it stops: stop fetching → finish the batches in flight (Segment, topics) → commit → flush → disconnect.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createBatchingProducer } from '../core/batching-producer.ts';
@@ -11,6 +12,7 @@ import { listenOn } from '../core/http-listen.ts';
 import {
   type ClusterDependencies,
   createFatalLatch,
+  type GroupConsumer,
   openServiceClients,
   registerValueSchema,
   startGroupConsumer,
@@ -99,24 +101,9 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
     onFatal: fatal.report,
   });
 
-  const consumer = await startGroupConsumer({
-    kafka,
-    groupId: config.CONNECTOR_GROUP_ID,
-    topics: [topics.RAW_TOPIC],
-    handler,
-    run: { partitionsConcurrently: config.CONNECTOR_PARTITIONS_CONCURRENTLY },
-    log,
-    ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
-  });
-
-  consumerLagGauge({
-    name: 'mailjet_connector_lag_records',
-    registry: metrics.registry,
-    kafka,
-    groupId: config.CONNECTOR_GROUP_ID,
-    topic: topics.RAW_TOPIC,
-    logger: log,
-  });
+  // The health server first: while the identity view reads the table (minutes for a large one) the
+  // process answers, live and not ready (check `identities`).
+  let consumer: GroupConsumer | undefined;
   const app = buildConnectorApp({
     metrics,
     logger,
@@ -124,24 +111,56 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
     readiness: async () => {
       return readinessOf({
         ...(await probe.check()),
-        consumerGroup: consumer.joined(),
-        segmentAuth: !fatal.happened(),
+        identities: identities.caughtUp(),
+        consumerGroup: consumer?.joined() ?? false,
+        // False once a part stopped for good (a refused Segment write key, a crashed consumer).
+        running: !fatal.happened(),
       });
     },
   });
+  const closeAll = async () => {
+    await Promise.allSettled([
+      consumer?.disconnect(),
+      identities.close(),
+      producer.disconnect(),
+      clients.close(),
+      app.close(),
+    ]);
+  };
   const { port, url } = await listenOn(
     app,
     config.CONNECTOR_HOST,
     config.CONNECTOR_PORT,
     'connector, CONNECTOR_PORT',
   ).catch(async (err: unknown) => {
-    await Promise.allSettled([
-      consumer.disconnect(),
-      identities.close(),
-      producer.disconnect(),
-      clients.close(),
-    ]);
+    await closeAll();
     throw err;
+  });
+
+  try {
+    // No raw record is fetched before the view holds every identity the topic had at start.
+    await identities.ready;
+    consumer = await startGroupConsumer({
+      kafka,
+      groupId: config.CONNECTOR_GROUP_ID,
+      topics: [topics.RAW_TOPIC],
+      handler,
+      run: { partitionsConcurrently: config.CONNECTOR_PARTITIONS_CONCURRENTLY },
+      log,
+      // Through the latch: readiness and the shutdown's verdict must know the consumer is gone.
+      onFatal: fatal.report,
+    });
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+  consumerLagGauge({
+    name: 'mailjet_connector_lag_records',
+    registry: metrics.registry,
+    kafka,
+    groupId: config.CONNECTOR_GROUP_ID,
+    topic: topics.RAW_TOPIC,
+    logger: log,
   });
   log.info(
     { port, group: config.CONNECTOR_GROUP_ID, rawTopic: topics.RAW_TOPIC, segment: deps.segment.endpoint },
@@ -161,7 +180,7 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
         );
         timer.unref();
         await Promise.all([
-          consumer.disconnect().catch((err: unknown) => log.error({ err }, 'consumer disconnect failed')),
+          consumer?.disconnect().catch((err: unknown) => log.error({ err }, 'consumer disconnect failed')),
           identities.close().catch((err: unknown) => log.warn({ err }, 'identity view disconnect failed')),
         ]);
         await Promise.race([batching.drain(), sleep(1000, undefined, { ref: false })]);

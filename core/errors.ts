@@ -94,7 +94,7 @@ export const errorCatalogue = {
   },
   UNMAPPABLE_EVENT: {
     retriable: false,
-    hint: "The raw event cannot become a Segment call; the reason is above and in the dead letter's dlq.error.message header (no email and no user id, an unknown event type, unreadable event_json). It went to the dead-letter topic: set the connector's identity options (user id from CustomID or a Payload path, or the contact-id fallback) or fix what produces the raw topic, then re-drive the dead letters.",
+    hint: "The raw event cannot become a Segment call; the reason is above and in the dead letter's dlq.error.message header (no email and no user id, an unknown event type, unreadable event_json, a field nested too deep to write as JSON). It went to the dead-letter topic: set the connector's identity options (user id from CustomID or a Payload path, or the contact-id fallback) or fix what produces the raw topic, then re-drive the dead letters.",
   },
   SEGMENT_EVENT_TOO_LARGE: {
     retriable: false,
@@ -115,6 +115,10 @@ export const errorCatalogue = {
   UNDECODABLE_RECORD: {
     retriable: false,
     hint: 'The record is not Avro in Confluent wire format with a schema id the registry knows. It went to the dead-letter topic with its original bytes; find who wrote it (dlq.origin.* headers).',
+  },
+  WRONG_SCHEMA: {
+    retriable: false,
+    hint: "The record names a schema the registry knows, but not one this topic's schema can read (often a record of another topic, such as a normalized or identify record, produced here by mistake). It went to the dead-letter topic with its original bytes; find who wrote it (dlq.origin.* headers) and produce it to its own topic.",
   },
   REGISTRY_UNAVAILABLE: {
     retriable: true,
@@ -173,4 +177,18 @@ export class ConnectorError extends Error {
 
 export function isRetriable(err: unknown): boolean {
   return err instanceof ConnectorError && err.retriable;
+}
+
+/**
+ * One line about `err` for a dead letter's header and the log: a ConnectorError's detail without its
+ * hint (the code leads to it), any other error with its name (a RangeError says more than its message).
+ */
+export function firstLine(err: unknown): string {
+  const text =
+    err instanceof ConnectorError
+      ? err.message
+      : err instanceof Error
+        ? `${err.name}: ${err.message}`
+        : String(err);
+  return text.split('\n')[0] ?? text;
 }

@@ -5,7 +5,7 @@
  */
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
-import { ConnectorError } from './errors.ts';
+import { ConnectorError, isRetriable } from './errors.ts';
 
 /** Encodes values of one registered schema synchronously: the hot path of every producer. */
 export interface AvroSerializer {
@@ -23,8 +23,10 @@ export interface SchemaRegistryClient {
   decode<T = unknown>(buffer: Buffer): Promise<T>;
   /**
    * A decoder of Confluent-framed values into `readerSchema`, resolving whatever (compatible) writer
-   * schema each value names. Fails with UNDECODABLE_RECORD when a value can never be read (bad framing,
-   * unknown schema id, corrupt body) and REGISTRY_UNAVAILABLE when asking again may help.
+   * schema each value names. Fails with REGISTRY_UNAVAILABLE when asking again may help, and only then;
+   * with WRONG_SCHEMA when the value's schema cannot be read as `readerSchema` (another topic's record),
+   * and UNDECODABLE_RECORD when a value can never be read otherwise (bad framing, unknown schema id,
+   * corrupt body). Never with anything but a ConnectorError.
    */
   decoder<T>(readerSchema: object): (buffer: Buffer) => Promise<T>;
   /** True when the registry answers its subjects listing. */
@@ -71,12 +73,15 @@ export function createSchemaRegistryClient(url: string, auth?: RegistryCredentia
         let resolver = resolvers.get(id);
         if (!resolver) {
           resolver = writerSchema(base, headers, id).then((writer) => {
-            const created = reader.createResolver(avro.Type.forSchema(writer as avro.Schema));
+            const created = resolverOf(reader, writer, id);
             ready.set(id, created);
             return created;
           });
-          // A failed look-up is not cached: the registry may answer next time.
-          resolver.catch(() => resolvers.delete(id));
+          // A failed look-up is not cached when the registry may answer next time; a schema that can
+          // never be read is, so each of its records costs no registry request.
+          resolver.catch((err: unknown) => {
+            if (isRetriable(err)) resolvers.delete(id);
+          });
           resolvers.set(id, resolver);
         }
         return resolver;
@@ -146,6 +151,34 @@ export function createAvroSerializer(subject: string, schemaId: number, avroSche
   }
 }
 
+/**
+ * How `reader` reads values written with schema `id`. Only the registry being unreachable is worth a
+ * retry; a writer schema that is no Avro, or that the reader cannot resolve (another topic's record),
+ * fails the same way every time, so the record is dead-lettered instead of stalling its partition.
+ */
+function resolverOf(reader: avro.Type, writer: object, id: number): avro.Resolver {
+  let writerType: avro.Type;
+  try {
+    writerType = avro.Type.forSchema(writer as avro.Schema);
+  } catch (err) {
+    throw new ConnectorError(
+      'UNDECODABLE_RECORD',
+      `Schema id ${id} is not a valid Avro schema: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  try {
+    return reader.createResolver(writerType);
+  } catch (err) {
+    const writerName = writerType.name ?? writerType.typeName;
+    throw new ConnectorError(
+      'WRONG_SCHEMA',
+      `Schema id ${id} (${writerName}) cannot be read as ${reader.name ?? reader.typeName}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+}
+
 async function writerSchema(base: string, headers: Record<string, string>, id: number): Promise<object> {
   let response: Response;
   try {
@@ -175,11 +208,29 @@ async function writerSchema(base: string, headers: Record<string, string>, id: n
       `Schema registry ${base} answered ${response.status} for schema id ${id}${credentials}.`,
     );
   }
-  const body = (await response.json()) as { schema: string; schemaType?: string };
+  let body: { schema: string; schemaType?: string };
+  try {
+    body = (await response.json()) as typeof body;
+  } catch (err) {
+    // A cut connection or a proxy's error page in a 200: the registry did not really answer.
+    throw new ConnectorError(
+      'REGISTRY_UNAVAILABLE',
+      `Schema registry ${base} sent no readable answer for schema id ${id}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
   if (body.schemaType && body.schemaType !== 'AVRO') {
     throw new ConnectorError('UNDECODABLE_RECORD', `Schema id ${id} is ${body.schemaType}, not Avro.`);
   }
-  return JSON.parse(body.schema) as object;
+  try {
+    return JSON.parse(body.schema) as object;
+  } catch (err) {
+    throw new ConnectorError(
+      'UNDECODABLE_RECORD',
+      `Schema id ${id} is not a JSON schema text: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
 }
 
 /** Reads the schema id of a Confluent-framed value, or undefined when the framing is wrong. */

@@ -96,10 +96,11 @@ export async function registerValueSchema(
 export function createFatalLatch(log: Logger, onFatal?: (error: Error) => void) {
   let fatal: Error | undefined;
   return {
-    report(error: ConnectorError): void {
+    report(error: Error): void {
       if (fatal) return;
       fatal = error;
-      log.fatal({ code: error.code }, error.message);
+      if (error instanceof ConnectorError) log.fatal({ code: error.code }, error.message);
+      else log.fatal({ err: error }, 'stopping: the error above cannot be retried');
       onFatal?.(error);
     },
     happened: (): boolean => fatal !== undefined,

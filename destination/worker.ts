@@ -7,7 +7,7 @@
  */
 import type { BatchingProducer } from '../core/batching-producer.ts';
 import { deadLetterRecord } from '../core/dead-letter.ts';
-import { ConnectorError, type ErrorCode } from '../core/errors.ts';
+import { ConnectorError, type ErrorCode, firstLine, isRetriable } from '../core/errors.ts';
 import type { IncomingRecord, OutgoingRecord, RecordBatch } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
 import type { SegmentIdentify } from '../schemas/index.ts';
@@ -67,16 +67,21 @@ export function createWorkerHandler(options: WorkerOptions): (batch: RecordBatch
       try {
         identify = await options.decode(record.value);
       } catch (err) {
-        if (err instanceof ConnectorError && !err.retriable) {
-          deadLetter(record, err.code, err.message.split('\n')[0] ?? err.code);
-          continue;
-        }
-        throw err;
+        // Only a retriable failure (the registry unreachable) is worth the whole batch again; anything
+        // else, a ConnectorError or not, is about this record alone and would stall the partition.
+        if (isRetriable(err)) throw err;
+        deadLetter(record, err instanceof ConnectorError ? err.code : 'UNDECODABLE_RECORD', firstLine(err));
+        continue;
       }
-      const mapping = contactUpdateOf(identify);
-      if (mapping.ok) updates.push({ update: mapping.update, origin: record });
-      else if (mapping.reason === 'no-email') skipped++;
-      else deadLetter(record, 'IDENTIFY_INVALID', mapping.message);
+      try {
+        const mapping = contactUpdateOf(identify);
+        if (mapping.ok) updates.push({ update: mapping.update, origin: record });
+        else if (mapping.reason === 'no-email') skipped++;
+        else deadLetter(record, 'IDENTIFY_INVALID', mapping.message);
+      } catch (err) {
+        // The record's content hit a bug or a limit of the runtime: a retry meets it again.
+        deadLetter(record, 'IDENTIFY_INVALID', `Mapping the call failed: ${firstLine(err)}`);
+      }
     }
 
     const merged = mergeUpdates(updates);

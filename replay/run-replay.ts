@@ -176,6 +176,13 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
       logger: log,
     });
     closers.unshift(() => identities.close());
+    // Nothing is mapped before the view holds every identity the topic had at start; a Ctrl-C meanwhile
+    // ends the run with nothing done, to be run again.
+    const interrupted = new Promise<'interrupted'>((resolve) => {
+      if (deps.signal?.aborted) resolve('interrupted');
+      deps.signal?.addEventListener('abort', () => resolve('interrupted'), { once: true });
+    });
+    if ((await Promise.race([identities.ready, interrupted])) === 'interrupted') return finish(false);
     const producer = await kafka.producer({ idempotent: true });
     closers.unshift(() => producer.disconnect());
     const batching = createBatchingProducer(producer);

@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
+import { mailjetEventRawSchema } from '../../schemas/index.ts';
 import { mailjetSamples } from '../fixtures/mailjet-events.ts';
-import { eventually } from '../helpers/connector.ts';
-import { testStack, uniqueName, uniqueTopicEnv } from '../helpers/stack.ts';
+import { eventually, SEGMENT_WRITE_KEY, startTestSegment } from '../helpers/connector.ts';
+import { testKafka, testRegistry, testStack, uniqueName, uniqueTopicEnv } from '../helpers/stack.ts';
 
 /** The value after `label` on the line that starts with it, e.g. the URL after "Webhook URL:". */
 function printed(lines: string[], label: string): string {
@@ -94,4 +96,68 @@ test('start, the main job: prints where to send webhooks and identify calls, bot
 
   child.kill('SIGINT');
   assert.equal(await exited, 0, 'a clean stop exits 0');
+});
+
+test('connector: a consumer that stops for good on an error makes the process exit non-zero', async (t) => {
+  // What broke: close-with-grace exits 0 after a signal, so a crashed consumer's SIGTERM ended in exit 0.
+  const { brokers, registryUrl } = testStack();
+  const topicEnv = uniqueTopicEnv();
+  const kafka = testKafka(t);
+  // A normalized topic whose records may be 100 bytes at most: Kafka refuses every normalized record
+  // (MESSAGE_TOO_LARGE, not retriable), so the consumer stops for good on the first event.
+  const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  t.after(() => admin.disconnect());
+  await admin.createTopics({
+    topics: [
+      {
+        topic: topicEnv.NORMALIZED_TOPIC as string,
+        numPartitions: 1,
+        configEntries: [{ name: 'max.message.bytes', value: '100' }],
+      },
+    ],
+  });
+  const raw = topicEnv.RAW_TOPIC as string;
+  await kafka.ensureTopics([{ topic: raw, partitions: 1 }]);
+  const serializer = await testRegistry().serializer(`${raw}-value`, mailjetEventRawSchema);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+  const event = '{"event":"open","time":1700000000,"email":"crash@example.com","MessageID":1}';
+  const value = serializer.encode({
+    event: 'open',
+    time: 1700000000,
+    email: 'crash@example.com',
+    message_id: '1',
+    message_guid: null,
+    event_json: event,
+    received_at: 1700000000000,
+    request_id: 'test',
+  });
+  await producer.send([{ topic: raw, records: [{ key: 'crash@example.com', value }] }]);
+  const segment = await startTestSegment(t);
+
+  const child = spawn(fileURLToPath(new URL('../../mailjet-connector', import.meta.url)), ['connector'], {
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: brokers.join(','),
+      SCHEMA_REGISTRY_URL: registryUrl,
+      SEGMENT_ENDPOINT: segment.url,
+      SEGMENT_WRITE_KEY,
+      CONNECTOR_PORT: '0',
+      ...topicEnv,
+      CONNECTOR_GROUP_ID: uniqueName('connector'),
+      LOG_LEVEL: 'fatal',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+  }
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  t.after(() => child.kill('SIGKILL'));
+  assert.equal(await exited, 1, `the connector stopped on an error; its output:\n${output}`);
+  assert.match(output, /the Kafka consumer stopped for good/);
 });

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createIdentityMap, startIdentityView } from '../../connector/identity-view.ts';
 import { silentLogger } from '../../core/logger.ts';
-import { eventually } from '../helpers/connector.ts';
 import { testKafka, uniqueName } from '../helpers/stack.ts';
 
 test('emails match without case or surrounding spaces', () => {
@@ -57,8 +56,26 @@ test('the view reads the compacted identity topic from the beginning, tombstones
     logger: silentLogger(),
   });
   t.after(() => view.close());
-  await eventually('3 records applied', () => view.applied() === 3);
+  await view.ready;
+  assert.equal(view.caughtUp(), true);
+  assert.equal(view.applied(), 3, 'ready means every record the topic held at start was applied');
   assert.equal(view.userIdOf('A@x.io'), 'user-a');
   assert.equal(view.userIdOf('b@x.io'), undefined);
   assert.equal(view.userIdOf(null), undefined);
+});
+
+test('a view of an empty identity topic is caught up at once', async (t) => {
+  const kafka = testKafka(t);
+  const topic = uniqueName('identities');
+  await kafka.ensureTopics([{ topic, compacted: true }]);
+  const view = await startIdentityView({
+    kafka,
+    topic,
+    groupPrefix: uniqueName('view'),
+    maxEntries: 100,
+    logger: silentLogger(),
+  });
+  t.after(() => view.close());
+  assert.equal(view.caughtUp(), true);
+  await view.ready;
 });

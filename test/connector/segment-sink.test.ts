@@ -158,6 +158,25 @@ test('an event over 32 KB is reported rejected and never sent; the others are de
   assert.equal(segment.recorder.stats().requests, 1);
 });
 
+test('an event JSON.stringify cannot write (nested too deep) is reported rejected; the others are delivered', async (t) => {
+  // What broke: V8's recursive JSON.stringify threw a RangeError out of deliver, crashing the consumer.
+  const segment = await localSegment(t);
+  const deep = track();
+  let nested: Record<string, unknown> = { id: 9007199254740993n.toString() };
+  for (let level = 0; level < 200_000; level++) nested = { a: nested };
+  (deep.properties as Record<string, unknown>).deep = nested;
+  const events = [track(), deep, track()];
+
+  const report = await sink(segment).deliver(events);
+
+  assert.equal(report.delivered, 2);
+  assert.equal(report.rejected.length, 1);
+  assert.equal(report.rejected[0]?.event, deep);
+  assert.equal(report.rejected[0]?.code, 'UNMAPPABLE_EVENT');
+  assert.match(report.rejected[0]?.message ?? '', /RangeError: Maximum call stack size exceeded/);
+  assert.deepEqual(receivedIds(segment), [events[0]?.messageId, events[2]?.messageId]);
+});
+
 test('429 waits the Retry-After seconds, capped at maxRetryAfterMs, then sends the same events again', async (t) => {
   const segment = await localSegment(t);
   const { delays, sleep } = recordingSleep();

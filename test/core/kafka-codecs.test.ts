@@ -65,10 +65,8 @@ test('an identity topic written with lz4 by another team still gives the connect
   const kafka = testKafka(t);
   await kafka.ensureTopics([{ topic: ingress.topics.IDENTITY_TOPIC, compacted: true }]);
   await javaProduce(ingress.topics.IDENTITY_TOPIC, 'lz4', [['api@mailjet.com', 'user-from-lz4']]);
-  const connector = await startTestConnector(t, ingress.topics, segment);
-  await eventually('the identity view read the topic', async () =>
-    /mailjet_connector_identity_view_entries 1/.test(await (await fetch(`${connector.url}/metrics`)).text()),
-  );
+  // No wait for the view: the connector maps nothing before it read what the topic held at start.
+  await startTestConnector(t, ingress.topics, segment);
 
   assert.equal((await postWebhook(ingress, mailjetSamples.open)).status, 200);
   await eventually('the event at Segment', () => segment.recorder.stats().eventsReceived === 1);

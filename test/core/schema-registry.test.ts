@@ -171,3 +171,32 @@ test('wrong registry credentials: start-up stops with REGISTRY_AUTH_FAILED; a de
   assert.equal(failed.retriable, true);
   assert.match(failed.message, /answered 401 for schema id \d+ \(check SCHEMA_REGISTRY_USERNAME/);
 });
+
+test('a value of a registered schema the reader cannot resolve fails WRONG_SCHEMA, not retriable, asked once', async (t) => {
+  // What broke: avsc's plain Error ("no alias found") escaped the decoder, so consumers retried it for ever.
+  const credentials = { username: 'SRKEY123', password: 'sr-secret' };
+  const gateway = await registryBehindBasicAuth(t, credentials);
+  const other = {
+    type: 'record',
+    name: 'Other',
+    namespace: 'test.mailjet',
+    fields: [{ name: 'x', type: 'int' }],
+  };
+  const id = await testRegistry().register(`${uniqueName('other')}-value`, other);
+  const framed = createAvroSerializer('other', id, other).encode({ x: 1 });
+  const decode = createSchemaRegistryClient(gateway.url, credentials).decoder(greetingV1);
+
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const failed = await decode(framed).then(
+      () => assert.fail('decoded as a Greeting'),
+      (err: unknown) => err,
+    );
+    assert.ok(failed instanceof ConnectorError && failed.code === 'WRONG_SCHEMA', String(failed));
+    assert.equal(failed.retriable, false);
+    assert.match(
+      failed.message,
+      /Schema id \d+ \(test\.mailjet\.Other\) cannot be read as test\.mailjet\.Greeting/,
+    );
+  }
+  assert.equal(gateway.answers.get(200), 1, 'a schema that can never be read is fetched once');
+});

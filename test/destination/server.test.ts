@@ -6,6 +6,12 @@ import { silentLogger } from '../../core/logger.ts';
 import { loadTopicConfig } from '../../core/topics.ts';
 import { loadDestinationConfig } from '../../destination/config.ts';
 import { startDestination } from '../../destination/server.ts';
+import {
+  type MailjetEventRaw,
+  mailjetEventRawSchema,
+  type SegmentIdentify,
+  segmentIdentifySchema,
+} from '../../schemas/index.ts';
 import { eventually, startTestConnector, startTestSegment } from '../helpers/connector.ts';
 import {
   DESTINATION_WRITE_KEY,
@@ -14,7 +20,7 @@ import {
   startTestMailjet,
 } from '../helpers/destination.ts';
 import { postWebhook, startTestIngress } from '../helpers/ingress.ts';
-import { readRecords, testKafka, testStack, uniqueName } from '../helpers/stack.ts';
+import { readRecords, testKafka, testRegistry, testStack, uniqueName } from '../helpers/stack.ts';
 
 const header = (headers: Record<string, Buffer | undefined>, name: string) => headers[name]?.toString();
 
@@ -259,12 +265,12 @@ test('the identity topic the destination feeds gives the connector the userId of
     {},
     { IDENTITY_TOPIC: ingress.topics.IDENTITY_TOPIC },
   );
-  const connector = await startTestConnector(t, ingress.topics, segment);
   const call = { userId: 'user-42', messageId: 'link-1', traits: { email: 'Linked@Example.com' } };
   assert.equal((await destination.post('/v1/identify', call)).status, 200);
-  await eventually('the connector read the identity', async () =>
-    /mailjet_connector_identity_view_entries 1/.test(await (await fetch(`${connector.url}/metrics`)).text()),
-  );
+  // The identity in the topic, then the connector: it maps nothing before its view read the topic.
+  const [identity] = await readRecords(t, testKafka(t), ingress.topics.IDENTITY_TOPIC, 1);
+  assert.equal(identity?.value?.toString(), 'user-42');
+  await startTestConnector(t, ingress.topics, segment);
   const open = '{"event":"open","time":1700000000,"email":"linked@example.com","MessageID":1}';
   assert.equal((await postWebhook(ingress, open)).status, 200);
   await eventually('the open at Segment', () => segment.recorder.stats().eventsReceived === 1);
@@ -408,4 +414,65 @@ test('DESTINATION_ROLE=intake stores identify calls without asking Mailjet; a wo
   const refused = await worker.post('/v1/identify', { userId: 'u', traits: { email: 'x@example.com' } });
   assert.equal(refused.status, 404);
   assert.match(((await refused.json()) as { message: string }).message, /DESTINATION_ROLE=worker/);
+});
+
+test('a record of another registered schema in the identify topic is dead-lettered; the partition goes on', async (t) => {
+  // What broke: avsc's plain "no alias found" Error was re-thrown, so the batch was retried for ever.
+  const mailjet = await startTestMailjet(t);
+  const destination = await startTestDestination(t, mailjet);
+  const { IDENTIFY_TOPIC, DESTINATION_DEAD_LETTER_TOPIC } = destination.topics;
+  const registry = testRegistry();
+  const identifySerializer = await registry.serializer(`${IDENTIFY_TOPIC}-value`, segmentIdentifySchema);
+  // The raw Mailjet schema, registered under a subject of its own: a known schema id, not an identify.
+  const rawSerializer = await registry.serializer(uniqueName('raw-value'), mailjetEventRawSchema);
+  const identify = (email: string): SegmentIdentify => ({
+    message_id: `m-${email}`,
+    user_id: `user-${email}`,
+    anonymous_id: null,
+    email,
+    traits_json: JSON.stringify({ email }),
+    audience_key: null,
+    call_json: JSON.stringify({ type: 'identify', userId: `user-${email}`, traits: { email } }),
+    timestamp: 1700000000000,
+    received_at: 1700000000000,
+    request_id: 'test',
+  });
+  const notAnIdentify: MailjetEventRaw = {
+    event: 'open',
+    time: 1700000000,
+    email: 'raw@example.com',
+    message_id: '1',
+    message_guid: null,
+    event_json: '{"event":"open","time":1700000000,"email":"raw@example.com","MessageID":1}',
+    received_at: 1700000000000,
+    request_id: 'test',
+  };
+  const kafka = testKafka(t);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+  // One key, so one partition: the contact after the wrong record must still be written.
+  await producer.send([
+    {
+      topic: IDENTIFY_TOPIC,
+      records: [
+        { key: 'same', value: identifySerializer.encode(identify('before@example.com')) },
+        { key: 'same', value: rawSerializer.encode(notAnIdentify) },
+        { key: 'same', value: identifySerializer.encode(identify('after@example.com')) },
+      ],
+    },
+  ]);
+
+  const [letter] = await readRecords(t, kafka, DESTINATION_DEAD_LETTER_TOPIC, 1);
+  assert.ok(letter);
+  assert.equal(header(letter.headers, DEAD_LETTER_HEADERS.errorCode), 'WRONG_SCHEMA');
+  assert.match(header(letter.headers, DEAD_LETTER_HEADERS.errorMessage) ?? '', /MailjetEventRaw/);
+  assert.equal(header(letter.headers, DEAD_LETTER_HEADERS.originTopic), IDENTIFY_TOPIC);
+  assert.equal(header(letter.headers, DEAD_LETTER_HEADERS.originOffset), '1');
+  await eventually('both contacts', () => mailjet.store.contact('after@example.com') !== undefined);
+  assert.ok(mailjet.store.contact('before@example.com'));
+  await eventually('the committed offset past every record', async () => {
+    const committed = await kafka.committedOffsets(destination.config.DESTINATION_GROUP_ID, IDENTIFY_TOPIC);
+    const ends = await kafka.endOffsets(IDENTIFY_TOPIC);
+    return [...ends].every(([partition, end]) => end === '0' || committed.get(partition) === end);
+  });
 });

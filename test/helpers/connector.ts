@@ -2,6 +2,7 @@ import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConnectorConfig, loadConnectorConfig } from '../../connector/config.ts';
 import { type RunningConnector, startConnector } from '../../connector/server.ts';
+import type { KafkaClient } from '../../core/kafka.ts';
 import { silentLogger } from '../../core/logger.ts';
 import type { TopicConfig } from '../../core/topics.ts';
 import { type LocalSegment, startLocalSegment } from '../../local-saas/segment/server.ts';
@@ -55,4 +56,30 @@ export async function eventually(
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
     await sleep(100);
   }
+}
+
+/**
+ * Writes an identity table of `count` emails nobody mails (large enough that reading it takes a while),
+ * then `known`: a view reads these last.
+ */
+export async function writeIdentityTable(
+  t: TestContext,
+  kafka: KafkaClient,
+  topic: string,
+  known: [email: string, userId: string][],
+  count = 40_000,
+) {
+  await kafka.ensureTopics([{ topic, compacted: true }]);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+  for (let first = 0; first < count; first += 5000) {
+    const records = [];
+    for (let i = first; i < Math.min(count, first + 5000); i++) {
+      records.push({ key: `someone-${i}@example.com`, value: Buffer.from(`user-someone-${i}`) });
+    }
+    await producer.send([{ topic, records }]);
+  }
+  await producer.send([
+    { topic, records: known.map(([email, userId]) => ({ key: email, value: Buffer.from(userId) })) },
+  ]);
 }

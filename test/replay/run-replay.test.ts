@@ -13,7 +13,7 @@ import type { ReplayOptions } from '../../replay/arguments.ts';
 import type { ReplayProgress, ReplaySummary } from '../../replay/progress.ts';
 import { type ReplayDependencies, runReplay } from '../../replay/run-replay.ts';
 import { type MailjetEventRaw, mailjetEventRawSchema } from '../../schemas/index.ts';
-import { eventually, SEGMENT_WRITE_KEY, startTestSegment } from '../helpers/connector.ts';
+import { eventually, SEGMENT_WRITE_KEY, startTestSegment, writeIdentityTable } from '../helpers/connector.ts';
 import { startTestDestination, startTestMailjet } from '../helpers/destination.ts';
 import { recordCount } from '../helpers/ingress.ts';
 import {
@@ -155,6 +155,28 @@ test('a range in the middle of the topic: only its events reach Segment and the 
     plan.resumeCommand.includes(`--from ${new Date(t2).toISOString()} --to ${new Date(t3).toISOString()}`),
     plan.resumeCommand,
   );
+});
+
+test('a replay maps nothing before its identity view read the identity topic: every event has its userId', async (t) => {
+  // What broke: the replay mapped its range while its view was still reading the identity topic, so
+  // events went out with the email as anonymousId although their userId was known.
+  const setup = await setUp(t);
+  await produceThreeHours(setup);
+  const emails = [0, 1, 2, 3, 4].flatMap((i) => [`t1-${i}@example.com`, `t2-${i}@example.com`]);
+  await writeIdentityTable(
+    t,
+    testKafka(t),
+    setup.topics.IDENTITY_TOPIC,
+    emails.map((email) => [email, `user-${email}`]),
+  );
+
+  const summary = await setup.replay({ fromMs: t1, toMs: t3 });
+  assert.equal(summary.complete, true);
+  assert.equal(setup.segment.recorder.stats().eventsReceived, 10);
+  for (const event of setup.segment.recorder.events(100)) {
+    const email = (event.context as { traits: { email: string } }).traits.email;
+    assert.equal(event.userId, `user-${email}`, `${email} went out with its userId`);
+  }
 });
 
 test('a dry run maps and counts, sends nothing and leaves no progress behind', async (t) => {

@@ -4,10 +4,13 @@
  * requests a shutdown waits for.
  */
 import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
+import { Type } from '@sinclair/typebox';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
+  type FastifyRequest,
   LogController,
 } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -48,27 +51,126 @@ export function refuse(reply: FastifyReply, status: number, message: string): Fa
   return reply.code(status).send({ error: httpReason(status), message });
 }
 
-/**
- * A fastify app for an intake: JSON bodies as bytes (below), error answers that say what to do, request
- * ids, the client address from X-Forwarded-For (intakes run behind load balancers), and no log line per
- * request: at high rates it would cost more than the request; errors are logged.
- */
-export function createIntakeServer(options: {
+/** Which proxies may set the client address (X-Forwarded-For): none, all, or these addresses and subnets. */
+export type TrustProxy = boolean | string[];
+
+export interface IntakeServerOptions {
   logger: Logger;
   component: string;
   bodyLimitBytes: number;
+  /**
+   * Bytes of request bodies being received or handled (their Content-Length, the body limit when
+   * chunked) above which a new body is answered 503 before it is read. One body is always let in when
+   * none is in flight, so a body under the body limit is never refused for good.
+   */
+  maxBytesInFlight: number;
+  /** Retry-After of the 503 answers. */
+  retryAfterSeconds: number;
+  trustProxy: TrustProxy;
+  /** Called for each body shed by bytes in flight (a metric). */
+  onShed?: () => void;
   messages: BodyErrorMessages;
-}): FastifyInstance {
+}
+
+/**
+ * A fastify app for an intake: JSON bodies as bytes (below), error answers that say what to do, request
+ * ids, bodies shed by the bytes in flight, and no log line per request: at high rates it would cost more
+ * than the request; errors are logged. The client address is the connection's unless `trustProxy` names
+ * the proxies in front: believing X-Forwarded-For from anyone lets anyone write any address in the logs.
+ */
+export function createIntakeServer(options: IntakeServerOptions): FastifyInstance {
+  const loggedUrl = options.messages.loggedUrl ?? ((url: string) => url);
+  const logger = options.logger.child(
+    { component: options.component },
+    // Whatever logs a request (fastify itself, on errors) shows its URL as loggedUrl writes it.
+    { serializers: { req: (req: FastifyRequest) => ({ method: req.method, url: loggedUrl(req.url) }) } },
+  );
   const app = Fastify({
-    loggerInstance: options.logger.child({ component: options.component }) as FastifyBaseLogger,
+    loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
     genReqId: () => randomUUID(),
-    trustProxy: true,
+    trustProxy: options.trustProxy,
   });
+  shedByBytesInFlight(app, options);
   readJsonAsBytes(app);
   answerErrors(app, options.messages);
   return app;
+}
+
+/**
+ * Counts the bodies of requests from the moment their headers are in until their answer is sent, and
+ * refuses one that would pass the cap before a byte of it is read. A preParsing hook: it runs after the
+ * onRequest hooks, so a request refused there (credentials in headers) never counts.
+ */
+function shedByBytesInFlight(app: FastifyInstance, options: IntakeServerOptions): void {
+  let inFlight = 0;
+  const retryAfter = String(options.retryAfterSeconds);
+  app.addHook('preParsing', async (request, reply, payload) => {
+    const bytes = announcedBytes(request, options.bodyLimitBytes);
+    if (bytes === 0) return payload;
+    if (inFlight > 0 && inFlight + bytes > options.maxBytesInFlight) {
+      options.onShed?.();
+      request.log.warn({ bytes, inFlight }, 'body shed: too many bytes in flight');
+      reply.header('Retry-After', retryAfter);
+      return refuse(reply, 503, options.messages.tooManyBytesInFlight);
+    }
+    inFlight += bytes;
+    // 'close' comes once the answer is sent or the connection is gone, whichever happens.
+    reply.raw.once('close', () => {
+      inFlight -= bytes;
+    });
+    return payload;
+  });
+}
+
+/** What a body will hold: its Content-Length, the body limit when chunked, 0 without a body. */
+function announcedBytes(request: FastifyRequest, bodyLimitBytes: number): number {
+  const length = request.headers['content-length'];
+  // Above the limit fastify answers 413 without reading it.
+  if (length !== undefined) return Math.min(Number(length) || 0, bodyLimitBytes);
+  return request.headers['transfer-encoding'] === undefined ? 0 : bodyLimitBytes;
+}
+
+/** The description and rule of a `<PROCESS>_TRUST_PROXY` setting (parsed by parseTrustProxy). */
+export function trustProxySetting() {
+  return Type.String({
+    default: 'false',
+    examples: ['10.0.0.0/8,loopback'],
+    description:
+      "Proxies whose X-Forwarded-For gives the client address logged: `false` (none: the connection's address), `true` (any: only when nothing reaches the port but your proxy), or a comma-separated list of addresses and subnets (`loopback`, `linklocal`, `uniquelocal` too).",
+  });
+}
+
+const proxyNames = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * The fastify form of a trust-proxy setting. No hop count: fastify 5 trusts nothing with one, since
+ * a count cannot tell a proxy from a client that sent enough X-Forwarded-For entries itself.
+ */
+export function parseTrustProxy(setting: string): TrustProxy {
+  const text = setting.trim();
+  if (text === '' || text === 'false') return false;
+  if (text === 'true') return true;
+  const entries = text.split(',').map((entry) => entry.trim());
+  for (const entry of entries) {
+    if (!isProxyAddress(entry)) {
+      throw new Error(
+        `${JSON.stringify(entry)} is not an IP address, a subnet (10.0.0.0/8, fd00::/8) or one of loopback, linklocal, uniquelocal`,
+      );
+    }
+  }
+  return entries;
+}
+
+function isProxyAddress(entry: string): boolean {
+  if (proxyNames.has(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  if (isIP(prefix) === 4 && version === 4) return true; // a netmask
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128);
 }
 
 /** Other methods on an intake route: 405 with `Allow: POST` and what to do. */
@@ -99,7 +201,9 @@ export function readJsonAsBytes(app: FastifyInstance): void {
 export interface BodyErrorMessages {
   unsupportedMediaType: string;
   bodyTooLarge: string;
-  /** The URL as logs may show it (the ingress hides its `token` parameter). */
+  /** The 503 of a body shed by bytes in flight: which setting bounds them, and to retry. */
+  tooManyBytesInFlight: string;
+  /** The URL as every log line shows it (the ingress hides its `token` parameter). */
   loggedUrl?: (url: string) => string;
 }
 

@@ -1,6 +1,7 @@
 /** Every option of the Mailjet destination process (intake + worker): type, default and meaning. */
 import { type Static, Type } from '@sinclair/typebox';
 import { loadConfig } from '../core/config.ts';
+import { parseTrustProxy, trustProxySetting } from '../core/http-answers.ts';
 
 export const destinationConfigSchema = Type.Object(
   {
@@ -35,7 +36,7 @@ export const destinationConfigSchema = Type.Object(
         minLength: 16,
         examples: ['the-webhook-shared-secret'],
         description:
-          "Shared secret of a Segment webhook destination: requests must carry X-Signature, the hex HMAC-SHA1 of the body (of the first event, for batches), Segment's scheme.",
+          "Shared secret of a Segment webhook destination: requests must carry X-Signature (or X-Segment-Signature), the hex HMAC-SHA1 of the whole body, Segment's scheme (16+ characters).",
       }),
     ),
     DESTINATION_AUTH_DISABLED: Type.Boolean({
@@ -43,11 +44,18 @@ export const destinationConfigSchema = Type.Object(
       description:
         'Accept identify calls without credentials. Only behind something else that authenticates.',
     }),
+    DESTINATION_TRUST_PROXY: trustProxySetting(),
     DESTINATION_BODY_LIMIT_BYTES: Type.Integer({
+      minimum: 1024,
+      default: 4 * 1024 * 1024,
+      description:
+        "Largest request body accepted: a Segment webhook batch holds up to 4,000 calls (about 2.4 MB of identify calls with a full context); Segment's HTTP API takes 500 KB. Larger ones get 413.",
+    }),
+    DESTINATION_MAX_BYTES_IN_FLIGHT: Type.Integer({
       minimum: 1024,
       default: 16 * 1024 * 1024,
       description:
-        'Largest request body accepted (a Segment webhook batch holds up to 4,000 calls); larger ones get 413.',
+        'Bytes of identify bodies being received or stored above which a new body gets 503 before it is read (bounds memory; one body is always let in alone).',
     }),
     DESTINATION_ACK_TIMEOUT_MS: Type.Integer({
       minimum: 100,
@@ -148,6 +156,11 @@ export type DestinationConfig = Static<typeof destinationConfigSchema>;
 export function loadDestinationConfig(env: NodeJS.ProcessEnv = process.env): DestinationConfig {
   return loadConfig(destinationConfigSchema, env, (config) => {
     const problems: string[] = [];
+    try {
+      parseTrustProxy(config.DESTINATION_TRUST_PROXY);
+    } catch (err) {
+      problems.push(`DESTINATION_TRUST_PROXY: ${(err as Error).message}.`);
+    }
     if ((config.MAILJET_API_KEY === undefined) !== (config.MAILJET_API_SECRET === undefined)) {
       problems.push('MAILJET_API_KEY and MAILJET_API_SECRET: set both, or neither.');
     }

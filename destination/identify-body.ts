@@ -51,13 +51,8 @@ export interface IdentifyBody {
   rejected: RejectedCall[];
   /** Calls of other types (track, page, …): neither stored nor errors. */
   ignored: number;
-  /** `writeKey` of the body (a single call or a batch envelope), for authentication. */
+  /** `writeKey` of the body (a single call or a batch envelope). */
   writeKey?: string;
-  /**
-   * The first call of an array or batch as JSON.stringify writes it: what Segment signs (X-Signature)
-   * when a webhook destination batches. Taken before the write key is removed.
-   */
-  firstCallJson?: string;
 }
 
 export interface ReadOptions {
@@ -105,7 +100,6 @@ export function readIdentifyBody(body: Buffer, options: ReadOptions = {}): Ident
     calls = [parsed];
     where = () => 'the body';
   }
-  if (parsed !== calls[0] && calls.length > 0) result.firstCallJson = stringifyLosslessJson(calls[0]);
 
   calls.forEach((call, index) => {
     const outcome = readCall(call, where(index), checks, batchContext);

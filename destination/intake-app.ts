@@ -13,11 +13,17 @@ import {
   createIntakeServer,
   type Readiness,
   refuse,
+  type TrustProxy,
 } from '../core/http-answers.ts';
 import type { Logger } from '../core/logger.ts';
 import { type ReadOptions, readIdentifyBody } from './identify-body.ts';
 import type { IdentifyPublisher } from './identify-publisher.ts';
-import { createIntakeAuthenticator, type IntakeCredentials } from './intake-auth.ts';
+import {
+  type AuthResult,
+  createIntakeAuthenticator,
+  type IntakeAuthHeaders,
+  type IntakeCredentials,
+} from './intake-auth.ts';
 import type { DestinationMetrics } from './metrics.ts';
 
 export const INTAKE_ROUTES = {
@@ -32,6 +38,10 @@ export const INTAKE_ROUTES = {
 export interface IntakeAppOptions {
   credentials: IntakeCredentials | undefined;
   bodyLimitBytes: number;
+  /** Bytes of bodies being received or handled above which new ones are shed (see createIntakeServer). */
+  maxBytesInFlight: number;
+  /** Proxies whose X-Forwarded-For is believed (DESTINATION_TRUST_PROXY). */
+  trustProxy: TrustProxy;
   /** Retry-After of 503 answers. Segment's webhooks retry on their own schedule; HTTP clients read it. */
   retryAfterSeconds?: number;
   /** Undefined in a worker-only process (DESTINATION_ROLE=worker): the identify routes answer 404. */
@@ -63,14 +73,21 @@ export function buildIntakeApp(options: IntakeAppOptions): IntakeApp {
   const retryAfter = String(options.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS);
   const inFlight = createInFlight();
   let intakeOpen = true;
+  // Requests whose headers authenticated them; the others are checked over their body (withBody).
+  const authenticated = new WeakSet<FastifyRequest>();
 
   const app = createIntakeServer({
     logger: options.logger,
     component: 'intake',
     bodyLimitBytes: options.bodyLimitBytes,
+    maxBytesInFlight: options.maxBytesInFlight,
+    retryAfterSeconds: options.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS,
+    trustProxy: options.trustProxy,
+    onShed: () => metrics.shed.inc({ reason: 'bytes_in_flight' }),
     messages: {
       unsupportedMediaType,
       bodyTooLarge: `The body is larger than DESTINATION_BODY_LIMIT_BYTES=${options.bodyLimitBytes}; raise it, or lower the webhook destination's batch size.`,
+      tooManyBytesInFlight: `Bodies being received or stored already hold DESTINATION_MAX_BYTES_IN_FLIGHT=${options.maxBytesInFlight} bytes; retry later.`,
     },
   });
 
@@ -81,32 +98,48 @@ export function buildIntakeApp(options: IntakeAppOptions): IntakeApp {
     }
   });
 
-  // Before the body is read: a stopping process should not take in megabytes it will not store.
-  const checkIntake = async (_request: FastifyRequest, reply: FastifyReply) => {
-    if (intakeOpen) return;
-    metrics.shed.inc({ reason: 'shutting_down' });
-    reply.header('Retry-After', retryAfter);
-    return refuse(reply, 503, 'The Mailjet destination is shutting down; retry later.');
+  const refuseCredentials = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    auth: Exclude<AuthResult, 'ok'>,
+    headers: IntakeAuthHeaders,
+  ) => {
+    request.log.warn({ auth, ip: request.ip }, 'identify request refused: bad credentials');
+    reply.header('WWW-Authenticate', 'Basic realm="mailjet-connector", charset="UTF-8"');
+    const message =
+      auth === 'missing'
+        ? credentialsRequired
+        : headers.signature !== undefined
+          ? invalidSignature
+          : invalidCredentials;
+    return refuse(reply, 401, message);
+  };
+
+  // Before the body is read: a stopping process should not take in megabytes it will not store, and
+  // credentials in the headers are checked before a byte of the body is taken in.
+  const checkIntakeAndAuth = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!intakeOpen) {
+      metrics.shed.inc({ reason: 'shutting_down' });
+      reply.header('Retry-After', retryAfter);
+      return refuse(reply, 503, 'The Mailjet destination is shutting down; retry later.');
+    }
+    const headers = authHeaders(request);
+    const auth = authenticate.beforeBody(headers);
+    if (auth === 'ok') authenticated.add(request);
+    else if (auth !== 'body') return refuseCredentials(request, reply, auth, headers);
   };
 
   const handle = async (publisher: IdentifyPublisher, request: FastifyRequest, reply: FastifyReply) =>
     inFlight.track(async () => {
       const body = request.body;
       if (!Buffer.isBuffer(body)) return refuse(reply, 415, unsupportedMediaType);
-      const read = readIdentifyBody(body, routeReading[request.routeOptions.url ?? ''] ?? {});
-      // Credentials may be in the body (writeKey) or signed over it (X-Signature): checked once it is read.
-      const auth = authenticate({
-        authorization: request.headers.authorization,
-        signature: header(request, 'x-signature'),
-        body,
-        bodyWriteKey: read.writeKey,
-        firstCallJson: read.firstCallJson,
-      });
-      if (auth !== 'ok') {
-        request.log.warn({ auth, ip: request.ip }, 'identify request refused: bad credentials');
-        reply.header('WWW-Authenticate', 'Basic realm="mailjet-connector", charset="UTF-8"');
-        return refuse(reply, 401, auth === 'missing' ? credentialsRequired : invalidCredentials);
+      // Signed (X-Signature) or carrying its write key: authenticated over its bytes, before parsing.
+      if (!authenticated.has(request)) {
+        const headers = authHeaders(request);
+        const auth = authenticate.withBody(headers, body);
+        if (auth !== 'ok') return refuseCredentials(request, reply, auth, headers);
       }
+      const read = readIdentifyBody(body, routeReading[request.routeOptions.url ?? ''] ?? {});
       const { rejected, ignored } = read;
       try {
         const published = await publisher.publish(read, { requestId: request.id, receivedAt: Date.now() });
@@ -132,7 +165,7 @@ export function buildIntakeApp(options: IntakeAppOptions): IntakeApp {
 
   for (const url of Object.values(INTAKE_ROUTES)) {
     if (publisher)
-      app.post(url, { onRequest: checkIntake }, (request, reply) => handle(publisher, request, reply));
+      app.post(url, { onRequest: checkIntakeAndAuth }, (request, reply) => handle(publisher, request, reply));
     else app.post(url, async (_request, reply) => refuse(reply, 404, workerOnly));
     allowOnlyPost(app, url, 'Identify calls are sent with POST.');
   }
@@ -153,6 +186,13 @@ export function buildIntakeApp(options: IntakeAppOptions): IntakeApp {
   };
 }
 
+function authHeaders(request: FastifyRequest): IntakeAuthHeaders {
+  return {
+    authorization: request.headers.authorization,
+    signature: header(request, 'x-signature') ?? header(request, 'x-segment-signature'),
+  };
+}
+
 function header(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
@@ -165,6 +205,11 @@ const credentialsRequired =
 
 const invalidCredentials =
   'Invalid credentials: neither the write key (Basic username or "writeKey" in the body) nor X-Signature matches.';
+
+const invalidSignature =
+  'Invalid credentials: X-Signature must be the HMAC of the whole body (hex HMAC-SHA1 with the shared secret). ' +
+  'Segment\'s Webhooks (Actions) sign only the first call of a batch with X-Signature: turn on "Use X-Segment-Signature Header", ' +
+  'or send the write key as the Basic username instead.';
 
 const unsupportedMediaType = 'Identify calls are JSON: send the body with Content-Type: application/json.';
 const workerOnly =

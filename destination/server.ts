@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type BatchingProducer, createBatchingProducer } from '../core/batching-producer.ts';
 import { consumerLagGauge } from '../core/consumer-lag.ts';
 import { ConnectorError } from '../core/errors.ts';
-import { readinessOf } from '../core/http-answers.ts';
+import { parseTrustProxy, readinessOf } from '../core/http-answers.ts';
 import { listenOn } from '../core/http-listen.ts';
 import type { Logger } from '../core/logger.ts';
 import {
@@ -98,6 +98,8 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
   const { app, stopIntake, idle } = buildIntakeApp({
     credentials: intakeCredentials(config),
     bodyLimitBytes: config.DESTINATION_BODY_LIMIT_BYTES,
+    maxBytesInFlight: config.DESTINATION_MAX_BYTES_IN_FLIGHT,
+    trustProxy: parseTrustProxy(config.DESTINATION_TRUST_PROXY),
     publisher,
     metrics,
     logger,

@@ -11,9 +11,16 @@ import {
   createIntakeServer,
   type Readiness,
   refuse,
+  type TrustProxy,
 } from '../core/http-answers.ts';
 import type { Logger } from '../core/logger.ts';
-import { createAuthenticator, type WebhookCredentials, withoutToken } from './auth.ts';
+import {
+  type AuthResult,
+  createAuthenticator,
+  type QueryToken,
+  type WebhookCredentials,
+  withoutToken,
+} from './auth.ts';
 import type { EventPublisher, PublishOutcome } from './event-publisher.ts';
 import type { IngressMetrics } from './metrics.ts';
 import { readWebhookBody } from './webhook-body.ts';
@@ -24,7 +31,11 @@ export interface IngressAppOptions {
   path: string;
   credentials: WebhookCredentials | undefined;
   bodyLimitBytes: number;
+  /** Bytes of bodies being received or handled above which new ones are shed (see createIntakeServer). */
+  maxBytesInFlight: number;
   retryAfterSeconds: number;
+  /** Proxies whose X-Forwarded-For is believed (INGRESS_TRUST_PROXY). */
+  trustProxy: TrustProxy;
   publisher: EventPublisher;
   readiness: () => Promise<Readiness>;
   metrics: IngressMetrics;
@@ -52,9 +63,14 @@ export function buildIngressApp(options: IngressAppOptions): IngressApp {
     logger: options.logger,
     component: 'ingress',
     bodyLimitBytes: options.bodyLimitBytes,
+    maxBytesInFlight: options.maxBytesInFlight,
+    retryAfterSeconds: options.retryAfterSeconds,
+    trustProxy: options.trustProxy,
+    onShed: () => metrics.shed.inc({ reason: 'bytes_in_flight' }),
     messages: {
       unsupportedMediaType,
       bodyTooLarge: `The body is larger than INGRESS_BODY_LIMIT_BYTES=${options.bodyLimitBytes}; raise it (Mailjet retries this body).`,
+      tooManyBytesInFlight: `Bodies being received or stored already hold INGRESS_MAX_BYTES_IN_FLIGHT=${options.maxBytesInFlight} bytes; retry later.`,
       loggedUrl: withoutToken,
     },
   });
@@ -69,18 +85,12 @@ export function buildIngressApp(options: IngressAppOptions): IngressApp {
       reply.header('Retry-After', retryAfter);
       return refuse(reply, 503, 'The ingress is shutting down; retry later.');
     }
-    const token = (request.query as Record<string, string | undefined>).token;
+    const token = (request.query as Record<string, QueryToken>).token;
     const auth = authenticate(request.headers.authorization, token);
     if (auth !== 'ok') {
       request.log.warn({ auth, ip: request.ip }, 'webhook refused: bad credentials');
       reply.header('WWW-Authenticate', 'Basic realm="mailjet-connector", charset="UTF-8"');
-      return refuse(
-        reply,
-        401,
-        auth === 'missing'
-          ? 'Credentials required: put them in the Mailjet callback URL (https://user:password@host/path) or add ?token=….'
-          : 'Invalid credentials.',
-      );
+      return refuse(reply, 401, refusals[auth]);
     }
   };
 
@@ -138,5 +148,12 @@ export function buildIngressApp(options: IngressAppOptions): IngressApp {
     idle: inFlight.idle,
   };
 }
+
+const refusals: Record<Exclude<AuthResult, 'ok'>, string> = {
+  missing:
+    'Credentials required: put them in the Mailjet callback URL (https://user:password@host/path) or add ?token=….',
+  invalid: 'Invalid credentials.',
+  repeated: 'Invalid credentials: the token parameter appears more than once in the URL; keep one.',
+};
 
 const unsupportedMediaType = 'Mailjet webhooks are JSON: send the body with Content-Type: application/json.';

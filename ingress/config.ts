@@ -2,6 +2,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { loadConfig } from '../core/config.ts';
 import { ConnectorError } from '../core/errors.ts';
+import { parseTrustProxy, trustProxySetting } from '../core/http-answers.ts';
 import type { TopicConfig } from '../core/topics.ts';
 
 export const ingressConfigSchema = Type.Object(
@@ -52,6 +53,7 @@ export const ingressConfigSchema = Type.Object(
       default: false,
       description: 'Accept webhooks without credentials. Only behind something else that authenticates.',
     }),
+    INGRESS_TRUST_PROXY: trustProxySetting(),
     INGRESS_BODY_LIMIT_BYTES: Type.Integer({
       minimum: 1024,
       default: 8 * 1024 * 1024,
@@ -73,6 +75,12 @@ export const ingressConfigSchema = Type.Object(
       default: 20_000,
       description: 'Events waiting for Kafka above which new webhooks are shed with 503 (bounds memory).',
     }),
+    INGRESS_MAX_BYTES_IN_FLIGHT: Type.Integer({
+      minimum: 1024,
+      default: 16 * 1024 * 1024,
+      description:
+        'Bytes of webhook bodies being received or stored above which a new body gets 503 before it is read (bounds memory; one body is always let in alone).',
+    }),
     INGRESS_SHUTDOWN_TIMEOUT_MS: Type.Integer({
       minimum: 100,
       default: 25_000,
@@ -87,6 +95,11 @@ export type IngressConfig = Static<typeof ingressConfigSchema>;
 export function loadIngressConfig(env: NodeJS.ProcessEnv = process.env): IngressConfig {
   return loadConfig(ingressConfigSchema, env, (config) => {
     const problems: string[] = [];
+    try {
+      parseTrustProxy(config.INGRESS_TRUST_PROXY);
+    } catch (err) {
+      problems.push(`INGRESS_TRUST_PROXY: ${(err as Error).message}.`);
+    }
     const hasUser = config.INGRESS_BASIC_AUTH_USER !== undefined;
     const hasPassword = config.INGRESS_BASIC_AUTH_PASSWORD !== undefined;
     if (hasUser !== hasPassword) {

@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createBatchingProducer } from '../core/batching-producer.ts';
-import { readinessOf } from '../core/http-answers.ts';
+import { parseTrustProxy, readinessOf } from '../core/http-answers.ts';
 import { listenOn } from '../core/http-listen.ts';
 import {
   type ClusterDependencies,
@@ -62,7 +62,9 @@ export async function startIngress(deps: IngressDependencies): Promise<RunningIn
     path: config.INGRESS_PATH,
     credentials: credentialsOf(config),
     bodyLimitBytes: config.INGRESS_BODY_LIMIT_BYTES,
+    maxBytesInFlight: config.INGRESS_MAX_BYTES_IN_FLIGHT,
     retryAfterSeconds: config.INGRESS_RETRY_AFTER_SECONDS,
+    trustProxy: parseTrustProxy(config.INGRESS_TRUST_PROXY),
     publisher,
     readiness: async () => {
       // The raw schema's id was registered at start: webhooks need Kafka, not the registry.

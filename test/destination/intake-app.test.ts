@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { type TestContext, test } from 'node:test';
+import { pino } from 'pino';
 import type { PublishContext } from '../../core/batching-producer.ts';
 import { createBatchingProducer } from '../../core/batching-producer.ts';
 import { ConnectorError } from '../../core/errors.ts';
@@ -11,6 +12,7 @@ import { createIdentifyPublisher, type IdentifyPublisher } from '../../destinati
 import { buildIntakeApp, INTAKE_ROUTES, type IntakeAppOptions } from '../../destination/intake-app.ts';
 import { createDestinationMetrics } from '../../destination/metrics.ts';
 import { type SegmentIdentify, segmentIdentifySchema, valueSubject } from '../../schemas/index.ts';
+import { closeWhenDone, slowUpload } from '../helpers/http.ts';
 import { readRecords, testKafka, testRegistry, uniqueName } from '../helpers/stack.ts';
 
 const WRITE_KEY = 'wk-0123456789abcdef';
@@ -28,8 +30,11 @@ function fakePublisher() {
   let failure: Error | undefined;
   let gate: Promise<void> | undefined;
   let waiting = 0;
+  let calls = 0;
+  const releases: (() => void)[] = [];
   const publisher: IdentifyPublisher = {
     async publish(body, context) {
+      calls++;
       if (failure) throw failure;
       waiting += body.accepted.length;
       await gate;
@@ -44,6 +49,7 @@ function fakePublisher() {
   return {
     publisher,
     published,
+    waiting: () => calls - published.length,
     failWith(error: Error | undefined) {
       failure = error;
     },
@@ -53,7 +59,12 @@ function fakePublisher() {
       gate = new Promise((resolve) => {
         release = resolve;
       });
+      releases.push(release);
       return release;
+    },
+    /** Lets every held publish go (a test that failed must not leave requests the app close waits for). */
+    releaseAll() {
+      for (const release of releases) release();
     },
   };
 }
@@ -65,13 +76,16 @@ function testApp(t: TestContext, options: Partial<IntakeAppOptions> = {}) {
   const intake = buildIntakeApp({
     credentials: { writeKey: WRITE_KEY, sharedSecret: SECRET },
     bodyLimitBytes: 4096,
+    maxBytesInFlight: 8192,
+    trustProxy: false,
     publisher: fake.publisher,
     readiness: async () => readiness,
     metrics,
     logger: silentLogger(),
     ...options,
   });
-  t.after(() => intake.app.close());
+  t.after(() => fake.releaseAll());
+  closeWhenDone(t, intake.app);
   const post = (
     url: string,
     body: unknown,
@@ -123,19 +137,139 @@ test('POST /v1/batch with writeKey in the body; other call types ignored, invali
   assert.deepEqual(response.json(), { success: true, stored: 1, ignored: 1, deadLettered: 1 });
 });
 
-test("POST /webhooks/segment signed Segment's way: a single call, and a batch signed over its first call", async (t) => {
+test('POST /webhooks/segment signed over the whole body: a single call, a batch, either header', async (t) => {
   const intake = testApp(t);
   const single = JSON.stringify(identify);
   const one = await intake.post(INTAKE_ROUTES.webhook, single, { ...json, 'x-signature': sign(single) });
   assert.equal(one.statusCode, 200);
-  const calls = [{ type: 'page', anonymousId: 'a', name: 'Home' }, identify];
-  const batch = await intake.post(INTAKE_ROUTES.webhook, calls, {
-    ...json,
-    'x-signature': sign(JSON.stringify(calls[0])),
-  });
+  const calls = JSON.stringify([{ type: 'page', anonymousId: 'a', name: 'Home' }, identify]);
+  const batch = await intake.post(INTAKE_ROUTES.webhook, calls, { ...json, 'x-signature': sign(calls) });
   assert.equal(batch.statusCode, 200);
   assert.deepEqual(batch.json(), { success: true, stored: 1, ignored: 1, deadLettered: 0 });
-  assert.equal(intake.published.length, 2);
+  // Segment's Webhooks (Actions) with "Use X-Segment-Signature Header" on: the same HMAC, another name.
+  const segment = await intake.post(INTAKE_ROUTES.webhook, calls, {
+    ...json,
+    'x-segment-signature': sign(calls).toUpperCase(),
+  });
+  assert.equal(segment.statusCode, 200);
+  assert.equal(intake.published.length, 3);
+});
+
+test('a captured X-Signature does not authorize calls added to its body', async (t) => {
+  // Broke: only the first call of a batch was checked against X-Signature, so a signature copied from
+  // one legitimate request let anyone append calls (here: linking the victim's email to their userId).
+  const intake = testApp(t);
+  const victim = { type: 'identify', userId: 'victim', traits: { email: 'victim@example.com' } };
+  const attacker = { type: 'identify', userId: 'attacker', traits: { email: 'victim@example.com' } };
+  const captured = sign(JSON.stringify(victim));
+  const forged = [
+    [victim, attacker],
+    { batch: [victim, attacker] },
+    JSON.stringify(victim).replace(/}$/, ',"userId":"attacker"}'),
+  ];
+  for (const body of forged) {
+    const response = await intake.post(INTAKE_ROUTES.webhook, body, { ...json, 'x-signature': captured });
+    assert.equal(response.statusCode, 401);
+  }
+  // What Segment's legacy X-Signature signs for a batch (its first call) no longer lets the batch in.
+  const legacy = await intake.post(INTAKE_ROUTES.webhook, [victim], { ...json, 'x-signature': captured });
+  assert.equal(legacy.statusCode, 401);
+  assert.match(legacy.json().message, /X-Signature must be the HMAC of the whole body/);
+  assert.equal(intake.published.length, 0);
+});
+
+test('credentials are checked before the body is read where they are in the headers: a client still sending gets 401', {
+  timeout: 30_000,
+}, async (t: TestContext) => {
+  // Broke: every body (up to 16 MiB) was read and parsed before any credential was looked at.
+  for (const [credentials, headers] of [
+    [{ writeKey: WRITE_KEY }, { authorization: 'Basic d3Jvbmc6' }],
+    [{ sharedSecret: SECRET }, {}],
+    [{ sharedSecret: SECRET }, { authorization: writeKeyAuth }],
+  ] as const) {
+    const intake = testApp(t, { credentials });
+    const url = await intake.app.listen({ host: '127.0.0.1', port: 0 });
+    const upload = slowUpload(`${url}${INTAKE_ROUTES.batch}`, {
+      headers: { ...json, ...headers },
+      contentLength: 4000,
+      sent: '{"batch":[[[[[[[[',
+      signal: t.signal,
+    });
+    const answer = await upload.answer;
+    upload.finish();
+    assert.equal(answer.status, 401);
+    assert.equal(intake.published.length, 0);
+  }
+});
+
+test('a body that only its write key can authenticate is never parsed before the key matched', async (t) => {
+  const intake = testApp(t);
+  // Invalid JSON after a wrong key: refused, not dead-lettered. After the right key: dead-lettered.
+  const wrong = await intake.post(INTAKE_ROUTES.batch, '{"writeKey":"wk-wrong-key-000000","batch":[', json);
+  assert.equal(wrong.statusCode, 401);
+  const right = await intake.post(INTAKE_ROUTES.batch, `{"writeKey":"${WRITE_KEY}","batch":[`, json);
+  assert.equal(right.statusCode, 200);
+  assert.deepEqual(right.json(), { success: true, stored: 0, ignored: 0, deadLettered: 1 });
+  // A writeKey deeper than the top level is not the body's key.
+  const nested = await intake.post(
+    INTAKE_ROUTES.batch,
+    { batch: [{ ...identify, writeKey: WRITE_KEY }] },
+    json,
+  );
+  assert.equal(nested.statusCode, 401);
+});
+
+test("the Basic scheme's name is case-insensitive (RFC 7235)", async (t) => {
+  // Broke: only "Basic " was read, so "basic" (which RFC 7235 allows) got 401.
+  const intake = testApp(t);
+  for (const scheme of ['basic', 'BASIC']) {
+    const authorization = `${scheme} ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`;
+    const response = await intake.post(INTAKE_ROUTES.identify, identify, { ...json, authorization });
+    assert.equal(response.statusCode, 200, scheme);
+  }
+});
+
+test('concurrent bodies over the bytes in flight get 503 with Retry-After before they are read', {
+  timeout: 30_000,
+}, async (t) => {
+  // Broke: nothing bounded the bytes of concurrent bodies, each buffered and parsed whole.
+  const intake = testApp(t);
+  const release = intake.hold();
+  const body = JSON.stringify({ batch: Array(48).fill(identify) });
+  assert.ok(body.length > 3000 && body.length < 4096);
+  const held = [intake.post(INTAKE_ROUTES.batch, body), intake.post(INTAKE_ROUTES.batch, body)];
+  while (intake.waiting() < 2) await new Promise((resolve) => setImmediate(resolve));
+  const shed = await intake.post(INTAKE_ROUTES.batch, body);
+  assert.equal(shed.statusCode, 503);
+  assert.equal(shed.headers['retry-after'], '5');
+  assert.match(shed.json().message, /DESTINATION_MAX_BYTES_IN_FLIGHT=8192 bytes; retry later/);
+  release();
+  for (const response of await Promise.all(held)) assert.equal(response.statusCode, 200);
+  assert.equal((await intake.post(INTAKE_ROUTES.batch, body)).statusCode, 200);
+  assert.match(
+    await intake.metrics.registry.metrics(),
+    /mailjet_destination_shed_total\{reason="bytes_in_flight"\} 1/,
+  );
+});
+
+test('X-Forwarded-For is the logged client address only from the proxies the config names', async (t) => {
+  // Broke: every X-Forwarded-For was believed, so any client chose the address the logs show.
+  const refusedFrom = async (trustProxy: IntakeAppOptions['trustProxy']) => {
+    const lines: { msg?: string; ip?: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const intake = testApp(t, { trustProxy, logger });
+    const response = await intake.app.inject({
+      method: 'POST',
+      url: INTAKE_ROUTES.identify,
+      remoteAddress: '10.0.0.7',
+      headers: { ...json, authorization: 'Basic d3Jvbmc6', 'x-forwarded-for': '203.0.113.9' },
+      payload: JSON.stringify(identify),
+    });
+    assert.equal(response.statusCode, 401);
+    return lines.find((line) => line.msg?.startsWith('identify request refused'))?.ip;
+  };
+  assert.equal(await refusedFrom(false), '10.0.0.7');
+  assert.equal(await refusedFrom(['10.0.0.0/8']), '203.0.113.9');
 });
 
 test('missing or wrong credentials: 401 with a clear message, nothing published, not even invalid JSON', async (t) => {
@@ -156,6 +290,7 @@ test('missing or wrong credentials: 401 with a clear message, nothing published,
     }),
     await intake.post(INTAKE_ROUTES.batch, { writeKey: 'nope', batch: [identify] }, json),
     await intake.post(INTAKE_ROUTES.webhook, [identify], { ...json, 'x-signature': sign('something else') }),
+    await intake.post(INTAKE_ROUTES.webhook, [identify], { ...json, 'x-segment-signature': sign('[]') }),
     await intake.post(INTAKE_ROUTES.webhook, '{"not json', { ...json, 'x-signature': 'deadbeef' }),
     await intake.post(INTAKE_ROUTES.webhook, '{"not json', json),
   ];
@@ -349,7 +484,7 @@ test('with the real publisher, a signed webhook batch is in Kafka when the 200 c
   ];
   const response = await intake.post(INTAKE_ROUTES.webhook, calls, {
     ...json,
-    'x-signature': sign(JSON.stringify(calls[0])),
+    'x-signature': sign(JSON.stringify(calls)),
   });
   assert.equal(response.statusCode, 200);
   assert.deepEqual(response.json(), { success: true, stored: 2, ignored: 0, deadLettered: 0 });

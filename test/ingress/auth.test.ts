@@ -40,3 +40,20 @@ test('withoutToken hides the token in URLs written to logs', () => {
   assert.equal(withoutToken('/webhooks/mailjet?x=1&token=abc'), '/webhooks/mailjet?x=1&token=[redacted]');
   assert.equal(withoutToken('/webhooks/mailjet'), '/webhooks/mailjet');
 });
+
+test("the Basic scheme's name is read in any case (RFC 7235); a repeated token is 'repeated', not a throw", () => {
+  // Broke: "basic …" was refused, and a token array (`?token=a&token=b`) made the digest throw: 500.
+  const credentials = Buffer.from('mailjet:s3cret-password').toString('base64');
+  assert.equal(check(`basic ${credentials}`, undefined), 'ok');
+  assert.equal(check(`BASIC  ${credentials}`, undefined), 'ok');
+  assert.equal(check(undefined, ['token-0123456789abcdef', 'x']), 'repeated');
+});
+
+test('withoutToken hides every parameter the server reads as token, whatever its encoding', () => {
+  // Broke: only a literal `token=` was hidden; `%74oken=` is the same parameter for the server.
+  assert.equal(withoutToken('/w?%74oken=abc&x=1'), '/w?token=[redacted]&x=1');
+  assert.equal(withoutToken('/w?x=1&tok%65n=abc&token=def'), '/w?x=1&token=[redacted]&token=[redacted]');
+  assert.equal(withoutToken('/w?%74%6F%6B%65%6E=abc'), '/w?token=[redacted]');
+  assert.equal(withoutToken('/w?tokens=abc&x=%zz'), '/w?tokens=abc&x=%zz', 'other parameters are kept');
+  assert.equal(withoutToken('/w?%zztoken=abc'), '/w?%zztoken=abc', 'an undecodable name is not token');
+});

@@ -90,3 +90,20 @@ test('the body limit must leave room in the dead-letter topic for a whole body a
   );
   checkBodyLimitFitsTopics(loadIngressConfig(auth), loadTopicConfig({}));
 });
+
+test('INGRESS_TRUST_PROXY: no proxy believed by default; a wrong entry is named at start-up', () => {
+  // Broke: X-Forwarded-For was always believed; there was no setting.
+  assert.equal(loadIngressConfig(auth).INGRESS_TRUST_PROXY, 'false');
+  assert.equal(
+    loadIngressConfig({ ...auth, INGRESS_TRUST_PROXY: '10.0.0.0/8,loopback' }).INGRESS_TRUST_PROXY,
+    '10.0.0.0/8,loopback',
+  );
+  assert.match(
+    configError({ ...auth, INGRESS_TRUST_PROXY: '10.0.0.0/8,proxy.local' }),
+    /INGRESS_TRUST_PROXY: "proxy.local" is not an IP address, a subnet/,
+  );
+});
+
+test('INGRESS_MAX_BYTES_IN_FLIGHT: 16 MiB by default', () => {
+  assert.equal(loadIngressConfig(auth).INGRESS_MAX_BYTES_IN_FLIGHT, 16 * 1024 * 1024);
+});

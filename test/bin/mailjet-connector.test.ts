@@ -164,6 +164,12 @@ async function runStart(t: TestContext, env: Record<string, string>): Promise<Ru
   };
 }
 
+/** The test cluster as `start` reads it. */
+function testStackEnv(): Record<string, string> {
+  const { brokers, registryUrl } = testStack();
+  return { KAFKA_BROKERS: brokers.join(','), SCHEMA_REGISTRY_URL: registryUrl };
+}
+
 /** A value no log line or banner can hold by chance. */
 const secret = (name: string) => `configured-${name}-${randomBytes(9).toString('hex')}`;
 
@@ -325,4 +331,39 @@ test('start on the local stack: an event answered 200 and not yet delivered at a
     second.lines.includes(`Local stack data: ${dataDir}  (kept across restarts; start --fresh empties it)`),
   );
   assert.equal(await second.stop('SIGTERM'), 0, 'a clean stop exits 0');
+});
+
+// Broke: a configured secret that failed validation (a password one character short, a write key with a
+// typo) was quoted in the CONFIG_INVALID message on stderr, and so in container logs.
+test('start quotes no configured secret when refusing it as invalid', async () => {
+  const tooShort = {
+    INGRESS_BASIC_AUTH_PASSWORD: `pw-${randomBytes(3).toString('hex')}`,
+    INGRESS_TOKEN: `tok-${randomBytes(3).toString('hex')}`,
+    DESTINATION_WRITE_KEY: `wk-${randomBytes(3).toString('hex')}`,
+    DESTINATION_SHARED_SECRET: `ss-${randomBytes(3).toString('hex')}`,
+  };
+  for (const [name, value] of Object.entries(tooShort)) {
+    const child = spawn(fileURLToPath(new URL('../../mailjet-connector', import.meta.url)), ['start'], {
+      env: {
+        ...process.env,
+        ...testStackEnv(),
+        INGRESS_BASIC_AUTH_USER: 'configured-user',
+        INGRESS_BASIC_AUTH_PASSWORD: 'a-valid-configured-password',
+        DESTINATION_AUTH_DISABLED: 'true',
+        [name]: value,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const [code] = (await once(child, 'close')) as [number | null];
+    assert.equal(code, 1, output);
+    assert.match(output, new RegExp(`CONFIG_INVALID: [^]*${name}: Expected string length greater or equal`));
+    assert.ok(!output.includes(value), `${name}'s value is in:\n${output}`);
+  }
 });

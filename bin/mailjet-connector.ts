@@ -1,7 +1,8 @@
 /**
  * The project's command line.
- * - `start` is the main job: with no configuration it starts the local stack and the ingress with
- *   generated credentials, and prints where to send webhooks.
+ * - `start` is the main job: with no configuration it starts the local stack (its data kept in
+ *   `.data/`) and the ingress with generated credentials, and prints where to send webhooks. It prints
+ *   the credentials it generated, never configured ones: its output ends up in container logs.
  * - `ingress`, `connector` and `destination` run one process alone against the configured cluster
  *   (containers, Kubernetes).
  * SIGINT/SIGTERM stop everything in order, and so does a part that cannot go on; the exit code is 0
@@ -24,14 +25,25 @@ import { startLocalMailjet } from '../local-saas/mailjet/server.ts';
 import { startLocalSegment } from '../local-saas/segment/server.ts';
 import { parseReplayArguments, replayUsage } from '../replay/arguments.ts';
 import { runReplay } from '../replay/run-replay.ts';
-import { type ClusterAccess, existingCluster, loadStackConfig, startStack } from '../stack/local-stack.ts';
+import {
+  type ClusterAccess,
+  clearLocalStackData,
+  DEFAULT_DATA_DIR,
+  existingCluster,
+  loadStackConfig,
+  localStackDataDir,
+  startStack,
+  withoutCredentials,
+} from '../stack/local-stack.ts';
 import { configTable } from './configuration.ts';
 
 const usage = `Usage: mailjet-connector <command>
 
 Commands:
   start        The main job: ingress, connector and Mailjet destination. With no configuration it also
-               starts a local Kafka, schema registry, Segment server and Mailjet server.
+               starts a local Kafka, schema registry, Segment server and Mailjet server; the local
+               Kafka and registry keep their data in LOCAL_STACK_DATA_DIR (default .data/) across
+               restarts. \`start --fresh\` empties that folder first.
   ingress      The webhook ingress alone, against KAFKA_BROKERS and SCHEMA_REGISTRY_URL.
   connector    The Segment connector alone, against KAFKA_BROKERS, SCHEMA_REGISTRY_URL, SEGMENT_WRITE_KEY.
   destination  The Mailjet destination alone (identify intake + contact worker), against KAFKA_BROKERS,
@@ -67,34 +79,64 @@ function stopOnSignals(logger: Logger, stops: Stop[], graceMs: number): (error: 
   };
 }
 
-async function start(): Promise<void> {
+async function start(args: string[]): Promise<void> {
+  const unknown = args.filter((arg) => arg !== '--fresh');
+  if (unknown.length > 0) {
+    process.stderr.write(`start: unknown option ${unknown[0]} (the only one is --fresh).\n`);
+    process.exitCode = 2;
+    return;
+  }
   const { LOG_LEVEL } = loadConfig(logConfigSchema);
-  const stackConfig = loadStackConfig();
+  // `start` keeps the local stack's data in .data/ unless told otherwise (an empty value counts as unset,
+  // as everywhere): the events it answered 200 for must survive a restart.
+  const stackConfig = loadStackConfig({
+    ...process.env,
+    LOCAL_STACK_DATA_DIR: process.env.LOCAL_STACK_DATA_DIR || DEFAULT_DATA_DIR,
+  });
   const topics = loadTopicConfig();
-  // The local demo gets credentials of its own unless the user configured auth.
-  const generated = {
-    INGRESS_BASIC_AUTH_USER: 'mailjet',
-    INGRESS_BASIC_AUTH_PASSWORD: randomBytes(18).toString('base64url'),
-  };
+  // The local demo gets credentials of its own unless the user configured auth. Only these generated
+  // ones are ever printed: a configured secret must not reach stdout (the Docker image runs `start`,
+  // and its output lands in container logs).
   const configuredAuth =
-    process.env.INGRESS_BASIC_AUTH_USER || process.env.INGRESS_TOKEN || process.env.INGRESS_AUTH_DISABLED;
+    process.env.INGRESS_BASIC_AUTH_USER ||
+    process.env.INGRESS_BASIC_AUTH_PASSWORD ||
+    process.env.INGRESS_TOKEN ||
+    process.env.INGRESS_AUTH_DISABLED;
+  const generatedAuth = configuredAuth
+    ? undefined
+    : { user: 'mailjet', password: randomBytes(18).toString('base64url') };
   // The local demo listens on loopback unless told otherwise.
   const ingressConfig = loadIngressConfig({
     INGRESS_HOST: '127.0.0.1',
     ...process.env,
-    ...(configuredAuth ? {} : generated),
+    ...(generatedAuth
+      ? { INGRESS_BASIC_AUTH_USER: generatedAuth.user, INGRESS_BASIC_AUTH_PASSWORD: generatedAuth.password }
+      : {}),
   });
   const connectorConfig = loadConnectorConfig({ CONNECTOR_HOST: '127.0.0.1', ...process.env });
   const configuredDestinationAuth =
     process.env.DESTINATION_WRITE_KEY ||
     process.env.DESTINATION_SHARED_SECRET ||
     process.env.DESTINATION_AUTH_DISABLED;
+  const generatedWriteKey = configuredDestinationAuth ? undefined : randomBytes(18).toString('base64url');
   const destinationConfig = loadDestinationConfig({
     DESTINATION_HOST: '127.0.0.1',
     ...process.env,
-    ...(configuredDestinationAuth ? {} : { DESTINATION_WRITE_KEY: randomBytes(18).toString('base64url') }),
+    ...(generatedWriteKey ? { DESTINATION_WRITE_KEY: generatedWriteKey } : {}),
   });
   const logger = createLogger({ level: LOG_LEVEL });
+
+  const dataDir = existingCluster(stackConfig) ? undefined : localStackDataDir(stackConfig);
+  if (args.includes('--fresh')) {
+    if (dataDir) {
+      await clearLocalStackData(dataDir);
+      logger.warn({ dataDir }, 'start --fresh: the local stack starts from empty');
+    } else {
+      logger.warn(
+        'start --fresh empties the local stack only; the cluster of KAFKA_BROKERS is left as it is',
+      );
+    }
+  }
 
   const stops: Stop[] = [];
   const stopOnFatal = stopOnSignals(
@@ -170,30 +212,38 @@ async function start(): Promise<void> {
   stops.push(() => destination.shutdown());
 
   const webhook = new URL(ingressConfig.INGRESS_PATH, ingress.url);
-  if (ingressConfig.INGRESS_BASIC_AUTH_USER && ingressConfig.INGRESS_BASIC_AUTH_PASSWORD) {
-    webhook.username = ingressConfig.INGRESS_BASIC_AUTH_USER;
-    webhook.password = ingressConfig.INGRESS_BASIC_AUTH_PASSWORD;
+  let webhookAuth = '';
+  if (generatedAuth) {
+    webhook.username = generatedAuth.user;
+    webhook.password = generatedAuth.password;
+  } else if (ingressConfig.INGRESS_BASIC_AUTH_USER) {
+    webhookAuth = '  (with the configured INGRESS_BASIC_AUTH_USER and INGRESS_BASIC_AUTH_PASSWORD)';
   } else if (ingressConfig.INGRESS_TOKEN) {
-    webhook.searchParams.set('token', ingressConfig.INGRESS_TOKEN);
+    webhookAuth = '  (append ?token= and the configured INGRESS_TOKEN)';
   }
+  let identifyAuth = '';
+  if (generatedWriteKey) identifyAuth = `  Write key: ${generatedWriteKey}`;
+  else if (destinationConfig.DESTINATION_WRITE_KEY)
+    identifyAuth = '  Write key: the configured DESTINATION_WRITE_KEY';
+  else if (destinationConfig.DESTINATION_SHARED_SECRET)
+    identifyAuth = '  Signed with the configured DESTINATION_SHARED_SECRET';
   process.stdout.write(
     [
       `Kafka bootstrap: ${stack.brokers.join(',')}`,
-      `Schema registry: ${stack.registryUrl}`,
-      `Webhook URL: ${webhook.href}`,
+      `Schema registry: ${withoutCredentials(stack.registryUrl)}`,
+      ...(stack.dataDir
+        ? [`Local stack data: ${stack.dataDir}  (kept across restarts; start --fresh empties it)`]
+        : []),
+      `Webhook URL: ${webhook.href}${webhookAuth}`,
       `Raw topic: ${topics.RAW_TOPIC}  Dead letters: ${topics.DEAD_LETTER_TOPIC}`,
       `Metrics: ${ingress.url}/metrics (ingress)  ${connector.url}/metrics (connector)  ${destination.url}/metrics (destination)`,
       localSegmentUrl
         ? `Segment (local): ${localSegmentUrl}  What arrived: ${localSegmentUrl}/_local/stats and /_local/events`
-        : `Segment: ${segment.endpoint}`,
-      `Segment identify calls (Mailjet destination): ${destination.url}/v1/identify and /v1/batch${
-        destinationConfig.DESTINATION_WRITE_KEY
-          ? `  Write key: ${destinationConfig.DESTINATION_WRITE_KEY}`
-          : ''
-      }`,
+        : `Segment: ${withoutCredentials(segment.endpoint)}`,
+      `Segment identify calls (Mailjet destination): ${destination.url}/v1/identify and /v1/batch${identifyAuth}`,
       localMailjetUrl
         ? `Mailjet (local): ${localMailjetUrl}  Contacts of list ${destinationConfig.MAILJET_LIST_ID}: ${localMailjetUrl}/_local/contacts?list=${destinationConfig.MAILJET_LIST_ID}`
-        : `Mailjet: ${mailjet.baseUrl}, list ${destinationConfig.MAILJET_LIST_ID}`,
+        : `Mailjet: ${withoutCredentials(mailjet.baseUrl)}, list ${destinationConfig.MAILJET_LIST_ID}`,
       'Press Ctrl-C to stop.',
       '',
     ].join('\n'),
@@ -323,7 +373,7 @@ async function main(argv: string[]): Promise<void> {
   const [command] = argv;
   switch (command) {
     case 'start':
-      return start();
+      return start(argv.slice(1));
     case 'ingress':
       return ingressOnly();
     case 'connector':

@@ -7,6 +7,7 @@ export const connectorConfigSchema = Type.Object(
   {
     SEGMENT_WRITE_KEY: Type.Optional(
       Type.String({
+        writeOnly: true,
         minLength: 1,
         examples: ['abc123WriteKey'],
         description:

@@ -34,6 +34,7 @@ export const clusterSecurityProperties = {
   ),
   KAFKA_SASL_PASSWORD: Type.Optional(
     Type.String({
+      writeOnly: true,
       minLength: 1,
       description: 'SASL password (Confluent Cloud: the API secret). Needed by SASL_*. Never logged.',
     }),
@@ -53,6 +54,7 @@ export const clusterSecurityProperties = {
   ),
   SCHEMA_REGISTRY_PASSWORD: Type.Optional(
     Type.String({
+      writeOnly: true,
       minLength: 1,
       description:
         'Basic auth password of the schema registry (with SCHEMA_REGISTRY_USERNAME). Never logged.',

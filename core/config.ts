@@ -41,7 +41,10 @@ export function loadConfig<T extends TObject>(
 
 function describeProblem(name: string, option: TSchema | undefined, given: unknown, rule: string): string {
   if (!option) return `${name}: ${rule}`;
-  const got = given === undefined ? 'it is not set' : `got ${JSON.stringify(given)}`;
+  // A secret (JSON Schema's `writeOnly`) is never quoted: this message goes to stderr, and from there
+  // to container logs; a mistyped secret is still mostly the secret.
+  let got = given === undefined ? 'it is not set' : `got ${JSON.stringify(given)}`;
+  if (given !== undefined && option.writeOnly === true) got = `got ${String(given).length} characters`;
   const example = option.examples?.[0] ?? option.default;
   const exampleText = example === undefined ? '' : `, for example ${name}=${String(example)}`;
   return `${name}: ${rule} (${got}${exampleText}). ${option.description ?? ''}`.trim();

@@ -36,6 +36,10 @@ export const errorCatalogue = {
     retriable: false,
     hint: 'A process of the local stack stopped by itself; its log tail is above and says why.',
   },
+  LOCAL_STACK_DATA_IN_USE: {
+    retriable: false,
+    hint: 'Another local stack (an earlier `start` still running) uses this data folder: stop it, or give this one another LOCAL_STACK_DATA_DIR.',
+  },
   INVALID_JSON: {
     retriable: false,
     hint: 'The webhook body is not JSON. It was stored as is in the dead-letter topic and answered 200 (retrying cannot fix it); check what posts to the webhook URL.',

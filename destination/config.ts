@@ -25,6 +25,7 @@ export const destinationConfigSchema = Type.Object(
     }),
     DESTINATION_WRITE_KEY: Type.Optional(
       Type.String({
+        writeOnly: true,
         minLength: 16,
         examples: ['a-long-random-write-key'],
         description:
@@ -33,6 +34,7 @@ export const destinationConfigSchema = Type.Object(
     ),
     DESTINATION_SHARED_SECRET: Type.Optional(
       Type.String({
+        writeOnly: true,
         minLength: 16,
         examples: ['the-webhook-shared-secret'],
         description:
@@ -94,6 +96,7 @@ export const destinationConfigSchema = Type.Object(
     ),
     MAILJET_API_SECRET: Type.Optional(
       Type.String({
+        writeOnly: true,
         minLength: 1,
         examples: ['fedcba9876543210fedcba9876543210'],
         description: 'Mailjet API secret key. Never logged.',

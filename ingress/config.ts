@@ -36,6 +36,7 @@ export const ingressConfigSchema = Type.Object(
     ),
     INGRESS_BASIC_AUTH_PASSWORD: Type.Optional(
       Type.String({
+        writeOnly: true,
         minLength: 12,
         examples: ['a-long-random-secret'],
         description: 'Password of those credentials (12 characters or more). Never logged.',
@@ -43,6 +44,7 @@ export const ingressConfigSchema = Type.Object(
     ),
     INGRESS_TOKEN: Type.Optional(
       Type.String({
+        writeOnly: true,
         minLength: 16,
         examples: ['a-long-random-token-value'],
         description:

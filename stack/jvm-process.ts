@@ -4,7 +4,8 @@
  *   which then stops the stack in order, and `stop()` can signal exactly the processes it started;
  * - a small shell watchdog is its parent and holds a pipe from Node on stdin. When Node dies in any
  *   way (even SIGKILL) the pipe closes, the watchdog sees end-of-file, stops the JVM and deletes the
- *   JVM's data folder.
+ *   JVM's temporary folder (its settings and log, and its data unless a data folder outside it was
+ *   given: that one is never deleted here).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';

@@ -1,10 +1,12 @@
 /**
  * A single-node Apache Kafka broker in KRaft mode (broker and controller in one JVM) on loopback, with
- * a temporary log folder. Settings follow Apache's own docker image: replication factor 1 everywhere
- * and no initial rebalance delay, so consumer groups form at once.
+ * its log in a data folder that outlives it, or in a temporary one. Settings follow Apache's own
+ * docker image: replication factor 1 everywhere and no initial rebalance delay, so consumer groups
+ * form at once.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,7 +21,10 @@ import { waitUntil } from './wait-until.ts';
 
 const run = promisify(execFile);
 
-/** Any 22-character base64 UUID works for a throw-away single-node cluster. */
+/**
+ * Any 22-character base64 UUID works for a single-node cluster. It is written into the data folder
+ * when that folder is formatted, and a formatted folder is never formatted again, so it stays.
+ */
 const CLUSTER_ID = 'mailjetConnectorLocal0';
 
 export interface KafkaBrokerOptions {
@@ -27,13 +32,18 @@ export interface KafkaBrokerOptions {
   port: number;
   heapMb: number;
   readyTimeoutMs: number;
+  /** Aborted while starting: stop and give up (the rest of the stack failed). */
+  signal?: AbortSignal;
   cacheDir?: string;
   /**
-   * Keep the log (data) folder here instead of a temporary one, and leave it on stop: a broker started
-   * again with the same folder and ports is the same broker after a restart (failure tests).
+   * Keep the log here (topics, committed offsets, the KRaft metadata) instead of in a temporary folder,
+   * and leave it on stop, even on SIGKILL: a broker started again on the same folder is the same broker,
+   * with the same cluster id. Its ports may change: the metadata names the controller by node id only
+   * (the quorum's voter is `1`, its address comes from the properties written at each start), and the
+   * broker registers its listeners anew each time it starts.
    */
   dataDir?: string;
-  /** 0 or absent picks a free port; set it with dataDir to restart the same broker. */
+  /** 0 or absent picks a free port. */
   controllerPort?: number;
   /**
    * Also the listeners managed clusters offer, for the tests of TLS and SASL: SASL_SSL (a self-signed
@@ -84,33 +94,39 @@ async function startOnce(options: KafkaBrokerOptions): Promise<RunningBroker> {
         ...(await selfSignedKeystore(java.executable, home)),
       }
     : undefined;
+  const dataDir = options.dataDir ?? join(home, 'data');
+  await mkdir(dataDir, { recursive: true });
   await writeFile(
     properties,
-    serverProperties(port, controllerPort, options.dataDir ?? join(home, 'data')) +
+    serverProperties(port, controllerPort, dataDir) +
       (secured && users ? saslSslProperties({ port, controllerPort }, secured, users) : ''),
   );
   await writeFile(log4j, LOG4J2_PROPERTIES);
 
   const classpath = ['-cp', `${jars}/*`, `-Dlog4j2.configurationFile=${log4j}`];
-  await run(
-    java.executable,
-    [
-      ...classpath,
-      'kafka.tools.StorageTool',
-      'format',
-      '-t',
-      CLUSTER_ID,
-      '-c',
-      properties,
-      '--ignore-formatted',
-      // SCRAM users live in the cluster metadata, written when the storage is formatted.
-      ...Object.entries(users ?? {}).flatMap(([name, password]) => [
-        '--add-scram',
-        `SCRAM-SHA-512=[name=${name},password=${password}]`,
-      ]),
-    ],
-    { timeout: 60_000 },
-  );
+  // Formatting writes the cluster id and the first metadata: only a new folder needs it, and skipping
+  // the tool's JVM saves a few seconds of every restart.
+  if (!existsSync(join(dataDir, 'meta.properties'))) {
+    await run(
+      java.executable,
+      [
+        ...classpath,
+        'kafka.tools.StorageTool',
+        'format',
+        '-t',
+        CLUSTER_ID,
+        '-c',
+        properties,
+        '--ignore-formatted',
+        // SCRAM users live in the cluster metadata, written when the storage is formatted.
+        ...Object.entries(users ?? {}).flatMap(([name, password]) => [
+          '--add-scram',
+          `SCRAM-SHA-512=[name=${name},password=${password}]`,
+        ]),
+      ],
+      { timeout: 60_000 },
+    );
+  }
 
   const jvm = startJvm({
     name: 'kafka',
@@ -147,6 +163,15 @@ async function startOnce(options: KafkaBrokerOptions): Promise<RunningBroker> {
   try {
     await waitUntil({
       timeoutMs: options.readyTimeoutMs,
+      signal: options.signal,
+      // Kafka locks its log folder; a second broker on the same data folder says so, and hangs.
+      failedWhen: (tail) =>
+        options.dataDir && /Failed to acquire lock/.test(tail)
+          ? new ConnectorError(
+              'LOCAL_STACK_DATA_IN_USE',
+              `The Kafka data folder ${options.dataDir} is locked by another broker.`,
+            )
+          : undefined,
       process: jvm,
       probe: async () => (await client.describeCluster()).brokers.length > 0,
       notReady: (tail) =>

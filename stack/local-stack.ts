@@ -1,8 +1,12 @@
 /**
  * The Kafka broker and schema registry every process, test and benchmark of the project runs against:
  * an existing cluster when KAFKA_BROKERS and SCHEMA_REGISTRY_URL are set, else a real Apache Kafka and
- * Apicurio Registry fetched from Maven Central and started on free loopback ports.
+ * Apicurio Registry fetched from Maven Central and started on free loopback ports, keeping their data
+ * in LOCAL_STACK_DATA_DIR (or, when it is unset, in temporary folders gone on stop).
  */
+import { rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type Static, Type } from '@sinclair/typebox';
 import {
   type ClusterSecurity,
@@ -14,7 +18,16 @@ import { loadConfig } from '../core/config.ts';
 import { type ProducerCompression, producerCompressions } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
 import { type RunningBroker, startKafkaBroker } from './kafka-broker.ts';
+import { projectDir } from './maven-artifacts.ts';
 import { type RunningRegistry, startSchemaRegistry } from './schema-registry-server.ts';
+
+const project = projectDir(dirname(fileURLToPath(import.meta.url)));
+
+/** Where `start` keeps the local stack's data unless LOCAL_STACK_DATA_DIR says otherwise. */
+export const DEFAULT_DATA_DIR = '.data';
+
+/** The data folder's parts, one per JVM: what `start --fresh` deletes, and nothing else. */
+const DATA_PARTS = { kafka: 'kafka', registry: 'registry' } as const;
 
 const port = (description: string) =>
   Type.Integer({ minimum: 0, maximum: 65535, default: 0, examples: [9092], description });
@@ -57,6 +70,13 @@ export const stackConfigSchema = Type.Object(
       default: 384,
       description: 'Java heap of the local schema registry.',
     }),
+    LOCAL_STACK_DATA_DIR: Type.Optional(
+      Type.String({
+        pattern: '^[^;]+$',
+        examples: [DEFAULT_DATA_DIR],
+        description: `Folder of the local stack's data (the broker's topics, committed offsets and metadata; the registry's schemas), kept across restarts; relative to the project folder, no ";". \`start\` uses \`${DEFAULT_DATA_DIR}\` when unset, \`start --fresh\` empties it first; tests and benchmarks use temporary folders.`,
+      }),
+    ),
     LOCAL_STACK_TIMEOUT_MS: Type.Integer({
       minimum: 1000,
       default: 120_000,
@@ -102,6 +122,8 @@ export function existingCluster(config: StackConfig): ClusterAccess | undefined 
 export interface Stack extends ClusterAccess {
   /** True when the stack is someone else's cluster, which stop() leaves alone. */
   external: boolean;
+  /** The absolute data folder of a local stack started with LOCAL_STACK_DATA_DIR. */
+  dataDir?: string;
   /** Process group ids of the JVMs this stack started (empty when external). */
   pids: number[];
   stop(): Promise<void>;
@@ -112,7 +134,7 @@ export async function startStack(config: StackConfig, logger: Logger, cacheDir?:
   const existing = existingCluster(config);
   if (existing) {
     log.info(
-      { brokers: config.KAFKA_BROKERS, registry: config.SCHEMA_REGISTRY_URL },
+      { brokers: config.KAFKA_BROKERS, registry: withoutCredentials(config.SCHEMA_REGISTRY_URL ?? '') },
       'using an existing cluster',
     );
     return {
@@ -124,24 +146,45 @@ export async function startStack(config: StackConfig, logger: Logger, cacheDir?:
   }
 
   const started = Date.now();
-  log.info('starting the local Kafka broker and schema registry (first run downloads them with Maven)');
+  const dataDir = localStackDataDir(config);
+  log.info(
+    { dataDir: dataDir ?? '(temporary)' },
+    'starting the local Kafka broker and schema registry (first run downloads them with Maven)',
+  );
+  // The first failure of either half stops the other at once, instead of after its own start-up
+  // (minutes, for a registry retrying a database another stack holds).
+  const failed = new AbortController();
+  const failFast = <T>(starting: Promise<T>) =>
+    starting.catch((err: unknown) => {
+      if (!failed.signal.aborted) failed.abort(err);
+      throw err;
+    });
+  const { signal } = failed;
   const [broker, registry] = await Promise.allSettled([
-    startKafkaBroker({
-      port: config.LOCAL_KAFKA_PORT,
-      heapMb: config.LOCAL_KAFKA_HEAP_MB,
-      readyTimeoutMs: config.LOCAL_STACK_TIMEOUT_MS,
-      ...(cacheDir ? { cacheDir } : {}),
-    }),
-    startSchemaRegistry({
-      port: config.LOCAL_SCHEMA_REGISTRY_PORT,
-      heapMb: config.LOCAL_SCHEMA_REGISTRY_HEAP_MB,
-      readyTimeoutMs: config.LOCAL_STACK_TIMEOUT_MS,
-      ...(cacheDir ? { cacheDir } : {}),
-    }),
+    failFast(
+      startKafkaBroker({
+        port: config.LOCAL_KAFKA_PORT,
+        heapMb: config.LOCAL_KAFKA_HEAP_MB,
+        readyTimeoutMs: config.LOCAL_STACK_TIMEOUT_MS,
+        ...(cacheDir ? { cacheDir } : {}),
+        ...(dataDir ? { dataDir: join(dataDir, DATA_PARTS.kafka) } : {}),
+        signal,
+      }),
+    ),
+    failFast(
+      startSchemaRegistry({
+        port: config.LOCAL_SCHEMA_REGISTRY_PORT,
+        heapMb: config.LOCAL_SCHEMA_REGISTRY_HEAP_MB,
+        readyTimeoutMs: config.LOCAL_STACK_TIMEOUT_MS,
+        ...(cacheDir ? { cacheDir } : {}),
+        ...(dataDir ? { dataDir: join(dataDir, DATA_PARTS.registry) } : {}),
+        signal,
+      }),
+    ),
   ]);
   if (broker.status === 'rejected' || registry.status === 'rejected') {
     await Promise.all([stopQuietly(broker), stopQuietly(registry)]);
-    throw broker.status === 'rejected' ? broker.reason : (registry as PromiseRejectedResult).reason;
+    throw signal.reason;
   }
   const { bootstrap, process: brokerJvm } = broker.value;
   const { url, process: registryJvm } = registry.value;
@@ -153,6 +196,7 @@ export async function startStack(config: StackConfig, logger: Logger, cacheDir?:
     registryUrl: url,
     compression: config.KAFKA_COMPRESSION,
     external: false,
+    ...(dataDir ? { dataDir } : {}),
     pids: [brokerJvm.pid, registryJvm.pid],
     stop() {
       stopping ??= Promise.all([brokerJvm.stop(), registryJvm.stop()]).then(() => {
@@ -165,4 +209,34 @@ export async function startStack(config: StackConfig, logger: Logger, cacheDir?:
 
 async function stopQuietly(result: PromiseSettledResult<RunningBroker | RunningRegistry>): Promise<void> {
   if (result.status === 'fulfilled') await result.value.process.stop(2000);
+}
+
+/** The absolute data folder LOCAL_STACK_DATA_DIR names (relative to the project folder), if set. */
+export function localStackDataDir(config: StackConfig): string | undefined {
+  return config.LOCAL_STACK_DATA_DIR === undefined
+    ? undefined
+    : resolve(project, config.LOCAL_STACK_DATA_DIR);
+}
+
+/**
+ * Empties a local stack's data folder (`start --fresh`): deletes the parts the broker and the registry
+ * keep there and nothing else, so a folder the user named by mistake loses no file of theirs.
+ */
+export async function clearLocalStackData(dataDir: string): Promise<void> {
+  await Promise.all(
+    Object.values(DATA_PARTS).map((part) => rm(join(dataDir, part), { recursive: true, force: true })),
+  );
+}
+
+/** A configured URL as it may be printed or logged: without user and password, should it carry any. */
+export function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.username && !parsed.password) return url;
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.href;
+  } catch {
+    return url;
+  }
 }

@@ -1,9 +1,10 @@
 /**
- * Apicurio Registry 3.x with its in-memory H2 storage, serving the Confluent Schema Registry API at
- * /apis/ccompat/v7. Global compatibility is set to BACKWARD, Confluent's default (Apicurio's is NONE),
- * so compatibility mistakes fail here the way they would against Confluent.
+ * Apicurio Registry 3.x serving the Confluent Schema Registry API at /apis/ccompat/v7, with its SQL
+ * storage on H2: a database file in a data folder that outlives it, or in memory. Global compatibility
+ * is set to BACKWARD, Confluent's default (Apicurio's is NONE), so compatibility mistakes fail here the
+ * way they would against Confluent.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ConnectorError } from '../core/errors.ts';
@@ -21,7 +22,14 @@ export interface SchemaRegistryOptions {
   port: number;
   heapMb: number;
   readyTimeoutMs: number;
+  /** Aborted while starting: stop and give up (the rest of the stack failed). */
+  signal?: AbortSignal;
   cacheDir?: string;
+  /**
+   * Keep the schemas in an H2 database file in this folder instead of in memory, so that the schema
+   * ids inside stored records resolve after a restart. Absent: an in-memory database, gone on stop.
+   */
+  dataDir?: string;
 }
 
 export interface RunningRegistry {
@@ -42,6 +50,7 @@ async function startOnce(options: SchemaRegistryOptions): Promise<RunningRegistr
   await assertPortFree(port, 'schema registry');
   const managementPort = await freePort();
   const home = await mkdtemp(join(tmpdir(), 'mailjet-connector-registry-'));
+  if (options.dataDir) await mkdir(options.dataDir, { recursive: true });
 
   const jvm = startJvm({
     name: 'schema-registry',
@@ -59,6 +68,7 @@ async function startOnce(options: SchemaRegistryOptions): Promise<RunningRegistr
       `-Dquarkus.management.port=${managementPort}`,
       '-Dquarkus.log.level=WARN',
       '-Dapicurio.rules.global.compatibility=BACKWARD',
+      ...(options.dataDir ? [`-Dapicurio.datasource.url=${h2FileUrl(options.dataDir)}`] : []),
       `-Djava.io.tmpdir=${home}`,
       '-jar',
       jar,
@@ -73,6 +83,15 @@ async function startOnce(options: SchemaRegistryOptions): Promise<RunningRegistr
   try {
     await waitUntil({
       timeoutMs: options.readyTimeoutMs,
+      signal: options.signal,
+      // H2 locks its file; a second registry on the same data folder retries for minutes.
+      failedWhen: (tail) =>
+        options.dataDir && /The file is locked: .*registry\.mv\.db/.test(tail)
+          ? new ConnectorError(
+              'LOCAL_STACK_DATA_IN_USE',
+              `The registry's database in ${options.dataDir} is locked by another registry.`,
+            )
+          : undefined,
       process: jvm,
       probe: () => client.ping(),
       notReady: (tail) =>
@@ -86,4 +105,15 @@ async function startOnce(options: SchemaRegistryOptions): Promise<RunningRegistr
     throw err;
   }
   return { url, process: jvm };
+}
+
+/**
+ * The JDBC URL of the registry's database file in `dataDir` (H2 adds `.mv.db`). Apicurio's SQL storage
+ * with H2 is its default (`apicurio.storage.kind=sql`, `apicurio.storage.sql.kind=h2`); only the URL
+ * changes from `jdbc:h2:mem:` to a file. WRITE_DELAY=0: H2 otherwise writes committed changes to the
+ * file up to half a second later, so a schema registered just before a SIGKILL would be lost while
+ * the records that carry its id are not. (The folder's name has no `;`: the stack's config checks.)
+ */
+function h2FileUrl(dataDir: string): string {
+  return `jdbc:h2:file:${join(dataDir, 'registry')};WRITE_DELAY=0`;
 }

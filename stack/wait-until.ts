@@ -11,9 +11,19 @@ export async function waitUntil(options: {
   process: JvmProcess;
   probe: () => Promise<boolean>;
   notReady: (logTail: string) => Error;
+  /** Aborted: give up at once (the other half of the stack failed, so this one is not needed). */
+  signal?: AbortSignal | undefined;
+  /**
+   * Asked with the log tail at each poll: an error when the log shows a failure the process does not
+   * exit for (a locked data folder: both Kafka and the registry keep running, or retrying, for minutes).
+   */
+  failedWhen?: ((logTail: string) => Error | undefined) | undefined;
 }): Promise<void> {
   const deadline = Date.now() + options.timeoutMs;
   while (Date.now() < deadline) {
+    if (options.signal?.aborted) {
+      throw new DOMException(`${options.process.name}: start abandoned`, 'AbortError');
+    }
     if (options.process.hasExited()) {
       const tail = options.process.logTail();
       if (/Address already in use|BindException/.test(tail)) {
@@ -27,6 +37,8 @@ export async function waitUntil(options: {
         `${options.process.name} exited during start-up. Log tail:\n${tail}`,
       );
     }
+    const failure = options.failedWhen?.(options.process.logTail(50));
+    if (failure) throw failure;
     if (await options.probe().catch(() => false)) return;
     await sleep(250);
   }

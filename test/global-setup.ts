@@ -10,7 +10,12 @@ import { loadStackConfig, type Stack, startStack } from '../stack/local-stack.ts
 let stack: Stack | undefined;
 
 export async function globalSetup(): Promise<void> {
-  stack = await startStack(loadStackConfig(), createLogger({ level: process.env.LOG_LEVEL ?? 'warn' }));
+  // Temporary folders whatever LOCAL_STACK_DATA_DIR says: tests leave no data behind, and never share
+  // (nor lock) the folder of a `start` that runs meanwhile.
+  stack = await startStack(
+    loadStackConfig({ ...process.env, LOCAL_STACK_DATA_DIR: undefined }),
+    createLogger({ level: process.env.LOG_LEVEL ?? 'warn' }),
+  );
   process.env.TEST_KAFKA_BROKERS = stack.brokers.join(',');
   process.env.TEST_SCHEMA_REGISTRY_URL = stack.registryUrl;
 }

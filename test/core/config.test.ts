@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { describeConfig } from '../../core/config.ts';
+import { Type } from '@sinclair/typebox';
+import { describeConfig, loadConfig } from '../../core/config.ts';
 import { loadStackConfig, stackConfigSchema } from '../../stack/local-stack.ts';
 
 function configError(env: NodeJS.ProcessEnv): Error & { code?: string } {
@@ -67,4 +68,20 @@ test('every option documents its type, default and purpose', () => {
     assert.ok(option.description.length > 10, `${option.name} has a description`);
     assert.ok(option.type.length > 0, `${option.name} has a type`);
   }
+});
+
+// Broke: a secret that failed its rule was quoted in the message, which goes to stderr and container logs.
+test('a wrong secret (writeOnly) is described by its length, never quoted', () => {
+  const schema = Type.Object({ API_SECRET: Type.String({ writeOnly: true, minLength: 12 }) });
+  assert.throws(
+    () => loadConfig(schema, { API_SECRET: 'hunter2' }),
+    (err: Error) => {
+      assert.match(
+        err.message,
+        /API_SECRET: Expected string length greater or equal to 12 \(got 7 characters\)/,
+      );
+      assert.ok(!err.message.includes('hunter2'), err.message);
+      return true;
+    },
+  );
 });

@@ -554,16 +554,27 @@ function messagesOf(records: OutgoingRecord[]): Message[] {
 }
 
 function wrapConsumer(consumer: KafkajsConsumer): Consumer {
+  // kafkajs's run() resolves once the group is joined. A disconnect() before that finds no runner
+  // running, closes the connections, and the join then finishes and starts fetching on its own: a
+  // consumer nobody can stop, which kept the process alive (a view closed right after it started). So
+  // disconnect() first waits for the start in progress to settle (joined, or crashed).
+  let starting: Promise<unknown> = Promise.resolve();
+  const started = (run: Promise<void>): Promise<void> => {
+    starting = run.catch(() => {});
+    return run;
+  };
   return {
     subscribe: (topics, options = {}) =>
       consumer.subscribe({ topics, fromBeginning: options.fromBeginning ?? false }),
     run: (handler) =>
-      consumer.run({
-        autoCommit: true,
-        eachMessage: async ({ topic, partition, message }) => {
-          await handler(toIncomingRecord(topic, partition, message));
-        },
-      }),
+      started(
+        consumer.run({
+          autoCommit: true,
+          eachMessage: async ({ topic, partition, message }) => {
+            await handler(toIncomingRecord(topic, partition, message));
+          },
+        }),
+      ),
     runBatches: (handler, options = {}) => {
       const { startOffsetOf, endOffsetOf, onCommitted } = options;
       const maxBatchRecords = options.maxBatchRecords ?? Number.POSITIVE_INFINITY;
@@ -580,63 +591,68 @@ function wrapConsumer(consumer: KafkajsConsumer): Consumer {
           }
         });
       }
-      return consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
-        eachBatch: async ({
-          batch,
-          heartbeat,
-          resolveOffset,
-          commitOffsetsIfNecessary,
-          isRunning,
-          pause,
-        }) => {
-          if (batch.messages.length === 0 || !isRunning() || options.signal?.aborted) return;
-          const { topic, partition } = batch;
-          const end = endOffsetOf?.(topic, partition);
-          const inRange =
-            end === undefined
-              ? batch.messages
-              : batch.messages.filter((message) => BigInt(message.offset) < BigInt(end));
-          const reachedEnd = end !== undefined && BigInt(batch.lastOffset()) + 1n >= BigInt(end);
-          // Kafka stores the next offset to read: one past the last record handled. Committed through the
-          // batch's own handle: consumer.commitOffsets() silently skips once disconnect() began, which
-          // would leave the batch that shutdown waited for uncommitted.
-          const done = async (next: string) => {
-            if (commit) {
-              await commitOffsetsIfNecessary({
-                topics: [{ topic, partitions: [{ partition, offset: next }] }],
+      return started(
+        consumer.run({
+          autoCommit: false,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
+          eachBatch: async ({
+            batch,
+            heartbeat,
+            resolveOffset,
+            commitOffsetsIfNecessary,
+            isRunning,
+            pause,
+          }) => {
+            if (batch.messages.length === 0 || !isRunning() || options.signal?.aborted) return;
+            const { topic, partition } = batch;
+            const end = endOffsetOf?.(topic, partition);
+            const inRange =
+              end === undefined
+                ? batch.messages
+                : batch.messages.filter((message) => BigInt(message.offset) < BigInt(end));
+            const reachedEnd = end !== undefined && BigInt(batch.lastOffset()) + 1n >= BigInt(end);
+            // Kafka stores the next offset to read: one past the last record handled. Committed through the
+            // batch's own handle: consumer.commitOffsets() silently skips once disconnect() began, which
+            // would leave the batch that shutdown waited for uncommitted.
+            const done = async (next: string) => {
+              if (commit) {
+                await commitOffsetsIfNecessary({
+                  topics: [{ topic, partitions: [{ partition, offset: next }] }],
+                });
+              }
+              onCommitted?.(topic, partition, next);
+            };
+            for (let first = 0; first < inRange.length; first += maxBatchRecords) {
+              // Stopping between pieces: what was handled is committed, the rest comes on the next run.
+              if (first > 0 && (!isRunning() || options.signal?.aborted)) return;
+              const piece = inRange.slice(first, first + maxBatchRecords);
+              const last = first + maxBatchRecords >= inRange.length;
+              await handler({
+                topic,
+                partition,
+                records: piece.map((message) => toIncomingRecord(topic, partition, message)),
+                heartbeat,
               });
+              const lastOffset = last ? batch.lastOffset() : (piece.at(-1)?.offset ?? batch.lastOffset());
+              resolveOffset(lastOffset);
+              await done(last && reachedEnd ? (end as string) : (BigInt(lastOffset) + 1n).toString());
             }
-            onCommitted?.(topic, partition, next);
-          };
-          for (let first = 0; first < inRange.length; first += maxBatchRecords) {
-            // Stopping between pieces: what was handled is committed, the rest comes on the next run.
-            if (first > 0 && (!isRunning() || options.signal?.aborted)) return;
-            const piece = inRange.slice(first, first + maxBatchRecords);
-            const last = first + maxBatchRecords >= inRange.length;
-            await handler({
-              topic,
-              partition,
-              records: piece.map((message) => toIncomingRecord(topic, partition, message)),
-              heartbeat,
-            });
-            const lastOffset = last ? batch.lastOffset() : (piece.at(-1)?.offset ?? batch.lastOffset());
-            resolveOffset(lastOffset);
-            await done(last && reachedEnd ? (end as string) : (BigInt(lastOffset) + 1n).toString());
-          }
-          if (reachedEnd) {
-            if (inRange.length === 0) {
-              resolveOffset(batch.lastOffset());
-              await done(end as string);
+            if (reachedEnd) {
+              if (inRange.length === 0) {
+                resolveOffset(batch.lastOffset());
+                await done(end as string);
+              }
+              pause();
             }
-            pause();
-          }
-        },
-      });
+          },
+        }),
+      );
     },
-    disconnect: () => consumer.disconnect(),
+    disconnect: async () => {
+      await starting;
+      await consumer.disconnect();
+    },
     onCrash: (listener) => {
       consumer.on(consumer.events.CRASH, (event) => {
         if (!event.payload.restart) listener(event.payload.error);

@@ -79,3 +79,29 @@ export function quoteForReason(value: unknown, maxChars = MAX_QUOTED_CHARS): str
 function cut(text: string, maxChars: number): string {
   return text.length <= maxChars ? text : `${text.slice(0, maxChars)}… (${text.length} characters)`;
 }
+
+/** Dead letters of one request logged one by one; past this, one summary line counts the rest by code. */
+export const MAX_DEAD_LETTER_LOG_LINES = 10;
+
+/**
+ * Logs what one intake request dead-lettered: each letter's reason for the first few, then one line
+ * with the counts by code. A body of 30,000 bad elements is one request's problem, not 30,000 lines;
+ * every letter is in the dead-letter topic with its reason anyway. Returns the counts by code, for metrics.
+ */
+export function logDeadLetters(
+  log: { warn(fields: object, message: string): void },
+  letters: readonly { code: ErrorCode; reason: string }[],
+): Map<ErrorCode, number> {
+  const byCode = new Map<ErrorCode, number>();
+  letters.forEach(({ code, reason }, index) => {
+    byCode.set(code, (byCode.get(code) ?? 0) + 1);
+    if (index < MAX_DEAD_LETTER_LOG_LINES) log.warn({ code }, `dead-lettered: ${reason}`);
+  });
+  if (letters.length > MAX_DEAD_LETTER_LOG_LINES) {
+    log.warn(
+      { deadLettered: Object.fromEntries(byCode) },
+      `dead-lettered ${letters.length} items of this request; the first ${MAX_DEAD_LETTER_LOG_LINES} are logged above, every one is in the dead-letter topic with its reason`,
+    );
+  }
+  return byCode;
+}

@@ -5,6 +5,7 @@
  * Retry-After, and Segment sends it again (webhooks for 4 hours).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { logDeadLetters } from '../core/dead-letter.ts';
 import { ConnectorError } from '../core/errors.ts';
 import {
   addOperationRoutes,
@@ -147,7 +148,7 @@ export function buildIntakeApp(options: IntakeAppOptions): IntakeApp {
         metrics.calls.inc({ outcome: 'ignored' }, ignored);
         metrics.calls.inc({ outcome: 'dead_lettered' }, published.deadLettered);
         metrics.identitiesPublished.inc(published.identities);
-        for (const call of rejected) request.log.warn({ code: call.code }, `dead-lettered: ${call.reason}`);
+        logDeadLetters(request.log, rejected);
         // Segment's HTTP API answers {"success":true}; the counts tell a sender of our own what happened.
         return { success: true, stored: published.stored, ignored, deadLettered: published.deadLettered };
       } catch (err) {

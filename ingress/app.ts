@@ -3,6 +3,7 @@
  * checks and metrics. Tests build it and inject requests.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { logDeadLetters } from '../core/dead-letter.ts';
 import { ConnectorError } from '../core/errors.ts';
 import {
   addOperationRoutes,
@@ -120,9 +121,8 @@ export function buildIngressApp(options: IngressAppOptions): IngressApp {
         }
         metrics.produceSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
         for (const [type, count] of outcome.storedByType) metrics.events.inc({ event_type: type }, count);
-        for (const letter of outcome.deadLettered) {
-          metrics.deadLettered.inc({ code: letter.code });
-          request.log.warn({ code: letter.code }, `dead-lettered: ${letter.reason}`);
+        for (const [code, count] of logDeadLetters(request.log, outcome.deadLettered)) {
+          metrics.deadLettered.inc({ code }, count);
         }
         return { stored: outcome.stored, deadLettered: outcome.deadLettered.length };
       } finally {

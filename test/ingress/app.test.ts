@@ -212,3 +212,25 @@ test('bodies over the bytes in flight are shed with 503 and Retry-After before t
     /mailjet_ingress_shed_total\{reason="bytes_in_flight"\} 1/,
   );
 });
+
+test('a body of many bad elements writes a bounded number of log lines, with every element counted', async (t) => {
+  // Broke: one warning per dead-lettered element, so one 30,000-element body wrote 30,000 log lines.
+  const ingress = testApp(t, { bodyLimitBytes: 1024 * 1024, maxBytesInFlight: 2 * 1024 * 1024 });
+  const elements = 30_000;
+  const response = await ingress.app.inject({
+    method: 'POST',
+    url: `${PATH}?token=${TOKEN}`,
+    headers: json,
+    payload: `[${Array.from({ length: elements }, () => 'null').join(',')}]`,
+  });
+  assert.equal(response.statusCode, 200);
+  assert.deepEqual(response.json(), { stored: 0, deadLettered: elements });
+  const deadLetterLines = ingress.lines.filter((line) => line.includes('dead-lettered'));
+  assert.ok(deadLetterLines.length <= 11, `${deadLetterLines.length} log lines for one body`);
+  const summary = deadLetterLines.map((line) => JSON.parse(line)).find((entry) => entry.deadLettered);
+  assert.deepEqual(summary?.deadLettered, { NOT_AN_EVENT: elements });
+  const counted = await ingress.metrics.registry.getSingleMetricAsString(
+    'mailjet_ingress_dead_lettered_total',
+  );
+  assert.match(counted, new RegExp(`code="NOT_AN_EVENT"} ${elements}`));
+});

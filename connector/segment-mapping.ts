@@ -8,6 +8,7 @@
  * (`extra_json` in the normalized record) when the mapping does not know it or it has an unexpected type.
  * Empty strings and ids of 0 are Mailjet's way of saying "none" and are left out instead of sent.
  */
+import { quoteForReason } from '../core/dead-letter.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { exactText, type LosslessJson, parseLosslessJson } from '../core/lossless-json.ts';
 import { isMailjetEventType, type MailjetEventType } from '../core/mailjet-event.ts';
@@ -280,7 +281,7 @@ export function mapMailjetEvent(
   identity: { knownUserId?: string },
 ): MappingResult {
   const type = raw.event;
-  if (!isMailjetEventType(type)) return fail(`Unknown Mailjet event type ${JSON.stringify(type)}.`);
+  if (!isMailjetEventType(type)) return fail(`Unknown Mailjet event type ${quoteForReason(type)}.`);
   const event = segmentEventName(type, options);
   if (event.trim() === '')
     return fail(`The Segment event name for ${type} is empty (check the mapping options).`);
@@ -296,7 +297,7 @@ export function mapMailjetEvent(
   }
   if (!isObject(parsed)) return fail('event_json is not a JSON object.');
   if (parsed.event !== type)
-    return fail(`event_json says event ${JSON.stringify(parsed.event)} but the record says ${type}.`);
+    return fail(`event_json says event ${quoteForReason(parsed.event)} but the record says ${type}.`);
 
   const { fields, extra } = readEvent(parsed);
   const who = resolveIdentity(fields, options, identity.knownUserId);

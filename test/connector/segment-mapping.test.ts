@@ -655,6 +655,21 @@ test('records that cannot be mapped are UNMAPPABLE_EVENT with the reason', () =>
   }
 });
 
+test('a mapping reason quotes a bounded part of the value it names', () => {
+  // Broke: the reason quoted a raw record's event type whole, so a 300 KB type made a 300 KB log line.
+  const huge = 'x'.repeat(300_000);
+  const cases = [
+    rawRecord(mailjetSamples.open, { event: huge }),
+    rawRecord(mailjetSamples.open, { event: 'click', event_json: `{"event":"${huge}"}` }),
+  ];
+  for (const record of cases) {
+    const result = mapMailjetEvent(record, defaultMappingOptions, {});
+    assert.ok(!result.ok);
+    assert.ok(result.message.length < 400, `a reason of ${result.message.length} characters`);
+    assert.match(result.message, /\(300000 characters\)/);
+  }
+});
+
 test('track timestamps are exactly Date#toISOString, on any day, in any year', () => {
   const times = [0, -1, 59, 3599, 86_399, 86_400, -86_401, 1_433_103_519, 253_402_300_799, 253_402_300_800];
   times.push(-62_167_219_201, 8.64e12, -8.64e12, 8.64e12 - 1);

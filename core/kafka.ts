@@ -1,32 +1,30 @@
 /**
- * The one module that knows which Kafka client the project uses (kafkajs today). Everything else talks to
- * these small interfaces, so a switch to another client touches this file and nothing more.
+ * The one module that knows which Kafka client the project uses (@platformatic/kafka). Everything else
+ * talks to these small interfaces, so a switch to another client touches this file and nothing more.
  */
-// First: kafkajs's modules take its Encoder class when they load (see the module).
-import './kafkajs-encoder.ts';
 import {
-  type Admin,
-  CompressionTypes,
-  type ConfigResourceTypes,
-  type ICustomPartitioner,
-  Kafka,
-  type KafkaConfig,
-  type Consumer as KafkajsConsumer,
-  type Producer as KafkajsProducer,
-  type KafkaMessage,
-  type LogEntry,
-  logLevel,
+  Admin,
+  type BaseOptions,
+  type CommitOptionsPartition,
+  type CompressionAlgorithmValue,
+  FetchIsolationLevels,
+  ListOffsetTimestamps,
   type Message,
-  Partitioners,
-} from 'kafkajs';
+  type MessagesStream,
+  MessagesStreamFallbackModes,
+  type MessagesStreamFallbackModeValue,
+  MessagesStreamModes,
+  type MessageToProduce,
+  Consumer as PlatformaticConsumer,
+  Producer as PlatformaticProducer,
+  ProduceAcks,
+} from '@platformatic/kafka';
 import { ConnectorError } from './errors.ts';
-import { installCompressionCodecs } from './kafka-codecs.ts';
 import type { Logger } from './logger.ts';
 
-installCompressionCodecs();
-
-/** ConfigResourceTypes.TOPIC: Node cannot see that named export of the CommonJS kafkajs. */
-const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
+// Transitional, removed with kafkajs: KAFKA_CLIENT=kafkajs runs the former client (core/kafka-kafkajs.ts)
+// so the benches can measure both back to back. Not a user setting; read here and nowhere else.
+const kafkajs = process.env.KAFKA_CLIENT === 'kafkajs' ? await import('./kafka-kafkajs.ts') : undefined;
 
 /** TLS and SASL towards the brokers (core/cluster-security.ts reads them from the environment). */
 export interface KafkaSecurity {
@@ -48,7 +46,7 @@ export interface KafkaSettings {
   compression?: ProducerCompression;
 }
 
-/** What the producers may write; lz4 is read only (see core/kafka-codecs.ts). */
+/** What the producers may write (consumers read these and lz4). */
 export const producerCompressions = ['none', 'gzip', 'snappy', 'zstd'] as const;
 export type ProducerCompression = (typeof producerCompressions)[number];
 
@@ -75,21 +73,6 @@ export interface TopicSpec {
   partitions?: number;
   /** Log-compacted topics keep the newest record per key (identity tables). */
   compacted?: boolean;
-  /** The topic's max.message.bytes: the largest record batch it takes. Unset: the broker's default. */
-  maxMessageBytes?: number;
-  /** Unset: the broker's default.replication.factor. */
-  replicationFactor?: number;
-  /** Replicas that must have a record before acks=all answers. Unset: the broker's default. */
-  minInsyncReplicas?: number;
-}
-
-/** What start-up checks of an existing topic: its settings as the broker applies them. */
-export interface TopicDescription {
-  topic: string;
-  /** The fewest replicas any of its partitions has. */
-  replicationFactor: number;
-  maxMessageBytes: number;
-  minInsyncReplicas: number;
 }
 
 export interface ClusterInfo {
@@ -108,11 +91,35 @@ export interface Producer {
   disconnect(): Promise<void>;
 }
 
+export interface TransactionalProducer {
+  /** Starts a transaction; one at a time per producer. */
+  begin(): Promise<KafkaTransaction>;
+  disconnect(): Promise<void>;
+}
+
+export interface KafkaTransaction {
+  send(batches: TopicRecords[]): Promise<void>;
+  /**
+   * Commits `offsets` (the next offset to read, per partition) for `consumer`'s group as part of the
+   * transaction: the read-process-write step is then all or nothing. The consumer must have joined its
+   * group (its generation fences a member that lost the partitions meanwhile).
+   */
+  sendOffsets(
+    consumer: Consumer,
+    offsets: { topic: string; partition: number; offset: string }[],
+  ): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
 export interface RecordBatch {
   topic: string;
   partition: number;
   records: IncomingRecord[];
-  /** Tells the group coordinator we are alive; call it while a batch takes long (Segment down). */
+  /**
+   * Tells the group coordinator we are alive. The client heartbeats on its own timer whatever the handler
+   * does, so this resolves at once; kept for handlers written against a client that needed it.
+   */
   heartbeat(): Promise<void>;
 }
 
@@ -135,8 +142,8 @@ export interface BatchRunOptions {
   startOffsetOf?: (topic: string, partition: number) => string | undefined;
   /**
    * Once aborted, no further records are handed over (nor committed); the batch in the handler finishes.
-   * Stop this way rather than by throwing from the handler: kafkajs answers a throw with a crash and a
-   * restart that can outlive a disconnect() made at the same time.
+   * Stop this way rather than by throwing from the handler: a throw means "this batch failed", and its
+   * records come again from the committed offset.
    */
   signal?: AbortSignal;
   /** Off: offsets are never committed (dry runs must leave no progress behind). Default on. */
@@ -151,8 +158,8 @@ export interface Consumer {
   run(handler: (record: IncomingRecord) => Promise<void>): Promise<void>;
   /**
    * Hands over the records of one partition at a time. The batch's offsets are committed only after the
-   * handler resolved; if it throws, nothing is committed and the records come again. While a handler
-   * runs, its partition is not fetched further: back-pressure instead of buffering.
+   * handler resolved; if it throws, nothing is committed and the records come again. While handlers
+   * wait, fetching stops once a bounded buffer is full: back-pressure instead of buffering.
    */
   runBatches(handler: (batch: RecordBatch) => Promise<unknown>, options?: BatchRunOptions): Promise<void>;
   /** Finishes the batches in progress, then leaves the group. */
@@ -166,8 +173,6 @@ export interface Consumer {
 export interface KafkaClient {
   describeCluster(): Promise<ClusterInfo>;
   ensureTopics(topics: TopicSpec[]): Promise<void>;
-  /** The settings of existing topics (missing ones are left out). */
-  describeTopics(topics: string[]): Promise<TopicDescription[]>;
   /** The offsets a consumer group committed on a topic, per partition ('-1' where none). */
   committedOffsets(groupId: string, topic: string): Promise<Map<number, string>>;
   /** The next offset to be written, per partition (the high watermark). */
@@ -180,185 +185,276 @@ export interface KafkaClient {
   /** Whether the topic exists on the cluster. */
   topicExists(topic: string): Promise<boolean>;
   producer(options?: { idempotent?: boolean }): Promise<Producer>;
+  /**
+   * A transactional producer: what it sends in a transaction, and the consumer offsets it adds, become
+   * visible to read_committed consumers together when the transaction commits, or never.
+   */
+  transactionalProducer(options: { transactionalId: string }): Promise<TransactionalProducer>;
   consumer(options: {
     groupId: string;
     /** Most bytes one fetch brings per partition: what one batch in the handler holds (256 KiB). */
     maxBytesPerPartition?: number;
+    /**
+     * Isolation level: read_committed (the default, as both clients') hands over only records of
+     * committed transactions; off, records of open and aborted transactions too.
+     */
+    readCommitted?: boolean;
   }): Promise<Consumer>;
   /** Closes the admin connection this client opened lazily; producers and consumers close themselves. */
   close(): Promise<void>;
 }
 
 export function createKafkaClient(settings: KafkaSettings): KafkaClient {
+  if (kafkajs) {
+    const client = kafkajs.createKafkaClient(settings);
+    return {
+      ...client,
+      transactionalProducer: async () => {
+        throw new Error('KAFKA_CLIENT=kafkajs: transactions are only built on @platformatic/kafka');
+      },
+    };
+  }
   const log = settings.logger.child({ component: 'kafka' });
-  const kafka = new Kafka({
-    clientId: settings.clientId,
-    brokers: settings.brokers,
-    connectionTimeout: settings.connectionTimeoutMs ?? 3000,
-    logLevel: logLevel.INFO,
-    ...(settings.retries === undefined ? {} : { retry: { retries: settings.retries } }),
-    logCreator: () => (entry: LogEntry) => bridgeLog(log, entry),
-    ...kafkajsSecurity(settings.security),
-  });
-  const connect = async (client: { connect(): Promise<void> }) => {
+  const compression = settings.compression ?? 'none';
+  const base = (suffix?: string) => baseOptions(settings, suffix);
+  const connect = async (client: { metadata(options: { topics: string[] }): Promise<unknown> }) => {
     try {
-      await client.connect();
+      // The clients connect lazily: ask something at once, so a wrong password or CA fails the start.
+      await client.metadata({ topics: [] });
     } catch (err) {
-      throw connectError(err, settings.brokers);
+      throw connectError(err, settings);
     }
   };
   let admin: Admin | undefined;
   const connectedAdmin = async (): Promise<Admin> => {
     if (!admin) {
-      const created = kafka.admin();
-      await connect(created);
+      const created = new Admin(base());
+      try {
+        await connect(created);
+      } catch (err) {
+        await created.close().catch(() => {});
+        throw err;
+      }
       admin = created;
     }
     return admin;
   };
+  const partitionCount = async (topic: string): Promise<number> => {
+    const metadata = await (await connectedAdmin()).metadata({ topics: [topic], forceUpdate: true });
+    const count = metadata.topics.get(topic)?.partitionsCount;
+    if (count === undefined) throw new Error(`Kafka has no topic ${topic}`);
+    return count;
+  };
+  const listOffsets = async (topic: string, timestamp: bigint): Promise<Map<number, bigint>> => {
+    const count = await partitionCount(topic);
+    const [result] = await (await connectedAdmin()).listOffsets({
+      // The high watermark, not the last stable offset: what the end of a partition is for lag and replay.
+      isolationLevel: FetchIsolationLevels.READ_UNCOMMITTED,
+      topics: [
+        {
+          name: topic,
+          partitions: Array.from({ length: count }, (_, partitionIndex) => ({ partitionIndex, timestamp })),
+        },
+      ],
+    });
+    return new Map((result?.partitions ?? []).map((p) => [p.partitionIndex, p.offset]));
+  };
 
   return {
     async describeCluster() {
-      const cluster = await (await connectedAdmin()).describeCluster();
-      return { clusterId: cluster.clusterId, brokers: cluster.brokers };
+      const metadata = await (await connectedAdmin()).metadata({ topics: [] });
+      return {
+        clusterId: metadata.id,
+        brokers: [...metadata.brokers].map(([nodeId, { host, port }]) => ({ nodeId, host, port })),
+      };
     },
     async ensureTopics(topics) {
       const admin = await connectedAdmin();
-      // Only the missing ones: asked to create a topic that exists, kafkajs logs a warning at every start.
       const existing = new Set(await admin.listTopics());
       const missing = topics.filter((t) => !existing.has(t.topic));
       if (missing.length === 0) return;
-      await admin
-        .createTopics({
-          waitForLeaders: true,
-          topics: missing.map((t) => ({
-            topic: t.topic,
-            numPartitions: t.partitions ?? 1,
-            ...(t.replicationFactor === undefined ? {} : { replicationFactor: t.replicationFactor }),
-            configEntries: topicConfigEntries(t),
-          })),
-        })
-        .catch((err: unknown) => {
-          // kafkajs says only "Topic creation errors"; the broker's reason per topic is in `errors`.
-          const errors = (err as { errors?: { topic?: string; message?: string }[] }).errors;
-          if (!Array.isArray(errors)) throw err;
-          const reasons = errors.map((e) => `${e.topic}: ${e.message}`).join('; ');
-          throw new Error(`${(err as Error).message}: ${reasons}`, { cause: err });
-        });
-    },
-    async describeTopics(topics) {
-      const admin = await connectedAdmin();
-      const existing = new Set(await admin.listTopics());
-      const names = topics.filter((topic) => existing.has(topic));
-      if (names.length === 0) return [];
-      const [metadata, configs] = await Promise.all([
-        admin.fetchTopicMetadata({ topics: names }),
-        admin.describeConfigs({
-          includeSynonyms: false,
-          resources: names.map((name) => ({
-            type: TOPIC_RESOURCE,
-            name,
-            configNames: ['max.message.bytes', 'min.insync.replicas'],
-          })),
+      // One request per topic: the configs of a request apply to all its topics.
+      await Promise.all(
+        missing.map(async (t) => {
+          try {
+            await admin.createTopics({
+              topics: [t.topic],
+              partitions: t.partitions ?? 1,
+              replicas: -1,
+              configs: t.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+            });
+          } catch (err) {
+            // Another process created it meanwhile: what was asked for exists.
+            if (!hasApiError(err, 'TOPIC_ALREADY_EXISTS')) throw err;
+          }
         }),
-      ]);
-      return names.map((topic) => {
-        const partitions = metadata.topics.find((t) => t.name === topic)?.partitions ?? [];
-        const entries = configs.resources.find((r) => r.resourceName === topic)?.configEntries ?? [];
-        const value = (name: string) => Number(entries.find((e) => e.configName === name)?.configValue);
-        return {
-          topic,
-          replicationFactor: Math.min(...partitions.map((p) => p.replicas.length)),
-          maxMessageBytes: value('max.message.bytes'),
-          minInsyncReplicas: value('min.insync.replicas'),
-        };
-      });
+      );
+      await waitForLeaders(
+        admin,
+        missing.map((t) => t.topic),
+      );
     },
     async committedOffsets(groupId, topic) {
-      const [result] = await (await connectedAdmin()).fetchOffsets({ groupId, topics: [topic] });
-      return new Map((result?.partitions ?? []).map((p) => [p.partition, p.offset]));
+      const count = await partitionCount(topic);
+      const partitionIndexes = Array.from({ length: count }, (_, i) => i);
+      const [group] = await (await connectedAdmin()).listConsumerGroupOffsets({
+        groups: [{ groupId, topics: [{ name: topic, partitionIndexes }] }],
+      });
+      const found = new Map(
+        (group?.topics.find((t) => t.name === topic)?.partitions ?? []).map((p) => [
+          p.partitionIndex,
+          p.committedOffset,
+        ]),
+      );
+      return new Map(partitionIndexes.map((p) => [p, String(found.get(p) ?? -1n)]));
     },
     async endOffsets(topic) {
-      const offsets = await (await connectedAdmin()).fetchTopicOffsets(topic);
-      return new Map(offsets.map((o) => [o.partition, o.high]));
+      const offsets = await listOffsets(topic, ListOffsetTimestamps.LATEST);
+      return new Map([...offsets].map(([partition, offset]) => [partition, String(offset)]));
     },
     async offsetsForTime(topic, timestampMs) {
-      const offsets = await (await connectedAdmin()).fetchTopicOffsetsByTimestamp(topic, timestampMs);
-      return new Map(offsets.map((o) => [o.partition, o.offset]));
+      const [byTime, end] = await Promise.all([
+        listOffsets(topic, BigInt(timestampMs)),
+        listOffsets(topic, ListOffsetTimestamps.LATEST),
+      ]);
+      // -1 where no record is that late: the high watermark then, as the interface promises.
+      return new Map(
+        [...end].map(([partition, high]) => {
+          const offset = byTime.get(partition) ?? -1n;
+          return [partition, String(offset < 0n ? high : offset)];
+        }),
+      );
     },
     async topicExists(topic) {
       return (await (await connectedAdmin()).listTopics()).includes(topic);
     },
     async producer(options = {}) {
-      const connectedProducer = async () => {
-        const producer = kafka.producer({
-          // Java-compatible murmur2 partitioning, so keys land where Kafka Streams or Connect would put them.
-          createPartitioner: javaCompatiblePartitioner,
-          idempotent: options.idempotent ?? true,
-          // Idempotence keeps per-partition order only with at most this many requests in flight.
-          maxInFlightRequests: options.idempotent === false ? undefined : 5,
-          allowAutoTopicCreation: false,
-        });
-        await connect(producer);
-        return producer;
-      };
-      return wrapProducer(
-        await connectedProducer(),
-        connectedProducer,
-        compressionTypes[settings.compression ?? 'none'],
-        log,
-      );
-    },
-    async consumer({ groupId, maxBytesPerPartition = 256 * 1024 }) {
-      const consumer = kafka.consumer({
-        groupId,
-        allowAutoTopicCreation: false,
-        // What one batch in a handler holds: 256 KiB is about 450 raw events instead of kafkajs's
-        // 1 MiB and 1,800. A batch waits for its sinks (Segment, Mailjet, the topics), so its records'
-        // objects outlive the young generation and the old one grows with them: connector peak RSS
-        // about 330 → 260 MB, CPU per event unchanged within the noise (npm run bench:connector);
-        // 128 KiB cost CPU and saved nothing more.
-        maxBytesPerPartition,
-        // An idle fetch returns after this long; disconnect() waits for it, so it bounds shutdown time.
-        maxWaitTimeInMs: 1000,
+      const producer = new PlatformaticProducer({
+        ...base(),
+        idempotent: options.idempotent ?? true,
+        acks: ProduceAcks.ALL,
+        compression: compression as CompressionAlgorithmValue,
+        partitioner: javaCompatiblePartitioner(),
+        autocreateTopics: false,
       });
-      await connect(consumer);
-      return wrapConsumer(consumer);
+      await connectOrClose(producer, connect);
+      return wrapProducer(producer, options.idempotent ?? true);
+    },
+    async transactionalProducer({ transactionalId }) {
+      const producer = new PlatformaticProducer({
+        ...base(),
+        transactionalId,
+        idempotent: true,
+        acks: ProduceAcks.ALL,
+        compression: compression as CompressionAlgorithmValue,
+        partitioner: javaCompatiblePartitioner(),
+        autocreateTopics: false,
+      });
+      await connectOrClose(producer, connect);
+      return wrapTransactionalProducer(producer);
+    },
+    async consumer({ groupId, maxBytesPerPartition = 256 * 1024, readCommitted = true }) {
+      const consumer = new PlatformaticConsumer({
+        ...base(),
+        groupId,
+        autocommit: false,
+        // What one batch in a handler holds: 256 KiB is about 450 raw events. A batch waits for its sinks
+        // (Segment, Mailjet, the topics), so its records' objects outlive the young generation and the old
+        // one grows with them; smaller fetches keep the connector's peak memory down (npm run bench:connector).
+        maxBytesPerPartition,
+        // An idle fetch returns after this long; closing the stream waits for it, so it bounds shutdown.
+        maxWaitTime: 1000,
+        isolationLevel: readCommitted
+          ? FetchIsolationLevels.READ_COMMITTED
+          : FetchIsolationLevels.READ_UNCOMMITTED,
+        // Java's and kafkajs's: a member that died without leaving is replaced after 30 s, not 60.
+        sessionTimeout: 30_000,
+        rebalanceTimeout: 60_000,
+        heartbeatInterval: 3000,
+      });
+      await connectOrClose(consumer, connect);
+      return wrapConsumer(consumer, { log: log.child({ groupId }), maxBytesPerPartition });
     },
     async close() {
-      await admin?.disconnect();
+      await admin?.close();
       admin = undefined;
     },
   };
 }
 
-function topicConfigEntries(spec: TopicSpec): { name: string; value: string }[] {
-  const entries: { name: string; value: string }[] = [];
-  if (spec.compacted) entries.push({ name: 'cleanup.policy', value: 'compact' });
-  if (spec.maxMessageBytes !== undefined) {
-    entries.push({ name: 'max.message.bytes', value: String(spec.maxMessageBytes) });
+async function connectOrClose<T extends { close(): Promise<void> }>(
+  client: T & { metadata(options: { topics: string[] }): Promise<unknown> },
+  connect: (client: T & { metadata(options: { topics: string[] }): Promise<unknown> }) => Promise<void>,
+): Promise<void> {
+  try {
+    await connect(client);
+  } catch (err) {
+    await client.close().catch(() => {});
+    throw err;
   }
-  if (spec.minInsyncReplicas !== undefined) {
-    entries.push({ name: 'min.insync.replicas', value: String(spec.minInsyncReplicas) });
-  }
-  return entries;
 }
 
-function kafkajsSecurity(security: KafkaSecurity | undefined): Pick<KafkaConfig, 'ssl' | 'sasl'> {
-  if (!security) return {};
-  const { tls, sasl } = security;
+/**
+ * Retries of one request, about kafkajs's schedule (5 retries from 300 ms, doubling, at most 5 s each:
+ * some 10 s in all), so a broker restart or a coordinator still loading at start-up is waited out quietly.
+ */
+function baseOptions(settings: KafkaSettings, _suffix?: string): BaseOptions {
+  const { tls, sasl } = settings.security ?? {};
   return {
-    ...(tls ? { ssl: { ...tls } } : {}),
+    clientId: settings.clientId,
+    bootstrapBrokers: settings.brokers,
+    connectTimeout: settings.connectionTimeoutMs ?? 3000,
+    retries: settings.retries ?? 5,
+    retryDelay: (_client, _operation, attempt) => Math.min(300 * 2 ** Math.max(0, attempt - 1), 5000),
+    ...(tls ? { tls: { ...tls } } : {}),
     ...(sasl
-      ? {
-          sasl: {
-            mechanism: sasl.mechanism.toLowerCase() as 'plain',
-            username: sasl.username,
-            password: sasl.password,
-          },
-        }
+      ? { sasl: { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } }
       : {}),
   };
+}
+
+/** A freshly created topic has no leader for a moment; a send then would fail. Waits until all have one. */
+async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const metadata = await admin.metadata({ topics, forceUpdate: true }).catch(() => undefined);
+    const ready = topics.every((topic) => {
+      const partitions = metadata?.topics.get(topic)?.partitions;
+      return partitions !== undefined && partitions.length > 0 && partitions.every((p) => p && p.leader >= 0);
+    });
+    if (ready || attempt >= 50) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Errors of @platformatic/kafka nest: retries gather attempts in `errors`, wrappers keep a `cause`. */
+function* errorChain(err: unknown, depth = 0): Generator<Record<string, unknown>> {
+  if (!err || typeof err !== 'object' || depth > 8) return;
+  const error = err as Record<string, unknown>;
+  yield error;
+  if (Array.isArray(error.errors)) for (const inner of error.errors) yield* errorChain(inner, depth + 1);
+  if (error.cause) yield* errorChain(error.cause, depth + 1);
+}
+
+function hasApiError(err: unknown, apiId: string): boolean {
+  for (const error of errorChain(err)) if (error.apiId === apiId) return true;
+  return false;
+}
+
+/**
+ * An error no waiting heals: a refused login, a missing permission, a request the client itself
+ * refuses. Everything else (a broker down, a timeout, a coordinator moving or still loading, a
+ * rebalance) is worth another attempt.
+ */
+function isFatal(err: unknown): boolean {
+  for (const error of errorChain(err)) {
+    if (error.code === 'PLT_KFK_AUTHENTICATION' || error.code === 'PLT_KFK_USER') return true;
+    if (
+      typeof error.apiId === 'string' &&
+      /AUTHORIZATION_FAILED|SASL_AUTHENTICATION_FAILED/.test(error.apiId)
+    )
+      return true;
+  }
+  return false;
 }
 
 /** Certificate errors of Node's TLS: the brokers' certificate is not one the configured CAs vouch for. */
@@ -374,43 +470,629 @@ const certificateCodes = new Set([
 /**
  * A failed first connection, as the catalogue's KAFKA_AUTH_FAILED or KAFKA_TLS_FAILED when it is one of
  * those (neither heals by waiting: the process must stop and say which setting to fix); anything else
- * as it came. kafkajs wraps the cause in retry errors, so the whole chain is searched.
+ * as it came. The client wraps the cause in retry and connection errors, so the whole chain is searched.
  */
-function connectError(err: unknown, brokers: string[]): unknown {
-  const where = brokers.join(',');
-  for (let cause: unknown = err, depth = 0; cause && depth < 8; depth++) {
-    const { name, message, code } = cause as { name?: string; message?: string; code?: string };
-    if (name === 'KafkaJSSASLAuthenticationError') {
-      return new ConnectorError('KAFKA_AUTH_FAILED', `Kafka (${where}) refused the SASL login: ${message}`, {
-        cause: err,
-      });
+function connectError(err: unknown, settings: KafkaSettings): unknown {
+  const where = settings.brokers.join(',');
+  for (const error of errorChain(err)) {
+    const { message, code, apiId } = error as { message?: string; code?: string; apiId?: string };
+    if (code === 'PLT_KFK_AUTHENTICATION' || apiId === 'SASL_AUTHENTICATION_FAILED') {
+      const mechanism = settings.security?.sasl?.mechanism ?? 'PLAIN';
+      const said = (error as { serverErrorMessage?: string }).serverErrorMessage ?? message;
+      return new ConnectorError(
+        'KAFKA_AUTH_FAILED',
+        `Kafka (${where}) refused the SASL login: SASL ${mechanism} authentication failed: ${said}`,
+        { cause: err },
+      );
     }
+  }
+  for (const error of errorChain(err)) {
+    const { message, code } = error as { message?: string; code?: string };
     if ((code && certificateCodes.has(code)) || (message && /certificate|ssl|tls/i.test(message))) {
       return new ConnectorError('KAFKA_TLS_FAILED', `TLS with Kafka (${where}) failed: ${message}`, {
         cause: err,
       });
     }
-    const next = cause as { cause?: unknown; originalError?: unknown; retriableError?: unknown };
-    cause = next.originalError ?? next.retriableError ?? next.cause;
   }
   return err;
 }
 
 /**
- * kafkajs's DefaultPartitioner, with its murmur2 computed in 32-bit integers. kafkajs computes it
- * through long.js 64-bit values, about 3 µs per keyed record: a third of the connector's produce time
- * (bench/connector.ts --cpu-prof). Only the low 32 bits of those values ever reach the result, so both
- * give the same partition for every key (test/core/kafka.test.ts compares them).
+ * Java-compatible partitioning: murmur2 of the key, or of the value for a keyless record (see
+ * partitionOf), so keys land where Kafka Streams or Connect would put them. The client takes the
+ * result modulo the topic's partition count, so the non-negative hash is returned as it is.
  */
-const javaCompatiblePartitioner: ICustomPartitioner = () => {
-  const roundRobin = Partitioners.DefaultPartitioner();
-  return (args) => {
-    const { message, partitionMetadata } = args;
-    if (message.partition !== null && message.partition !== undefined) return message.partition;
-    const partition = partitionOf(message, partitionMetadata.length);
-    return partition ?? roundRobin(args);
+function javaCompatiblePartitioner() {
+  let roundRobin = 0;
+  return (message: MessageToProduce): number => {
+    const basis = message.key ?? message.value;
+    if (basis === null || basis === undefined) return roundRobin++ & 0x7fffffff;
+    return murmur2(basis) & 0x7fffffff;
   };
-};
+}
+
+function toMessages(batches: TopicRecords[]): MessageToProduce[] {
+  const messages: MessageToProduce[] = [];
+  for (const { topic, records } of batches) {
+    for (const record of records) {
+      const message: MessageToProduce = {
+        topic,
+        key: typeof record.key === 'string' ? Buffer.from(record.key) : (record.key ?? undefined),
+        // A null value is a tombstone (compacted topics): written as null, not as empty bytes.
+        value: record.value ?? (undefined as unknown as Buffer),
+      };
+      if (record.timestamp !== undefined) message.timestamp = BigInt(record.timestamp);
+      if (record.headers) {
+        message.headers = new Map(
+          Object.entries(record.headers).map(([name, value]) => [
+            Buffer.from(name),
+            typeof value === 'string' ? Buffer.from(value) : value,
+          ]),
+        );
+      }
+      messages.push(message);
+    }
+  }
+  return messages;
+}
+
+/**
+ * Sends one request at a time when idempotent: the client itself sends concurrent sends concurrently,
+ * and a retried earlier one would then land after a later one (out of order, though nothing is lost).
+ * The project's producers already coalesce their callers (core/batching-producer.ts), so this costs
+ * nothing there. A failed send makes the client start a new producer id: the sequence numbers of the
+ * partitions it did store are never reused, so a later send is never taken for a duplicate.
+ */
+function wrapProducer(producer: PlatformaticProducer, idempotent: boolean): Producer {
+  let previous: Promise<unknown> = Promise.resolve();
+  return {
+    async send(batches) {
+      const messages = toMessages(batches);
+      if (messages.length === 0) return;
+      if (!idempotent) {
+        await producer.send({ messages });
+        return;
+      }
+      const sending = previous.then(() => producer.send({ messages }));
+      previous = sending.catch(() => {});
+      await sending;
+    },
+    disconnect: () => producer.close(),
+  };
+}
+
+/** The platformatic consumer behind each of this module's consumers, for offsets sent in a transaction. */
+const platformaticConsumers = new WeakMap<Consumer, PlatformaticConsumer>();
+
+function wrapTransactionalProducer(producer: PlatformaticProducer): TransactionalProducer {
+  return {
+    async begin() {
+      const transaction = await producer.beginTransaction();
+      return {
+        async send(batches) {
+          const messages = toMessages(batches);
+          if (messages.length > 0) await transaction.send({ messages });
+        },
+        async sendOffsets(consumer, offsets) {
+          const member = platformaticConsumers.get(consumer);
+          if (!member) throw new Error('sendOffsets takes a consumer of this module');
+          await transaction.addConsumer(member);
+          const consumerMetadata = {
+            groupId: member.groupId,
+            generationId: member.generationId,
+            memberId: member.memberId ?? '',
+            coordinatorId: member.coordinatorId ?? (await member.findGroupCoordinator()),
+          };
+          for (const { topic, partition, offset } of offsets) {
+            // The client commits the offset after the message it is given: the one before the next.
+            await transaction.addOffset({
+              topic,
+              partition,
+              offset: BigInt(offset) - 1n,
+              metadata: { consumer: consumerMetadata },
+            } as unknown as Message);
+          }
+        },
+        commit: () => transaction.commit(),
+        abort: () => transaction.abort(),
+      };
+    },
+    disconnect: () => producer.close(),
+  };
+}
+
+/**
+ * The consumer of one group. @platformatic/kafka hands a group's records out as one stream per member,
+ * with no per-partition pause or seek; runBatches builds the project's batch semantics on it (see there).
+ */
+function wrapConsumer(
+  consumer: PlatformaticConsumer,
+  settings: { log: Logger; maxBytesPerPartition: number },
+): Consumer {
+  let topics: string[] = [];
+  let fallbackMode: MessagesStreamFallbackModeValue = MessagesStreamFallbackModes.LATEST;
+  let runner: BatchRunner | undefined;
+  const crashListeners: ((error: Error) => void)[] = [];
+  // The client emits 'error' when a rejoin failed for good; an 'error' without a listener would throw.
+  consumer.on('error', (error: Error) => runner?.clientFailed(error));
+  const wrapped: Consumer = {
+    async subscribe(subscribed, options = {}) {
+      topics = subscribed;
+      fallbackMode = options.fromBeginning
+        ? MessagesStreamFallbackModes.EARLIEST
+        : MessagesStreamFallbackModes.LATEST;
+    },
+    // One record at a time per handler call; a partition's offsets committed after each batch of them.
+    run: (handler) =>
+      wrapped.runBatches(async (batch) => {
+        for (const record of batch.records) await handler(record);
+      }),
+    async runBatches(handler, options = {}) {
+      if (runner) throw new Error('runBatches or run was already called on this consumer');
+      runner = createBatchRunner(consumer, {
+        topics,
+        fallbackMode,
+        log: settings.log,
+        maxBytesPerPartition: settings.maxBytesPerPartition,
+        handler,
+        options,
+        crashed: (error) => {
+          for (const listener of crashListeners) listener(error);
+        },
+      });
+      await runner.start();
+    },
+    async disconnect() {
+      await runner?.stop();
+      // Leaves the group: its partitions go to the other members at once rather than after the session.
+      await consumer.close(true);
+    },
+    onCrash: (listener) => {
+      crashListeners.push(listener);
+    },
+    onGroupJoin: (listener) => {
+      consumer.on('consumer:group:join', () => listener());
+    },
+  };
+  platformaticConsumers.set(wrapped, consumer);
+  return wrapped;
+}
+
+interface BatchRunner {
+  start(): Promise<void>;
+  /** Hands out nothing more, lets the batches in the handlers finish and commit, closes the stream. */
+  stop(): Promise<void>;
+  clientFailed(error: Error): void;
+}
+
+interface PartitionQueue {
+  topic: string;
+  partition: number;
+  records: Message[];
+  bytes: number;
+  /** A batch of this partition is in the handler (or committing). */
+  busy: boolean;
+  /** Waiting in `ready` for a free handler slot. */
+  ready: boolean;
+  /** Bounded reading: the first offset not to hand over. */
+  end: bigint | undefined;
+  /** The end was reached and committed: nothing more of this partition is handed over. */
+  ended: boolean;
+}
+
+/**
+ * The batch loop over @platformatic/kafka's MessagesStream, which fetches every assigned partition at
+ * once and has no per-partition pause or seek:
+ *
+ * - Records are queued per partition; a partition's queue is handed to the handler one batch at a time
+ *   (at most maxBatchRecords records, about maxBytesPerPartition bytes), at most partitionsConcurrently
+ *   partitions at once, round robin. A batch holds one partition's records, in order.
+ * - A batch is committed (the next offset) only after its handler resolved; then onCommitted.
+ * - Back-pressure: the queues hold at most twice what one fetch may bring; once full the stream is
+ *   paused, which stops fetching (the stream's own buffer keeps at most the fetch already under way).
+ *   So nothing more is fetched while a sink waits, whichever partition waits.
+ * - Lacking seek, every rewind is a new stream with explicit offsets (MANUAL mode): after a failed
+ *   batch (the handler threw), after a rebalance, after a stream error that waiting can heal. The
+ *   restart stops handing out records, lets the batches in the handlers finish and commit, drops what
+ *   is queued, closes the stream and opens a new one at the offsets the group committed (where none,
+ *   the subscription's earliest or latest). So a failed batch comes again from the committed offset,
+ *   and no record of a partition this member lost is handed over after the rebalance (those in the
+ *   handlers at that moment finish: duplicates at worst, as with any at-least-once consumer).
+ * - startOffsetOf is asked for the assigned partitions at each join (the first stream and the one
+ *   after each rebalance), before anything is read; its offsets replace the committed ones.
+ * - A stream error gives up for good (onCrash) only when waiting cannot heal it (isFatal: a refused
+ *   login or permission, a request the client refuses); otherwise the stream restarts, with a backoff
+ *   doubling from 300 ms to 30 s while nothing succeeds.
+ */
+function createBatchRunner(
+  consumer: PlatformaticConsumer,
+  context: {
+    topics: string[];
+    fallbackMode: MessagesStreamFallbackModeValue;
+    log: Logger;
+    maxBytesPerPartition: number;
+    handler: (batch: RecordBatch) => Promise<unknown>;
+    options: BatchRunOptions;
+    crashed: (error: Error) => void;
+  },
+): BatchRunner {
+  const { topics, log, handler, options } = context;
+  const concurrency = Math.max(1, options.partitionsConcurrently ?? 1);
+  const maxBatchRecords = options.maxBatchRecords ?? Number.POSITIVE_INFINITY;
+  const commit = options.commit ?? true;
+  const maxBatchBytes = context.maxBytesPerPartition;
+  // One fetch brings about what the handler slots take at once; the queues hold at most two of them.
+  const maxFetchBytes = context.maxBytesPerPartition * concurrency;
+  const maxQueuedBytes = 2 * maxFetchBytes;
+
+  let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  let queues = new Map<string, PartitionQueue>();
+  const ready: PartitionQueue[] = [];
+  let queuedBytes = 0;
+  let pausedForSpace = false;
+  let working = 0;
+  const inFlight = new Set<Promise<void>>();
+  /** Nothing new is handed out: a restart or the stop is under way. */
+  let halted = false;
+  let stopped = false;
+  let restarting: Promise<void> | undefined;
+  let restartAgain = false;
+  let failures = 0;
+  /** Joins seen, and the count when startOffsetOf was last asked: asked again after each join. */
+  let joins = 0;
+  let joinsAsked = -1;
+  /** Where each partition's handled records end, this run: a rebalance restart never goes back before. */
+  const positions = new Map<string, bigint>();
+  let backoffTimer: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+
+  const accepting = () => !halted && !stopped && !options.signal?.aborted;
+  const keyOf = (topic: string, partition: number) => `${topic}:${partition}`;
+  const sizeOf = (message: Message) => (message.value?.length ?? 0) + (message.key?.length ?? 0) + 64;
+
+  const onJoin = () => {
+    joins++;
+    if (stream && !stopped) restart('rebalance', 0);
+  };
+  // A rebalance started: stop handing out records at once (those of partitions about to move included);
+  // the join that follows restarts the stream on the new assignment.
+  const onRebalance = () => {
+    halted = true;
+    stream?.pause();
+  };
+  consumer.on('consumer:group:join', onJoin);
+  consumer.on('consumer:group:rebalance', onRebalance);
+  const onAbort = () => {
+    stream?.pause();
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+
+  async function openStream(): Promise<void> {
+    // The first stream's join, or a rejoin after the membership was lost (the member id expired).
+    if (!consumer.isActive()) await consumer.joinGroup({});
+    const seenJoins = joins;
+    const askStart = joinsAsked !== joins;
+    joinsAsked = joins;
+    const assigned = (consumer.assignments ?? []).filter((a) => topics.includes(a.topic));
+    const offsets: { topic: string; partition: number; offset: bigint }[] = [];
+    if (assigned.length > 0) {
+      const committed = await consumer.listCommittedOffsets({ topics: assigned });
+      for (const { topic, partitions } of assigned) {
+        for (const partition of partitions) {
+          const start = askStart ? options.startOffsetOf?.(topic, partition) : undefined;
+          const done = committed.get(topic)?.[partition] ?? -1n;
+          const handled = positions.get(keyOf(topic, partition)) ?? -1n;
+          const from = start !== undefined ? BigInt(start) : done > handled ? done : handled;
+          // Omitted: the stream starts it at the earliest or latest offset (fallbackMode).
+          if (from >= 0n) offsets.push({ topic, partition, offset: from });
+        }
+      }
+    }
+    const opened = await consumer.consume({
+      topics,
+      mode: MessagesStreamModes.MANUAL,
+      offsets,
+      fallbackMode: context.fallbackMode,
+      autocommit: false,
+      maxBytesPerPartition: context.maxBytesPerPartition,
+      maxBytes: maxFetchBytes,
+    });
+    if (stopped) {
+      await opened.close();
+      return;
+    }
+    stream = opened;
+    queues = new Map();
+    for (const { topic, partitions } of assigned) {
+      for (const partition of partitions) {
+        const end = options.endOffsetOf?.(topic, partition);
+        const queue: PartitionQueue = {
+          topic,
+          partition,
+          records: [],
+          bytes: 0,
+          busy: false,
+          ready: false,
+          end: end === undefined ? undefined : BigInt(end),
+          ended: false,
+        };
+        queues.set(keyOf(topic, partition), queue);
+      }
+    }
+    const current = opened;
+    current.on('data', (message: Message) => {
+      if (stream !== current) return;
+      enqueue(message);
+    });
+    current.on('error', (error: Error) => {
+      if (stream !== current || stopped) return;
+      streamFailed(error);
+    });
+    // A join while this stream was being opened: its assignment may already be another.
+    if (joins !== seenJoins) restart('rebalance', 0);
+    else if (options.signal?.aborted) current.pause();
+  }
+
+  function enqueue(message: Message): void {
+    const queue = queues.get(keyOf(message.topic, message.partition));
+    // Not in the assignment this stream was opened for (a rebalance is under way): left for its owner.
+    if (!queue || queue.ended) return;
+    if (queue.end !== undefined && message.offset >= queue.end) {
+      markEnd(queue);
+      return;
+    }
+    const size = sizeOf(message);
+    queue.records.push(message);
+    queue.bytes += size;
+    queuedBytes += size;
+    if (queuedBytes >= maxQueuedBytes && !pausedForSpace) {
+      pausedForSpace = true;
+      stream?.pause();
+    }
+    schedule(queue);
+  }
+
+  /** A record at or past the end arrived: once what is queued before it is handled, the end is committed. */
+  function markEnd(queue: PartitionQueue): void {
+    if (queue.ended) return;
+    queue.ended = true;
+    if (!queue.busy && queue.records.length === 0) void finishEnd(queue);
+  }
+
+  async function finishEnd(queue: PartitionQueue): Promise<void> {
+    const end = queue.end as bigint;
+    const position = positions.get(keyOf(queue.topic, queue.partition));
+    if (position !== undefined && position >= end) return;
+    await track(queue, () => commitNext(queue, end, -1));
+  }
+
+  function schedule(queue: PartitionQueue): void {
+    if (queue.busy || queue.ready || queue.records.length === 0) return;
+    queue.ready = true;
+    ready.push(queue);
+    // After the current fetch's records are all queued: a batch takes what that fetch brought.
+    queueMicrotask(pump);
+  }
+
+  function pump(): void {
+    while (working < concurrency && ready.length > 0 && accepting()) {
+      const queue = ready.shift() as PartitionQueue;
+      queue.ready = false;
+      if (queues.get(keyOf(queue.topic, queue.partition)) !== queue || queue.records.length === 0) continue;
+      void track(queue, () => handleOne(queue));
+    }
+  }
+
+  /** Runs one unit of a partition's work in a handler slot; the partition is busy meanwhile. */
+  async function track(queue: PartitionQueue, work: () => Promise<void>): Promise<void> {
+    working++;
+    queue.busy = true;
+    const running = work().finally(() => {
+      working--;
+      queue.busy = false;
+      inFlight.delete(running);
+      if (queue.ended && queue.records.length === 0) void finishEnd(queue);
+      else schedule(queue);
+      pump();
+    });
+    inFlight.add(running);
+    await running;
+  }
+
+  function take(queue: PartitionQueue): Message[] {
+    let count = 0;
+    let bytes = 0;
+    while (count < queue.records.length && count < maxBatchRecords) {
+      const size = sizeOf(queue.records[count] as Message);
+      if (count > 0 && bytes + size > maxBatchBytes) break;
+      bytes += size;
+      count++;
+    }
+    const taken = queue.records.splice(0, count);
+    queue.bytes -= bytes;
+    queuedBytes -= bytes;
+    if (pausedForSpace && queuedBytes < maxQueuedBytes / 2) {
+      pausedForSpace = false;
+      if (accepting()) stream?.resume();
+    }
+    return taken;
+  }
+
+  async function handleOne(queue: PartitionQueue): Promise<void> {
+    const records = take(queue);
+    const last = records.at(-1);
+    if (!last) return;
+    const { topic, partition } = queue;
+    try {
+      await handler({ topic, partition, records: records.map(toIncomingRecord), heartbeat: async () => {} });
+    } catch (err) {
+      log.warn(
+        { err, topic, partition, offset: String(records[0]?.offset) },
+        'a batch failed: it comes again from the committed offset',
+      );
+      restart('failed batch', backoff(++failures));
+      return;
+    }
+    await commitNext(queue, last.offset + 1n, last.leaderEpoch);
+  }
+
+  async function commitNext(queue: PartitionQueue, next: bigint, leaderEpoch: number): Promise<void> {
+    const { topic, partition } = queue;
+    if (commit) {
+      const offset: CommitOptionsPartition = { topic, partition, offset: next, leaderEpoch };
+      try {
+        await consumer.commit({ offsets: [offset] });
+      } catch (err) {
+        // Handled but not committed: it comes again (a duplicate, never a loss).
+        log.warn({ err, topic, partition, offset: String(next) }, 'a batch was handled but not committed');
+        restart('failed commit', backoff(++failures));
+        return;
+      }
+    }
+    failures = 0;
+    positions.set(keyOf(topic, partition), next);
+    if (queue.end !== undefined && next >= queue.end) queue.ended = true;
+    options.onCommitted?.(topic, partition, String(next));
+  }
+
+  function backoff(attempt: number): number {
+    return Math.min(300 * 2 ** Math.max(0, attempt - 1), 30_000);
+  }
+
+  function streamFailed(error: Error): void {
+    if (isFatal(error)) {
+      crash(error);
+      return;
+    }
+    log.debug({ err: error }, 'the consumer stream failed; it starts again from the committed offsets');
+    restart('stream error', backoff(++failures));
+  }
+
+  function crash(error: Error): void {
+    if (stopped) return;
+    log.error({ err: error }, 'the Kafka consumer gives up');
+    void stop().finally(() => context.crashed(error));
+  }
+
+  function restart(reason: string, delayMs: number): void {
+    if (stopped) return;
+    halted = true;
+    stream?.pause();
+    if (restarting) {
+      restartAgain = true;
+      return;
+    }
+    log.debug({ reason, delayMs }, 'restarting the consumer stream');
+    restarting = (async () => {
+      do {
+        restartAgain = false;
+        await settle();
+        await closeStream();
+        if (delayMs > 0) await sleep(delayMs);
+        if (stopped) return;
+        halted = false;
+        try {
+          await openStream();
+        } catch (err) {
+          if (isFatal(err)) {
+            crash(err as Error);
+            return;
+          }
+          log.debug({ err }, 'the consumer stream did not open; trying again');
+          halted = true;
+          restartAgain = true;
+          delayMs = backoff(++failures);
+        }
+      } while (restartAgain && !stopped);
+    })().finally(() => {
+      restarting = undefined;
+      pump();
+    });
+  }
+
+  function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        backoffTimer = undefined;
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      backoffTimer = { timer, wake };
+    });
+  }
+
+  /** Resolves once no batch is in a handler or committing (new ones may not start: halted). */
+  async function settle(): Promise<void> {
+    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+  }
+
+  async function closeStream(): Promise<void> {
+    const closing = stream;
+    stream = undefined;
+    for (const queue of queues.values()) queue.records = [];
+    queues = new Map();
+    ready.length = 0;
+    queuedBytes = 0;
+    pausedForSpace = false;
+    if (!closing) return;
+    closing.removeAllListeners('data');
+    // The stream's fetch may still fail while it closes: already handled, nothing to do.
+    closing.on('error', () => {});
+    await closing.close().catch((err: unknown) => log.debug({ err }, 'closing the consumer stream failed'));
+  }
+
+  async function stop(): Promise<void> {
+    if (stopped) return;
+    stopped = true;
+    halted = true;
+    stream?.pause();
+    backoffTimer?.wake();
+    await restarting;
+    await settle();
+    await closeStream();
+    consumer.off('consumer:group:join', onJoin);
+    consumer.off('consumer:group:rebalance', onRebalance);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+
+  return {
+    async start() {
+      // The subscription stays tracked for the whole run, so the streams opened after a failure or a
+      // rebalance do not make the member join again (the client re-joins when its topics change).
+      consumer.topics.trackAll(...topics);
+      try {
+        await openStream();
+      } catch (err) {
+        stopped = true;
+        throw err;
+      }
+    },
+    stop,
+    clientFailed(error) {
+      if (stopped) return;
+      if (isFatal(error)) crash(error);
+      else restart('rejoin failed', backoff(++failures));
+    },
+  };
+}
+
+function toIncomingRecord(message: Message): IncomingRecord {
+  const headers: Record<string, Buffer | undefined> = {};
+  for (const [name, value] of message.headerEntries) {
+    const key = name.toString();
+    // A repeated header: the first, as before.
+    if (!(key in headers)) headers[key] = value ?? undefined;
+  }
+  return {
+    topic: message.topic,
+    partition: message.partition,
+    offset: String(message.offset),
+    timestamp: String(message.timestamp),
+    key: message.key ?? null,
+    value: message.value ?? null,
+    headers,
+  };
+}
 
 /**
  * The partition of a record: murmur2 of its key; a keyless record (a dead letter of input without email)
@@ -460,246 +1142,4 @@ export function murmur2(key: Buffer | string): number {
 function isAscii(text: string): boolean {
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
   return true;
-}
-
-const compressionTypes: Record<ProducerCompression, CompressionTypes> = {
-  none: CompressionTypes.None,
-  gzip: CompressionTypes.GZIP,
-  snappy: CompressionTypes.Snappy,
-  zstd: CompressionTypes.ZSTD,
-};
-
-/**
- * A producer that is replaced after any failed send. When a produce request fails for some partitions
- * only (one record too large for its topic, one leader moved), kafkajs's idempotent producer rolls back
- * the sequence numbers of every partition of the request, including those the broker stored: the next
- * batch of the same size to such a partition reuses stored numbers and is acked as a duplicate without
- * being written, and one of another size is refused with OUT_OF_ORDER_SEQUENCE_NUMBER, as is every later
- * one (kafkajs/src/producer/sendMessages.js). So after a failure the producer's state is not trusted: it
- * is disconnected, and the next send connects a new one, whose new producer id starts its sequence
- * numbers afresh. Sends go one at a time, so none is queued on a producer behind the request that fails
- * (it would be numbered after the rollback); the batching producer every process uses sends one at a
- * time anyway.
- */
-function wrapProducer(
-  first: KafkajsProducer,
-  connectedProducer: () => Promise<KafkajsProducer>,
-  compression: CompressionTypes,
-  log: Logger,
-): Producer {
-  let current: KafkajsProducer = first;
-  let trusted = true;
-  let disconnected = false;
-  // The send in progress; the next one starts when it settled.
-  let previous: Promise<unknown> = Promise.resolve();
-  // The disconnects of replaced producers, which disconnect() waits for.
-  const retiring = new Set<Promise<void>>();
-
-  const retire = (producer: KafkajsProducer) => {
-    const retired = producer.disconnect().catch(() => {});
-    retiring.add(retired);
-    void retired.then(() => retiring.delete(retired));
-  };
-  const replace = async () => {
-    const fresh = await connectedProducer();
-    // disconnect() was called while it connected (it does not wait: with Kafka down, connecting takes the
-    // client's retries, tens of seconds): closed at once, and the send fails on the disconnected one.
-    if (disconnected) retire(fresh);
-    else {
-      current = fresh;
-      trusted = true;
-    }
-  };
-  const sendNow = async (batches: TopicRecords[]) => {
-    // After disconnect() a send goes to the disconnected producer, which refuses it; none is opened.
-    if (!trusted && !disconnected) await replace();
-    const producer = current;
-    try {
-      await producer.sendBatch({
-        acks: -1,
-        compression,
-        topicMessages: batches.map(({ topic, records }) => ({ topic, messages: messagesOf(records) })),
-      });
-    } catch (err) {
-      if (trusted && !disconnected) {
-        trusted = false;
-        retire(producer);
-        log.warn(
-          { err },
-          'a send failed: the producer is replaced before the next one (its sequence numbers are not trusted)',
-        );
-      }
-      throw err;
-    }
-  };
-  return {
-    send(batches) {
-      const sent = previous.then(() => sendNow(batches));
-      previous = sent.catch(() => {});
-      return sent;
-    },
-    async disconnect() {
-      disconnected = true;
-      await Promise.all([trusted ? current.disconnect() : undefined, ...retiring]);
-    },
-  };
-}
-
-/** kafkajs takes timestamps as text; records without one (the hot path) are passed as they are. */
-function messagesOf(records: OutgoingRecord[]): Message[] {
-  if (records.every((record) => record.timestamp === undefined)) return records as Message[];
-  return records.map(({ timestamp, ...record }) =>
-    timestamp === undefined ? record : { ...record, timestamp: String(timestamp) },
-  );
-}
-
-function wrapConsumer(consumer: KafkajsConsumer): Consumer {
-  // kafkajs's run() resolves once the group is joined. A disconnect() before that finds no runner
-  // running, closes the connections, and the join then finishes and starts fetching on its own: a
-  // consumer nobody can stop, which kept the process alive (a view closed right after it started). So
-  // disconnect() first waits for the start in progress to settle (joined, or crashed).
-  let starting: Promise<unknown> = Promise.resolve();
-  const started = (run: Promise<void>): Promise<void> => {
-    starting = run.catch(() => {});
-    return run;
-  };
-  return {
-    subscribe: (topics, options = {}) =>
-      consumer.subscribe({ topics, fromBeginning: options.fromBeginning ?? false }),
-    run: (handler) =>
-      started(
-        consumer.run({
-          autoCommit: true,
-          eachMessage: async ({ topic, partition, message }) => {
-            await handler(toIncomingRecord(topic, partition, message));
-          },
-        }),
-      ),
-    runBatches: (handler, options = {}) => {
-      const { startOffsetOf, endOffsetOf, onCommitted } = options;
-      const maxBatchRecords = options.maxBatchRecords ?? Number.POSITIVE_INFINITY;
-      const commit = options.commit ?? true;
-      if (startOffsetOf) {
-        // kafkajs emits GROUP_JOIN synchronously at the end of the join, before its first fetch, and
-        // applies queued seeks at the start of a fetch: the first records read come from these offsets.
-        consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-          for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
-            for (const partition of partitions) {
-              const offset = startOffsetOf(topic, partition);
-              if (offset !== undefined) consumer.seek({ topic, partition, offset });
-            }
-          }
-        });
-      }
-      return started(
-        consumer.run({
-          autoCommit: false,
-          eachBatchAutoResolve: false,
-          partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
-          eachBatch: async ({
-            batch,
-            heartbeat,
-            resolveOffset,
-            commitOffsetsIfNecessary,
-            isRunning,
-            pause,
-          }) => {
-            if (batch.messages.length === 0 || !isRunning() || options.signal?.aborted) return;
-            const { topic, partition } = batch;
-            const end = endOffsetOf?.(topic, partition);
-            const inRange =
-              end === undefined
-                ? batch.messages
-                : batch.messages.filter((message) => BigInt(message.offset) < BigInt(end));
-            const reachedEnd = end !== undefined && BigInt(batch.lastOffset()) + 1n >= BigInt(end);
-            // Kafka stores the next offset to read: one past the last record handled. Committed through the
-            // batch's own handle: consumer.commitOffsets() silently skips once disconnect() began, which
-            // would leave the batch that shutdown waited for uncommitted.
-            const done = async (next: string) => {
-              if (commit) {
-                await commitOffsetsIfNecessary({
-                  topics: [{ topic, partitions: [{ partition, offset: next }] }],
-                });
-              }
-              onCommitted?.(topic, partition, next);
-            };
-            for (let first = 0; first < inRange.length; first += maxBatchRecords) {
-              // Stopping between pieces: what was handled is committed, the rest comes on the next run.
-              if (first > 0 && (!isRunning() || options.signal?.aborted)) return;
-              const piece = inRange.slice(first, first + maxBatchRecords);
-              const last = first + maxBatchRecords >= inRange.length;
-              await handler({
-                topic,
-                partition,
-                records: piece.map((message) => toIncomingRecord(topic, partition, message)),
-                heartbeat,
-              });
-              const lastOffset = last ? batch.lastOffset() : (piece.at(-1)?.offset ?? batch.lastOffset());
-              resolveOffset(lastOffset);
-              await done(last && reachedEnd ? (end as string) : (BigInt(lastOffset) + 1n).toString());
-            }
-            if (reachedEnd) {
-              if (inRange.length === 0) {
-                resolveOffset(batch.lastOffset());
-                await done(end as string);
-              }
-              pause();
-            }
-          },
-        }),
-      );
-    },
-    disconnect: async () => {
-      await starting;
-      await consumer.disconnect();
-    },
-    onCrash: (listener) => {
-      consumer.on(consumer.events.CRASH, (event) => {
-        if (!event.payload.restart) listener(event.payload.error);
-      });
-    },
-    onGroupJoin: (listener) => {
-      consumer.on(consumer.events.GROUP_JOIN, () => listener());
-    },
-  };
-}
-
-function toIncomingRecord(topic: string, partition: number, message: KafkaMessage): IncomingRecord {
-  return {
-    topic,
-    partition,
-    offset: message.offset,
-    timestamp: message.timestamp,
-    key: message.key,
-    value: message.value,
-    headers: normalizeHeaders(message.headers),
-  };
-}
-
-function normalizeHeaders(headers: Record<string, unknown> | undefined): Record<string, Buffer | undefined> {
-  const result: Record<string, Buffer | undefined> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    const first = Array.isArray(value) ? value[0] : value;
-    result[name] = first === undefined ? undefined : Buffer.from(first as Buffer | string);
-  }
-  return result;
-}
-
-function bridgeLog(log: Logger, { level, label, log: entry }: LogEntry): void {
-  const {
-    message,
-    timestamp: _timestamp,
-    logger: _logger,
-    ...fields
-  } = entry as unknown as Record<string, unknown> & { message: string };
-  // kafkajs logs every failed response as an error and then retries it; a request that finally fails
-  // rejects its call, which is where the project reports it. So a failed response is only a warning.
-  const retried = level === logLevel.ERROR && message.startsWith('Response ');
-  const levels: Record<number, 'error' | 'warn' | 'info'> = {
-    [logLevel.ERROR]: retried ? 'warn' : 'error',
-    [logLevel.WARN]: 'warn',
-    [logLevel.INFO]: 'info',
-  };
-  const target = levels[level] ?? 'debug';
-  log[target]({ kafkajs: label, ...fields }, message);
 }

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
+import { Admin, consumerReceivesChannel } from '@platformatic/kafka';
 import { Partitioners } from 'kafkajs';
-import { murmur2, partitionOf } from '../../core/kafka.ts';
-import { readRecords, testKafka, uniqueName } from '../helpers/stack.ts';
+import { type IncomingRecord, type KafkaClient, murmur2, partitionOf } from '../../core/kafka.ts';
+import { eventually } from '../helpers/connector.ts';
+import { readRecords, testKafka, testStack, uniqueName } from '../helpers/stack.ts';
 
 /** The partition kafkajs's own DefaultPartitioner picks for `key` among `count` partitions. */
 function kafkajsPartition(key: Buffer | string, count: number): number {
@@ -92,4 +94,306 @@ test('a keyless record gets the same partition on every attempt, and keyless rec
     (murmur2('bob@example.com') & 0x7fffffff) % 6,
   );
   assert.equal(partitionOf({ key: null, value: null }, 6), undefined);
+});
+
+/** Every record of `topic`, read from the beginning to its current end by a fresh group. */
+async function readAll(t: TestContext, kafka: KafkaClient, topic: string, readCommitted = true) {
+  const end = [...(await kafka.endOffsets(topic)).values()].reduce((sum, o) => sum + Number(o), 0);
+  const consumer = await kafka.consumer({ groupId: uniqueName('read-all'), readCommitted });
+  t.after(() => consumer.disconnect());
+  await consumer.subscribe([topic], { fromBeginning: true });
+  const records: IncomingRecord[] = [];
+  let last = -1;
+  await consumer.runBatches(async (batch) => {
+    records.push(...batch.records);
+    last = Math.max(last, Number(batch.records.at(-1)?.offset));
+  });
+  // Offsets count transaction markers too: done once the last offset before the end was seen.
+  await eventually(`${topic} read to offset ${end}`, () => last + 1 >= end || records.length >= end);
+  return records;
+}
+
+/** A topic whose batches the broker refuses above `maxMessageBytes`. */
+async function createTopicRefusingLarge(topic: string, maxMessageBytes: number) {
+  const admin = new Admin({ clientId: uniqueName('admin'), bootstrapBrokers: testStack().brokers });
+  try {
+    await admin.createTopics({
+      topics: [topic],
+      partitions: 1,
+      replicas: -1,
+      configs: [{ name: 'max.message.bytes', value: String(maxMessageBytes) }],
+    });
+  } finally {
+    await admin.close();
+  }
+}
+
+// kafkajs's idempotent producer rolled back every partition's sequence numbers when a request failed for
+// some partitions only, so the next records of a partition that HAD stored its part were taken by the
+// broker for duplicates: acked, never stored.
+test('a send refused for one topic loses none of the records the broker acked for another', async (t) => {
+  const kafka = testKafka(t);
+  const stored = uniqueName('partial-ok');
+  const refusing = uniqueName('partial-refused');
+  await kafka.ensureTopics([{ topic: stored, partitions: 1 }]);
+  await createTopicRefusingLarge(refusing, 1024);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+  const records = (from: number, to: number) =>
+    Array.from({ length: to - from }, (_, i) => ({ key: 'same-key', value: Buffer.from(`a${from + i}`) }));
+
+  await producer.send([{ topic: stored, records: records(0, 5) }]);
+  await assert.rejects(
+    producer.send([
+      { topic: stored, records: records(5, 10) },
+      { topic: refusing, records: [{ key: 'x', value: Buffer.alloc(4096, 1) }] },
+    ]),
+    'the oversized record is refused',
+  );
+  // As many records as the refused request stored for this topic: sent again under the same sequence
+  // numbers, they would be exactly the batch the broker already has.
+  await producer.send([{ topic: stored, records: records(10, 15) }]);
+  await producer.send([{ topic: stored, records: records(15, 20) }]);
+
+  const values = (await readAll(t, kafka, stored)).map((r) => r.value?.toString());
+  const acked = [...records(0, 5), ...records(10, 20)].map((r) => r.value.toString());
+  for (const value of acked) assert.ok(values.includes(value), `acked ${value} is stored`);
+  assert.equal(new Set(values).size, values.length, `no record stored twice: ${values}`);
+  console.log(`partial failure: ${values.length} stored, ${acked.length} acked`);
+});
+
+test('a transaction writes records and commits the consumer offsets together; an aborted one is read only uncommitted', async (t) => {
+  const kafka = testKafka(t);
+  const input = uniqueName('tx-in');
+  const output = uniqueName('tx-out');
+  const groupId = uniqueName('tx-group');
+  await kafka.ensureTopics([{ topic: input }, { topic: output }]);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+  await producer.send([
+    { topic: input, records: ['a', 'b', 'c'].map((v) => ({ key: v, value: Buffer.from(v) })) },
+  ]);
+
+  // Read-process-write: the outputs and the input offsets in one transaction; the consumer commits nothing.
+  const transactional = await kafka.transactionalProducer({ transactionalId: uniqueName('tx') });
+  t.after(() => transactional.disconnect());
+  const consumer = await kafka.consumer({ groupId });
+  t.after(() => consumer.disconnect());
+  await consumer.subscribe([input], { fromBeginning: true });
+  let processed = 0;
+  await consumer.runBatches(
+    async (batch) => {
+      const transaction = await transactional.begin();
+      await transaction.send([
+        {
+          topic: output,
+          records: batch.records.map((r) => ({ key: r.key, value: Buffer.from(`processed ${r.value}`) })),
+        },
+      ]);
+      const next = String(BigInt(batch.records.at(-1)?.offset ?? '0') + 1n);
+      await transaction.sendOffsets(consumer, [
+        { topic: batch.topic, partition: batch.partition, offset: next },
+      ]);
+      await transaction.commit();
+      processed += batch.records.length;
+    },
+    { commit: false },
+  );
+  await eventually('the input processed', () => processed === 3);
+  assert.deepEqual(
+    [...(await kafka.committedOffsets(groupId, input)).values()],
+    ['3'],
+    'offsets committed by the transaction',
+  );
+
+  // Then a transaction aborted, then a plain record as the end marker.
+  const aborted = await transactional.begin();
+  await aborted.send([{ topic: output, records: [{ key: 'x', value: Buffer.from('aborted') }] }]);
+  await aborted.abort();
+  await producer.send([{ topic: output, records: [{ key: 'm', value: Buffer.from('marker') }] }]);
+
+  const committedView = (await readAll(t, kafka, output, true)).map((r) => r.value?.toString());
+  assert.deepEqual(committedView, ['processed a', 'processed b', 'processed c', 'marker']);
+  const uncommittedView = (await readAll(t, kafka, output, false)).map((r) => r.value?.toString());
+  assert.deepEqual(uncommittedView, ['processed a', 'processed b', 'processed c', 'aborted', 'marker']);
+});
+
+test('while a handler waits, the consumer stops fetching: what it holds stays bounded; then it goes on in order', async (t) => {
+  const kafka = testKafka(t);
+  const topic = uniqueName('backpressure');
+  await kafka.ensureTopics([{ topic, partitions: 1 }]);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+  // Small produce requests: a fetch returns at least one whole stored batch, however large.
+  const total = 3000;
+  const sends: Promise<void>[] = [];
+  for (let from = 0; from < total; from += 10) {
+    const records = Array.from({ length: 10 }, (_, i) => ({ key: 'k', value: Buffer.alloc(1000, from + i) }));
+    sends.push(producer.send([{ topic, records }]));
+  }
+  await Promise.all(sends);
+  // Every record the client decodes, whoever asked for it.
+  let fetched = 0;
+  const count = (context: unknown) => {
+    if ((context as { raw?: unknown; client?: { groupId?: string } }).client?.groupId === groupId) fetched++;
+  };
+  consumerReceivesChannel.start.subscribe(count);
+  t.after(() => consumerReceivesChannel.start.unsubscribe(count));
+
+  const groupId = uniqueName('backpressure-group');
+  const consumer = await kafka.consumer({ groupId, maxBytesPerPartition: 16 * 1024 });
+  t.after(() => consumer.disconnect());
+  await consumer.subscribe([topic], { fromBeginning: true });
+  let release!: () => void;
+  const sinkDown = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const offsets: number[] = [];
+  await consumer.runBatches(async (batch) => {
+    await sinkDown;
+    offsets.push(...batch.records.map((r) => Number(r.offset)));
+  });
+  try {
+    await eventually('the first batch waits in the handler', () => fetched > 0);
+    // Time for several fetches (each returns within a second), had the client gone on fetching.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // Queues of 2 × 16 KiB, one fetch of 16 KiB more in the stream, the batch in the handler: some 60 records.
+    assert.ok(fetched < 200, `${fetched} of ${total} records fetched while the handler waited`);
+    console.log(`back-pressure: ${fetched} of ${total} records fetched while the handler waited`);
+  } finally {
+    // disconnect() waits for the batch in the handler.
+    release();
+  }
+  await eventually('everything handled', () => offsets.length >= total);
+  assert.deepEqual(
+    offsets,
+    Array.from({ length: total }, (_, i) => i),
+    'each record once, in order',
+  );
+});
+
+test('a failed batch comes again from the committed offset; other partitions go on; nothing is skipped', async (t) => {
+  const kafka = testKafka(t);
+  const topic = uniqueName('failed-batch');
+  const groupId = uniqueName('failed-batch-group');
+  await kafka.ensureTopics([{ topic, partitions: 2 }]);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+  const records = Array.from({ length: 80 }, (_, i) => ({
+    key: `user-${i}@example.com`,
+    value: Buffer.from(String(i)),
+  }));
+  await producer.send([{ topic, records }]);
+  const counts = new Map<number, number>();
+  for (const record of records) {
+    const partition = partitionOf(record, 2) as number;
+    counts.set(partition, (counts.get(partition) ?? 0) + 1);
+  }
+
+  const consumer = await kafka.consumer({ groupId });
+  t.after(() => consumer.disconnect());
+  await consumer.subscribe([topic], { fromBeginning: true });
+  const handled = new Map<number, number[]>([
+    [0, []],
+    [1, []],
+  ]);
+  const committed: string[] = [];
+  let failures = 0;
+  await consumer.runBatches(
+    async (batch) => {
+      const offsets = batch.records.map((r) => Number(r.offset));
+      // The second batch of partition 0 fails twice.
+      if (batch.partition === 0 && offsets[0] !== 0 && failures < 2) {
+        failures++;
+        throw new Error('the sink refused the batch');
+      }
+      handled.get(batch.partition)?.push(...offsets);
+    },
+    {
+      partitionsConcurrently: 2,
+      maxBatchRecords: 7,
+      onCommitted: (_topic, partition, next) => committed.push(`${partition}:${next}`),
+    },
+  );
+  await eventually(
+    'every record handled',
+    () => handled.get(0)?.length === counts.get(0) && handled.get(1)?.length === counts.get(1),
+  );
+  assert.equal(failures, 2);
+  for (const [partition, offsets] of handled) {
+    assert.deepEqual(
+      offsets,
+      Array.from({ length: counts.get(partition) ?? 0 }, (_, i) => i),
+      `partition ${partition}: each record handled once after its batch succeeded, in order`,
+    );
+  }
+  assert.ok(committed.includes('0:7'), `partition 0 committed its first batch: ${committed}`);
+  await eventually('the commits reached the ends', async () => {
+    const offsets = await kafka.committedOffsets(groupId, topic);
+    return offsets.get(0) === String(counts.get(0)) && offsets.get(1) === String(counts.get(1));
+  });
+});
+
+test('a rebalance: the member hands over no batch of a partition it lost, and nothing is lost', async (t) => {
+  const kafka = testKafka(t);
+  const topic = uniqueName('rebalance');
+  const groupId = uniqueName('rebalance-group');
+  await kafka.ensureTopics([{ topic, partitions: 4 }]);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+  // Enough work for the first member to be busy when the second joins (about 10 s alone).
+  const records = Array.from({ length: 800 }, (_, i) => ({
+    key: `user-${i}@example.com`,
+    value: Buffer.from(String(i)),
+  }));
+  await producer.send([{ topic, records }]);
+  const counts = new Map<number, number>();
+  for (const record of records) {
+    const partition = partitionOf(record, 4) as number;
+    counts.set(partition, (counts.get(partition) ?? 0) + 1);
+  }
+
+  // Batch starts in the order they happened, and what each member handled to the end.
+  const starts: { member: string; partition: number }[] = [];
+  const handled = new Map<number, Set<number>>();
+  const start = async (member: string) => {
+    const consumer = await kafka.consumer({ groupId });
+    t.after(() => consumer.disconnect());
+    await consumer.subscribe([topic], { fromBeginning: true });
+    await consumer.runBatches(
+      async (batch) => {
+        starts.push({ member, partition: batch.partition });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const offsets = handled.get(batch.partition) ?? new Set();
+        for (const record of batch.records) offsets.add(Number(record.offset));
+        handled.set(batch.partition, offsets);
+      },
+      { maxBatchRecords: 1, partitionsConcurrently: 4 },
+    );
+  };
+  await start('first');
+  await eventually('the first member at work', () => starts.length >= 8);
+  await start('second');
+  await eventually('the second member at work', () => starts.some((s) => s.member === 'second'));
+  await eventually('everything handled', () =>
+    [...counts].every(([partition, count]) => handled.get(partition)?.size === count),
+  );
+  for (const partition of counts.keys()) {
+    const secondFrom = starts.findIndex((s) => s.member === 'second' && s.partition === partition);
+    if (secondFrom < 0) continue;
+    const firstAfter = starts
+      .slice(secondFrom)
+      .filter((s) => s.member === 'first' && s.partition === partition);
+    assert.equal(
+      firstAfter.length,
+      0,
+      `partition ${partition} went to the second member; the first went on with it`,
+    );
+  }
+  await eventually('the commits reached the ends', async () => {
+    const committed = await kafka.committedOffsets(groupId, topic);
+    return [...counts].every(([partition, count]) => committed.get(partition) === String(count));
+  });
+  const moved = new Set(starts.filter((s) => s.member === 'second').map((s) => s.partition));
+  console.log(`rebalance: ${starts.length} batches, partitions ${[...moved]} moved to the second member`);
 });

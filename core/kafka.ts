@@ -46,7 +46,11 @@ export interface KafkaSettings {
   compression?: ProducerCompression;
 }
 
-/** What the producers may write (consumers read these and lz4). */
+/**
+ * What the producers may write (consumers read these and lz4). @platformatic/kafka writes lz4 frames
+ * Kafka's Java consumer reads too; lz4 joins this list once the kafkajs client (which cannot write it)
+ * is gone.
+ */
 export const producerCompressions = ['none', 'gzip', 'snappy', 'zstd'] as const;
 export type ProducerCompression = (typeof producerCompressions)[number];
 

@@ -7,6 +7,7 @@ import {
   type BaseOptions,
   type CommitOptionsPartition,
   type CompressionAlgorithmValue,
+  type ConnectionPoolEventPayload,
   FetchIsolationLevels,
   ListOffsetTimestamps,
   type Message,
@@ -221,12 +222,21 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
   const log = settings.logger.child({ component: 'kafka' });
   const compression = settings.compression ?? 'none';
   const base = (suffix?: string) => baseOptions(settings, suffix);
-  const connect = async (client: { metadata(options: { topics: string[] }): Promise<unknown> }) => {
+  const connect = async (client: Connectable) => {
+    // A TLS alert after the handshake (a listener requiring a client certificate) reaches the request
+    // only as "Connection closed": the socket's own error is kept from the connection's events.
+    const socketErrors: unknown[] = [];
+    const watch = ({ connection }: ConnectionPoolEventPayload) => {
+      connection.on('error', (err: Error) => socketErrors.push(err));
+    };
+    client.on('client:broker:connect', watch);
     try {
       // The clients connect lazily: ask something at once, so a wrong password or CA fails the start.
       await client.metadata({ topics: [] });
     } catch (err) {
-      throw connectError(err, settings);
+      throw connectError(err, settings, socketErrors);
+    } finally {
+      client.off('client:broker:connect', watch);
     }
   };
   let admin: Admin | undefined;
@@ -386,9 +396,16 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
   };
 }
 
-async function connectOrClose<T extends { close(): Promise<void> }>(
-  client: T & { metadata(options: { topics: string[] }): Promise<unknown> },
-  connect: (client: T & { metadata(options: { topics: string[] }): Promise<unknown> }) => Promise<void>,
+/** What connect() needs of a client: the first request, and the events of its connections. */
+interface Connectable {
+  metadata(options: { topics: string[] }): Promise<unknown>;
+  on(event: 'client:broker:connect', listener: (payload: ConnectionPoolEventPayload) => void): unknown;
+  off(event: 'client:broker:connect', listener: (payload: ConnectionPoolEventPayload) => void): unknown;
+}
+
+async function connectOrClose(
+  client: Connectable & { close(): Promise<void> },
+  connect: (client: Connectable) => Promise<void>,
 ): Promise<void> {
   try {
     await connect(client);
@@ -476,9 +493,10 @@ const certificateCodes = new Set([
  * those (neither heals by waiting: the process must stop and say which setting to fix); anything else
  * as it came. The client wraps the cause in retry and connection errors, so the whole chain is searched.
  */
-function connectError(err: unknown, settings: KafkaSettings): unknown {
+function connectError(err: unknown, settings: KafkaSettings, socketErrors: unknown[] = []): unknown {
   const where = settings.brokers.join(',');
-  for (const error of errorChain(err)) {
+  const chain = [...errorChain(err), ...socketErrors.flatMap((socketError) => [...errorChain(socketError)])];
+  for (const error of chain) {
     const { message, code, apiId } = error as { message?: string; code?: string; apiId?: string };
     if (code === 'PLT_KFK_AUTHENTICATION' || apiId === 'SASL_AUTHENTICATION_FAILED') {
       const mechanism = settings.security?.sasl?.mechanism ?? 'PLAIN';
@@ -490,7 +508,7 @@ function connectError(err: unknown, settings: KafkaSettings): unknown {
       );
     }
   }
-  for (const error of errorChain(err)) {
+  for (const error of chain) {
     const { message, code } = error as { message?: string; code?: string };
     if ((code && certificateCodes.has(code)) || (message && /certificate|ssl|tls/i.test(message))) {
       return new ConnectorError('KAFKA_TLS_FAILED', `TLS with Kafka (${where}) failed: ${message}`, {

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
-// Loads kafkajs the way every process does: through core/kafka.ts, which installs the encoder first.
-import '../../core/kafka.ts';
+// Loads kafkajs the way the kafkajs client does (KAFKA_CLIENT=kafkajs, transitional): through
+// core/kafka-kafkajs.ts, which installs the encoder first.
+import '../../core/kafka-kafkajs.ts';
 
 const require = createRequire(import.meta.url);
 const Encoder = require('kafkajs/src/protocol/encoder.js');

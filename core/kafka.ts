@@ -717,7 +717,8 @@ interface PartitionQueue {
  *   batch (the handler threw), after a rebalance, after a stream error that waiting can heal. The
  *   restart stops handing out records, lets the batches in the handlers finish and commit, drops what
  *   is queued, closes the stream and opens a new one at the offsets the group committed (where none,
- *   the subscription's earliest or latest). So a failed batch comes again from the committed offset,
+ *   the subscription's earliest or latest; with commit off, where this run's handled records end, so
+ *   a dry run does not start over). So a failed batch comes again from the committed offset,
  *   and no record of a partition this member lost is handed over after the rebalance (those in the
  *   handlers at that moment finish: duplicates at worst, as with any at-least-once consumer).
  * - startOffsetOf is asked for the assigned partitions at each join (the first stream and the one
@@ -775,11 +776,11 @@ function createBatchRunner(
     joins++;
     if (stream && !stopped) restart('rebalance', 0);
   };
-  // A rebalance started: stop handing out records at once (those of partitions about to move included);
-  // the join that follows restarts the stream on the new assignment.
+  // A rebalance started: stop handing out records at once (those of partitions about to move included).
+  // The restart waits for the join under way; the join event restarts again if the assignment came
+  // after the new stream was opened.
   const onRebalance = () => {
-    halted = true;
-    stream?.pause();
+    if (stream && !stopped) restart('rebalance', 0);
   };
   consumer.on('consumer:group:join', onJoin);
   consumer.on('consumer:group:rebalance', onRebalance);

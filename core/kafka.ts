@@ -1086,8 +1086,14 @@ function createBatchRunner(
       try {
         await openStream();
       } catch (err) {
-        stopped = true;
-        throw err;
+        if (isFatal(err)) {
+          stopped = true;
+          throw err;
+        }
+        // A coordinator still loading past the client's retries (a broker just started) or a broker
+        // away: joined later, quietly, as after any restart; onGroupJoin tells when.
+        log.debug({ err }, 'the consumer group is not joined yet; trying again');
+        restart('start', backoff(++failures));
       }
     },
     stop,

@@ -3,7 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { type TestContext, test } from 'node:test';
 import { Admin, consumerReceivesChannel } from '@platformatic/kafka';
 import { Partitioners } from 'kafkajs';
-import { type IncomingRecord, type KafkaClient, murmur2, partitionOf } from '../../core/kafka.ts';
+import { pino } from 'pino';
+import {
+  createKafkaClient,
+  type IncomingRecord,
+  type KafkaClient,
+  murmur2,
+  partitionOf,
+} from '../../core/kafka.ts';
 import { eventually } from '../helpers/connector.ts';
 import { readRecords, testKafka, testStack, uniqueName } from '../helpers/stack.ts';
 
@@ -396,4 +403,33 @@ test('a rebalance: the member hands over no batch of a partition it lost, and no
   });
   const moved = new Set(starts.filter((s) => s.member === 'second').map((s) => s.partition));
   console.log(`rebalance: ${starts.length} batches, partitions ${[...moved]} moved to the second member`);
+});
+
+test('what a process does at start (topics, a producer, a new consumer group) logs nothing at warn or above', async (t) => {
+  const lines: string[] = [];
+  const kafka = createKafkaClient({
+    brokers: testStack().brokers,
+    clientId: uniqueName('quiet'),
+    logger: pino({ level: 'warn' }, { write: (line: string) => lines.push(line) }),
+  });
+  t.after(() => kafka.close());
+  const topic = uniqueName('quiet');
+  await kafka.ensureTopics([
+    { topic, partitions: 2 },
+    { topic: uniqueName('quiet-compacted'), compacted: true },
+  ]);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+  await producer.send([{ topic, records: [{ key: 'a@example.com', value: Buffer.from('a') }] }]);
+  const groupId = uniqueName('quiet-group');
+  const consumer = await kafka.consumer({ groupId });
+  await consumer.subscribe([topic], { fromBeginning: true });
+  let read = 0;
+  await consumer.runBatches(async (batch) => {
+    read += batch.records.length;
+  });
+  await eventually('the record read', () => read === 1);
+  await consumer.disconnect();
+  assert.equal((await kafka.committedOffsets(groupId, topic)).size, 2);
+  assert.deepEqual(lines, [], 'no warn or error line');
 });

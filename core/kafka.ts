@@ -878,10 +878,14 @@ function createBatchRunner(
   function markEnd(queue: PartitionQueue): void {
     if (queue.ended) return;
     queue.ended = true;
-    if (!queue.busy && queue.records.length === 0) void finishEnd(queue);
+    void finishEnd(queue);
   }
 
   async function finishEnd(queue: PartitionQueue): Promise<void> {
+    // Not while a restart is under way: the batch that caused it failed, and the end committed now
+    // would pass over its records. Nor for a queue of a stream already closed.
+    if (!accepting() || queues.get(keyOf(queue.topic, queue.partition)) !== queue || queue.busy) return;
+    if (queue.records.length > 0) return;
     const end = queue.end as bigint;
     const position = positions.get(keyOf(queue.topic, queue.partition));
     if (position !== undefined && position >= end) return;
@@ -913,8 +917,8 @@ function createBatchRunner(
       working--;
       queue.busy = false;
       inFlight.delete(running);
-      if (queue.ended && queue.records.length === 0) void finishEnd(queue);
-      else schedule(queue);
+      if (queue.ended) void finishEnd(queue);
+      schedule(queue);
       pump();
     });
     inFlight.add(running);

@@ -7,6 +7,7 @@ import {
   type BaseOptions,
   type CommitOptionsPartition,
   type CompressionAlgorithmValue,
+  ConfigResourceTypes,
   type ConnectionPoolEventPayload,
   FetchIsolationLevels,
   ListOffsetTimestamps,
@@ -78,6 +79,21 @@ export interface TopicSpec {
   partitions?: number;
   /** Log-compacted topics keep the newest record per key (identity tables). */
   compacted?: boolean;
+  /** The topic's max.message.bytes: the largest record batch it takes. Unset: the broker's default. */
+  maxMessageBytes?: number;
+  /** Unset: the broker's default.replication.factor. */
+  replicationFactor?: number;
+  /** Replicas that must have a record before acks=all answers. Unset: the broker's default. */
+  minInsyncReplicas?: number;
+}
+
+/** What start-up checks of an existing topic: its settings as the broker applies them. */
+export interface TopicDescription {
+  topic: string;
+  /** The fewest replicas any of its partitions has. */
+  replicationFactor: number;
+  maxMessageBytes: number;
+  minInsyncReplicas: number;
 }
 
 export interface ClusterInfo {
@@ -178,6 +194,8 @@ export interface Consumer {
 export interface KafkaClient {
   describeCluster(): Promise<ClusterInfo>;
   ensureTopics(topics: TopicSpec[]): Promise<void>;
+  /** The settings of existing topics (missing ones are left out). */
+  describeTopics(topics: string[]): Promise<TopicDescription[]>;
   /** The offsets a consumer group committed on a topic, per partition ('-1' where none). */
   committedOffsets(groupId: string, topic: string): Promise<Map<number, string>>;
   /** The next offset to be written, per partition (the high watermark). */
@@ -294,12 +312,13 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
             await admin.createTopics({
               topics: [t.topic],
               partitions: t.partitions ?? 1,
-              replicas: -1,
-              configs: t.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+              // -1: the broker's default.replication.factor.
+              replicas: t.replicationFactor ?? -1,
+              configs: topicConfigs(t),
             });
           } catch (err) {
             // Another process created it meanwhile: what was asked for exists.
-            if (!hasApiError(err, 'TOPIC_ALREADY_EXISTS')) throw err;
+            if (!hasApiError(err, 'TOPIC_ALREADY_EXISTS')) throw withBrokerReasons(err, t.topic);
           }
         }),
       );
@@ -307,6 +326,35 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
         admin,
         missing.map((t) => t.topic),
       );
+    },
+    async describeTopics(topics) {
+      const admin = await connectedAdmin();
+      const existing = new Set(await admin.listTopics());
+      const names = topics.filter((topic) => existing.has(topic));
+      if (names.length === 0) return [];
+      const [metadata, configs] = await Promise.all([
+        // A copy: the client sorts the array it is given, in place.
+        admin.metadata({ topics: [...names], forceUpdate: true }),
+        admin.describeConfigs({
+          includeSynonyms: false,
+          resources: names.map((resourceName) => ({
+            resourceType: ConfigResourceTypes.TOPIC,
+            resourceName,
+            configurationKeys: ['max.message.bytes', 'min.insync.replicas'],
+          })),
+        }),
+      ]);
+      return names.map((topic) => {
+        const partitions = metadata.topics.get(topic)?.partitions ?? [];
+        const entries = configs.find((r) => r.resourceName === topic)?.configs ?? [];
+        const value = (name: string) => Number(entries.find((e) => e.name === name)?.value);
+        return {
+          topic,
+          replicationFactor: Math.min(...partitions.map((p) => p.replicas.length)),
+          maxMessageBytes: value('max.message.bytes'),
+          minInsyncReplicas: value('min.insync.replicas'),
+        };
+      });
     },
     async committedOffsets(groupId, topic) {
       const count = await partitionCount(topic);
@@ -396,6 +444,18 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
   };
 }
 
+function topicConfigs(spec: TopicSpec): { name: string; value: string }[] {
+  const configs: { name: string; value: string }[] = [];
+  if (spec.compacted) configs.push({ name: 'cleanup.policy', value: 'compact' });
+  if (spec.maxMessageBytes !== undefined) {
+    configs.push({ name: 'max.message.bytes', value: String(spec.maxMessageBytes) });
+  }
+  if (spec.minInsyncReplicas !== undefined) {
+    configs.push({ name: 'min.insync.replicas', value: String(spec.minInsyncReplicas) });
+  }
+  return configs;
+}
+
 /** What connect() needs of a client: the first request, and the events of its connections. */
 interface Connectable {
   metadata(options: { topics: string[] }): Promise<unknown>;
@@ -454,6 +514,22 @@ function* errorChain(err: unknown, depth = 0): Generator<Record<string, unknown>
   yield error;
   if (Array.isArray(error.errors)) for (const inner of error.errors) yield* errorChain(inner, depth + 1);
   if (error.cause) yield* errorChain(error.cause, depth + 1);
+}
+
+/**
+ * The client says only "Creating topics failed."; the broker's reason (a replication factor above the
+ * brokers there are, a config value refused) is in the nested protocol errors.
+ */
+function withBrokerReasons(err: unknown, topic: string): unknown {
+  const reasons = [...errorChain(err)]
+    .filter((error) => typeof error.apiId === 'string')
+    .map((error) =>
+      typeof error.serverErrorMessage === 'string' && error.serverErrorMessage !== ''
+        ? `${topic}: ${error.message} (${error.serverErrorMessage})`
+        : `${topic}: ${error.message}`,
+    );
+  if (reasons.length === 0) return err;
+  return new Error(`${(err as Error).message} ${reasons.join('; ')}`, { cause: err });
 }
 
 function hasApiError(err: unknown, apiId: string): boolean {

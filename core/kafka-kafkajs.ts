@@ -1,6 +1,6 @@
 /**
- * The one module that knows which Kafka client the project uses (kafkajs today). Everything else talks to
- * these small interfaces, so a switch to another client touches this file and nothing more.
+ * The former client, kafkajs, behind core/kafka.ts's interfaces (which it imports): selected by
+ * KAFKA_CLIENT=kafkajs while the move to @platformatic/kafka is measured, removed with kafkajs.
  */
 // First: kafkajs's modules take its Encoder class when they load (see the module).
 import './kafkajs-encoder.ts';
@@ -20,6 +20,19 @@ import {
   Partitioners,
 } from 'kafkajs';
 import { ConnectorError } from './errors.ts';
+import {
+  type Consumer,
+  type IncomingRecord,
+  type KafkaClient,
+  type KafkaSecurity,
+  type KafkaSettings,
+  type OutgoingRecord,
+  type Producer,
+  type ProducerCompression,
+  partitionOf,
+  type TopicRecords,
+  type TopicSpec,
+} from './kafka.ts';
 import { installCompressionCodecs } from './kafka-codecs.ts';
 import type { Logger } from './logger.ts';
 
@@ -28,168 +41,8 @@ installCompressionCodecs();
 /** ConfigResourceTypes.TOPIC: Node cannot see that named export of the CommonJS kafkajs. */
 const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
 
-/** TLS and SASL towards the brokers (core/cluster-security.ts reads them from the environment). */
-export interface KafkaSecurity {
-  /** TLS; `ca` replaces the system's CAs, `cert` and `key` are the client's for mutual TLS (PEM). */
-  tls?: { ca?: string; cert?: string; key?: string };
-  sasl?: { mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; username: string; password: string };
-}
-
-export interface KafkaSettings {
-  brokers: string[];
-  clientId: string;
-  logger: Logger;
-  /** How long one connection attempt may take; the client retries on its own after that. */
-  connectionTimeoutMs?: number;
-  /** Retries of one request before it fails; probes use 0 to poll on their own schedule. */
-  retries?: number;
-  security?: KafkaSecurity;
-  /** Codec of the batches this client's producers write (consumers read every codec). Default none. */
-  compression?: ProducerCompression;
-}
-
-/** What the producers may write; lz4 is read only (see core/kafka-codecs.ts). */
-export const producerCompressions = ['none', 'gzip', 'snappy', 'zstd'] as const;
-export type ProducerCompression = (typeof producerCompressions)[number];
-
-export interface OutgoingRecord {
-  key: string | Buffer | null;
-  value: Buffer | null;
-  headers?: Record<string, string | Buffer>;
-  /** Milliseconds since the epoch; unset, the producer stamps the time of sending. */
-  timestamp?: number;
-}
-
-export interface IncomingRecord {
-  topic: string;
-  partition: number;
-  offset: string;
-  timestamp: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: Record<string, Buffer | undefined>;
-}
-
-export interface TopicSpec {
-  topic: string;
-  partitions?: number;
-  /** Log-compacted topics keep the newest record per key (identity tables). */
-  compacted?: boolean;
-  /** The topic's max.message.bytes: the largest record batch it takes. Unset: the broker's default. */
-  maxMessageBytes?: number;
-  /** Unset: the broker's default.replication.factor. */
-  replicationFactor?: number;
-  /** Replicas that must have a record before acks=all answers. Unset: the broker's default. */
-  minInsyncReplicas?: number;
-}
-
-/** What start-up checks of an existing topic: its settings as the broker applies them. */
-export interface TopicDescription {
-  topic: string;
-  /** The fewest replicas any of its partitions has. */
-  replicationFactor: number;
-  maxMessageBytes: number;
-  minInsyncReplicas: number;
-}
-
-export interface ClusterInfo {
-  clusterId: string;
-  brokers: { nodeId: number; host: string; port: number }[];
-}
-
-export interface TopicRecords {
-  topic: string;
-  records: OutgoingRecord[];
-}
-
-export interface Producer {
-  /** Sends records of one or more topics in one request per broker; resolves once all are acked (acks=all). */
-  send(batches: TopicRecords[]): Promise<void>;
-  disconnect(): Promise<void>;
-}
-
-export interface RecordBatch {
-  topic: string;
-  partition: number;
-  records: IncomingRecord[];
-  /** Tells the group coordinator we are alive; call it while a batch takes long (Segment down). */
-  heartbeat(): Promise<void>;
-}
-
-export interface BatchRunOptions {
-  partitionsConcurrently?: number;
-  /**
-   * Largest batch handed to the handler: a fetched batch is split into pieces of at most this many
-   * records, each committed after its handler resolved, so a stop or crash loses less work.
-   */
-  maxBatchRecords?: number;
-  /**
-   * Bounded reading: the first offset not to read, per partition (undefined: unbounded). Records at or
-   * past it are never handed over, the commit stops there, and the partition is paused once reached.
-   */
-  endOffsetOf?: (topic: string, partition: number) => string | undefined;
-  /**
-   * Asked for every partition this member is assigned, each time the group is joined and before the
-   * first fetch: the offset to read from, or undefined to go on from the committed offset.
-   */
-  startOffsetOf?: (topic: string, partition: number) => string | undefined;
-  /**
-   * Once aborted, no further records are handed over (nor committed); the batch in the handler finishes.
-   * Stop this way rather than by throwing from the handler: kafkajs answers a throw with a crash and a
-   * restart that can outlive a disconnect() made at the same time.
-   */
-  signal?: AbortSignal;
-  /** Off: offsets are never committed (dry runs must leave no progress behind). Default on. */
-  commit?: boolean;
-  /** Called after a batch was committed (or handled, with commit off) with the next offset to read. */
-  onCommitted?: (topic: string, partition: number, nextOffset: string) => void;
-}
-
-export interface Consumer {
-  subscribe(topics: string[], options?: { fromBeginning?: boolean }): Promise<void>;
-  /** Hands over records one by one; the offset of a record is committed after its handler resolved. */
-  run(handler: (record: IncomingRecord) => Promise<void>): Promise<void>;
-  /**
-   * Hands over the records of one partition at a time. The batch's offsets are committed only after the
-   * handler resolved; if it throws, nothing is committed and the records come again. While a handler
-   * runs, its partition is not fetched further: back-pressure instead of buffering.
-   */
-  runBatches(handler: (batch: RecordBatch) => Promise<unknown>, options?: BatchRunOptions): Promise<void>;
-  /** Finishes the batches in progress, then leaves the group. */
-  disconnect(): Promise<void>;
-  /** Called when the client gives up for good (after its own retries); the process should stop. */
-  onCrash(listener: (error: Error) => void): void;
-  /** Called when this member got partitions assigned (the group is joined). */
-  onGroupJoin(listener: () => void): void;
-}
-
-export interface KafkaClient {
-  describeCluster(): Promise<ClusterInfo>;
-  ensureTopics(topics: TopicSpec[]): Promise<void>;
-  /** The settings of existing topics (missing ones are left out). */
-  describeTopics(topics: string[]): Promise<TopicDescription[]>;
-  /** The offsets a consumer group committed on a topic, per partition ('-1' where none). */
-  committedOffsets(groupId: string, topic: string): Promise<Map<number, string>>;
-  /** The next offset to be written, per partition (the high watermark). */
-  endOffsets(topic: string): Promise<Map<number, string>>;
-  /**
-   * Per partition, the first offset whose record timestamp is at or after `timestampMs`; the high
-   * watermark where no record is that late.
-   */
-  offsetsForTime(topic: string, timestampMs: number): Promise<Map<number, string>>;
-  /** Whether the topic exists on the cluster. */
-  topicExists(topic: string): Promise<boolean>;
-  producer(options?: { idempotent?: boolean }): Promise<Producer>;
-  consumer(options: {
-    groupId: string;
-    /** Most bytes one fetch brings per partition: what one batch in the handler holds (256 KiB). */
-    maxBytesPerPartition?: number;
-  }): Promise<Consumer>;
-  /** Closes the admin connection this client opened lazily; producers and consumers close themselves. */
-  close(): Promise<void>;
-}
-
-export function createKafkaClient(settings: KafkaSettings): KafkaClient {
+/** Transactions are built on @platformatic/kafka only. */
+export function createKafkaClient(settings: KafkaSettings): Omit<KafkaClient, 'transactionalProducer'> {
   const log = settings.logger.child({ component: 'kafka' });
   const kafka = new Kafka({
     clientId: settings.clientId,
@@ -411,56 +264,6 @@ const javaCompatiblePartitioner: ICustomPartitioner = () => {
     return partition ?? roundRobin(args);
   };
 };
-
-/**
- * The partition of a record: murmur2 of its key; a keyless record (a dead letter of input without email)
- * by murmur2 of its value. kafkajs partitions the records of a send again when it retries part of it:
- * with round robin a keyless record then went to another partition than its first attempt, where the
- * idempotent producer's sequence numbers made the broker drop it as a duplicate (one letter lost,
- * another stored twice). A function of the record gives it the same partition on every attempt.
- * Undefined only for a record with neither key nor value bytes.
- */
-export function partitionOf(
-  message: { key?: Buffer | string | null; value: Buffer | string | null },
-  partitionCount: number,
-): number | undefined {
-  const basis = message.key ?? message.value;
-  if (basis === null || basis === undefined) return undefined;
-  return (murmur2(basis) & 0x7fffffff) % partitionCount;
-}
-
-/** Kafka's murmur2 (Java `Utils.murmur2`) of a key's bytes; a string key is hashed as its UTF-8 bytes. */
-export function murmur2(key: Buffer | string): number {
-  const data = typeof key === 'string' && !isAscii(key) ? Buffer.from(key) : key;
-  // An ASCII string's characters are its bytes: most keys (emails) are hashed without a Buffer.
-  const byteAt =
-    typeof data === 'string' ? (i: number) => data.charCodeAt(i) : (i: number) => data[i] as number;
-  const length = data.length;
-  const m = 0x5bd1e995;
-  let h = 0x9747b28c ^ length;
-  const end = length & ~3;
-  for (let i = 0; i < end; i += 4) {
-    let k = byteAt(i) | (byteAt(i + 1) << 8) | (byteAt(i + 2) << 16) | (byteAt(i + 3) << 24);
-    k = Math.imul(k, m);
-    k ^= k >>> 24;
-    k = Math.imul(k, m);
-    h = Math.imul(h, m) ^ k;
-  }
-  // The last 1 to 3 bytes; Java's switch falls through from case 3 to case 1.
-  const tail = length & 3;
-  if (tail === 3) h ^= byteAt(end + 2) << 16;
-  if (tail >= 2) h ^= byteAt(end + 1) << 8;
-  if (tail >= 1) h = Math.imul(h ^ byteAt(end), m);
-  h ^= h >>> 13;
-  h = Math.imul(h, m);
-  h ^= h >>> 15;
-  return h | 0;
-}
-
-function isAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
-  return true;
-}
 
 const compressionTypes: Record<ProducerCompression, CompressionTypes> = {
   none: CompressionTypes.None,

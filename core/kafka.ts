@@ -2,6 +2,7 @@
  * The one module that knows which Kafka client the project uses (@platformatic/kafka). Everything else
  * talks to these small interfaces, so a switch to another client touches this file and nothing more.
  */
+import { createRequire } from 'node:module';
 import {
   Admin,
   type BaseOptions,
@@ -25,8 +26,11 @@ import { ConnectorError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
 // Transitional, removed with kafkajs: KAFKA_CLIENT=kafkajs runs the former client (core/kafka-kafkajs.ts)
-// so the benches can measure both back to back. Not a user setting; read here and nowhere else.
-const kafkajs = process.env.KAFKA_CLIENT === 'kafkajs' ? await import('./kafka-kafkajs.ts') : undefined;
+// so the benches can measure both back to back. Not a user setting; read here and nowhere else. Loaded
+// with require() when a client is created, not by a top-level await import: that module imports this
+// one, and an import of it while this module's top-level await is pending would wait on this module.
+const kafkajsModule = (): typeof import('./kafka-kafkajs.ts') | undefined =>
+  process.env.KAFKA_CLIENT === 'kafkajs' ? createRequire(import.meta.url)('./kafka-kafkajs.ts') : undefined;
 
 /** TLS and SASL towards the brokers (core/cluster-security.ts reads them from the environment). */
 export interface KafkaSecurity {
@@ -228,6 +232,7 @@ export interface KafkaClient {
 }
 
 export function createKafkaClient(settings: KafkaSettings): KafkaClient {
+  const kafkajs = kafkajsModule();
   if (kafkajs) {
     const client = kafkajs.createKafkaClient(settings);
     return {

@@ -25,12 +25,16 @@ import {
 import { ConnectorError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
-// Transitional, removed with kafkajs: KAFKA_CLIENT=kafkajs runs the former client (core/kafka-kafkajs.ts)
-// so the benches can measure both back to back. Not a user setting; read here and nowhere else. Loaded
-// with require() when a client is created, not by a top-level await import: that module imports this
-// one, and an import of it while this module's top-level await is pending would wait on this module.
+// Transitional, removed with kafkajs: two implementations behind this module's interface while the
+// project moves to @platformatic/kafka. kafkajs (core/kafka-kafkajs.ts) stays the default until the new
+// client matches it on the intakes' latency at half load (npm run bench:ingress, bench:destination);
+// KAFKA_CLIENT=platformatic runs the new one (this file). Read here and nowhere else. The kafkajs module is
+// loaded with require() when a client is created, not by a top-level await import: it imports this
+// module, and an import of it while this module's top-level await is pending would wait on itself.
 const kafkajsModule = (): typeof import('./kafka-kafkajs.ts') | undefined =>
-  process.env.KAFKA_CLIENT === 'kafkajs' ? createRequire(import.meta.url)('./kafka-kafkajs.ts') : undefined;
+  process.env.KAFKA_CLIENT === 'platformatic'
+    ? undefined
+    : createRequire(import.meta.url)('./kafka-kafkajs.ts');
 
 /** TLS and SASL towards the brokers (core/cluster-security.ts reads them from the environment). */
 export interface KafkaSecurity {
@@ -238,7 +242,7 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
     return {
       ...client,
       transactionalProducer: async () => {
-        throw new Error('KAFKA_CLIENT=kafkajs: transactions are only built on @platformatic/kafka');
+        throw new Error('Transactions are only built on @platformatic/kafka: set KAFKA_CLIENT=platformatic');
       },
     };
   }
@@ -364,8 +368,12 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
     async committedOffsets(groupId, topic) {
       const count = await partitionCount(topic);
       const partitionIndexes = Array.from({ length: count }, (_, i) => i);
+      // Stable offsets only: those a transaction committed become visible once its markers are written,
+      // a moment after the commit returned; until then the broker answers UNSTABLE_OFFSET_COMMIT, which
+      // the client retries, instead of the offsets from before the transaction.
       const [group] = await (await connectedAdmin()).listConsumerGroupOffsets({
         groups: [{ groupId, topics: [{ name: topic, partitionIndexes }] }],
+        requireStable: true,
       });
       const found = new Map(
         (group?.topics.find((t) => t.name === topic)?.partitions ?? []).map((p) => [

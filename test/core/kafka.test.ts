@@ -14,6 +14,10 @@ import {
 import { eventually } from '../helpers/connector.ts';
 import { readRecords, testKafka, testStack, uniqueName } from '../helpers/stack.ts';
 
+// This file tests core/kafka.ts's own implementation, on @platformatic/kafka, whatever the default client
+// (kafkajs, core/kafka-kafkajs.ts, until the move ends): every client created below is the new one.
+process.env.KAFKA_CLIENT = 'platformatic';
+
 /** The partition kafkajs's own DefaultPartitioner picks for `key` among `count` partitions. */
 function kafkajsPartition(key: Buffer | string, count: number): number {
   const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({

@@ -3,6 +3,8 @@
  * talks to these small interfaces, so a switch to another client touches this file and nothing more.
  */
 import { createRequire } from 'node:module';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   Admin,
   type BaseOptions,
@@ -31,10 +33,12 @@ import type { Logger } from './logger.ts';
 // KAFKA_CLIENT=platformatic runs the new one (this file). Read here and nowhere else. The kafkajs module is
 // loaded with require() when a client is created, not by a top-level await import: it imports this
 // module, and an import of it while this module's top-level await is pending would wait on itself.
+// The sources and their build in dist/ name it with their own extension: a require() path is not
+// rewritten by the compiler as import paths are.
 const kafkajsModule = (): typeof import('./kafka-kafkajs.ts') | undefined =>
   process.env.KAFKA_CLIENT === 'platformatic'
     ? undefined
-    : createRequire(import.meta.url)('./kafka-kafkajs.ts');
+    : createRequire(import.meta.url)(`./kafka-kafkajs${extname(fileURLToPath(import.meta.url))}`);
 
 /** TLS and SASL towards the brokers (core/cluster-security.ts reads them from the environment). */
 export interface KafkaSecurity {

@@ -29,8 +29,9 @@ import type { Logger } from './logger.ts';
 
 // Transitional, removed with kafkajs: two implementations behind this module's interface while the
 // project moves to @platformatic/kafka. kafkajs (core/kafka-kafkajs.ts) stays the default until the new
-// client matches it on the intakes' latency at half load (npm run bench:ingress, bench:destination);
-// KAFKA_CLIENT=platformatic runs the new one (this file). Read here and nowhere else. The kafkajs module is
+// client matches it in the benches (the connector's CPU per event; the ingress against a raw client that
+// now pipelines its sends: see README "The Kafka client move"); KAFKA_CLIENT=platformatic runs the new
+// one (this file). Read here and nowhere else. The kafkajs module is
 // loaded with require() when a client is created, not by a top-level await import: it imports this
 // module, and an import of it while this module's top-level await is pending would wait on itself.
 // The sources and their build in dist/ name it with their own extension: a require() path is not

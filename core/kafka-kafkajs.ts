@@ -31,7 +31,7 @@ import {
   type ProducerCompression,
   partitionOf,
   type TopicRecords,
-  type TopicSpec,
+  topicConfigs,
 } from './kafka.ts';
 import { installCompressionCodecs } from './kafka-codecs.ts';
 import type { Logger } from './logger.ts';
@@ -88,7 +88,7 @@ export function createKafkaClient(settings: KafkaSettings): Omit<KafkaClient, 't
             topic: t.topic,
             numPartitions: t.partitions ?? 1,
             ...(t.replicationFactor === undefined ? {} : { replicationFactor: t.replicationFactor }),
-            configEntries: topicConfigEntries(t),
+            configEntries: topicConfigs(t),
           })),
         })
         .catch((err: unknown) => {
@@ -183,18 +183,6 @@ export function createKafkaClient(settings: KafkaSettings): Omit<KafkaClient, 't
       admin = undefined;
     },
   };
-}
-
-function topicConfigEntries(spec: TopicSpec): { name: string; value: string }[] {
-  const entries: { name: string; value: string }[] = [];
-  if (spec.compacted) entries.push({ name: 'cleanup.policy', value: 'compact' });
-  if (spec.maxMessageBytes !== undefined) {
-    entries.push({ name: 'max.message.bytes', value: String(spec.maxMessageBytes) });
-  }
-  if (spec.minInsyncReplicas !== undefined) {
-    entries.push({ name: 'min.insync.replicas', value: String(spec.minInsyncReplicas) });
-  }
-  return entries;
 }
 
 function kafkajsSecurity(security: KafkaSecurity | undefined): Pick<KafkaConfig, 'ssl' | 'sasl'> {

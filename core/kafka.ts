@@ -254,6 +254,15 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
   const log = settings.logger.child({ component: 'kafka' });
   const compression = settings.compression ?? 'none';
   const base = (suffix?: string) => baseOptions(settings, suffix);
+  // What every producer of the project shares, transactional or not: acks=all, the codec of
+  // KAFKA_COMPRESSION, Java's partitioning, and never a topic created by a send.
+  const producerOptions = () => ({
+    ...base(),
+    acks: ProduceAcks.ALL,
+    compression: compression as CompressionAlgorithmValue,
+    partitioner: javaCompatiblePartitioner(),
+    autocreateTopics: false,
+  });
   const connect = async (client: Connectable) => {
     // A TLS alert after the handshake (a listener requiring a client certificate) reaches the request
     // only as "Connection closed": the socket's own error is kept from the connection's events.
@@ -410,26 +419,14 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
     },
     async producer(options = {}) {
       const producer = new PlatformaticProducer({
-        ...base(),
+        ...producerOptions(),
         idempotent: options.idempotent ?? true,
-        acks: ProduceAcks.ALL,
-        compression: compression as CompressionAlgorithmValue,
-        partitioner: javaCompatiblePartitioner(),
-        autocreateTopics: false,
       });
       await connectOrClose(producer, connect);
       return wrapProducer(producer, options.idempotent ?? true);
     },
     async transactionalProducer({ transactionalId }) {
-      const producer = new PlatformaticProducer({
-        ...base(),
-        transactionalId,
-        idempotent: true,
-        acks: ProduceAcks.ALL,
-        compression: compression as CompressionAlgorithmValue,
-        partitioner: javaCompatiblePartitioner(),
-        autocreateTopics: false,
-      });
+      const producer = new PlatformaticProducer({ ...producerOptions(), transactionalId, idempotent: true });
       await connectOrClose(producer, connect);
       return wrapTransactionalProducer(producer);
     },
@@ -462,7 +459,8 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
   };
 }
 
-function topicConfigs(spec: TopicSpec): { name: string; value: string }[] {
+/** The topic-level configs a TopicSpec asks for, as both clients pass them to CreateTopics. */
+export function topicConfigs(spec: TopicSpec): { name: string; value: string }[] {
   const configs: { name: string; value: string }[] = [];
   if (spec.compacted) configs.push({ name: 'cleanup.policy', value: 'compact' });
   if (spec.maxMessageBytes !== undefined) {

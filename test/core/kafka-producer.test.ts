@@ -1,24 +1,16 @@
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { test } from 'node:test';
-import { Kafka, logLevel } from 'kafkajs';
 import type { KafkaClient, OutgoingRecord, Producer } from '../../core/kafka.ts';
-import { readRecords, testKafka, testStack, uniqueName } from '../helpers/stack.ts';
+import { readRecords, testKafka, uniqueName } from '../helpers/stack.ts';
 
 /**
  * A topic whose `max.message.bytes` is 1,000: a record over it fails its partition of a produce request
- * with MESSAGE_TOO_LARGE (not retriable) while the request's other partitions are stored. Made with
- * kafkajs's admin directly: the project's client creates topics without per-topic settings.
+ * with MESSAGE_TOO_LARGE (not retriable) while the request's other partitions are stored.
  */
-async function smallMessageTopic(t: TestContext): Promise<string> {
+async function smallMessageTopic(kafka: KafkaClient): Promise<string> {
   const topic = uniqueName('small-messages');
-  const admin = new Kafka({ brokers: testStack().brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  t.after(() => admin.disconnect());
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '1000' }] }],
-  });
+  await kafka.ensureTopics([{ topic, partitions: 1, maxMessageBytes: 1000 }]);
   return topic;
 }
 
@@ -55,7 +47,7 @@ async function setUp(t: TestContext) {
   const kafka = testKafka(t);
   const stored = uniqueName('stored');
   await kafka.ensureTopics([{ topic: stored }]);
-  const tooSmall = await smallMessageTopic(t);
+  const tooSmall = await smallMessageTopic(kafka);
   const producer = await kafka.producer({ idempotent: true });
   t.after(() => producer.disconnect());
   return { kafka, stored, tooSmall, producer };

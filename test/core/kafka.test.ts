@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { type TestContext, test } from 'node:test';
-import { Admin, consumerReceivesChannel } from '@platformatic/kafka';
+import { consumerReceivesChannel } from '@platformatic/kafka';
 import { Partitioners } from 'kafkajs';
 import { pino } from 'pino';
 import {
@@ -138,21 +138,6 @@ async function readAll(
   return records;
 }
 
-/** A topic whose batches the broker refuses above `maxMessageBytes`. */
-async function createTopicRefusingLarge(topic: string, maxMessageBytes: number) {
-  const admin = new Admin({ clientId: uniqueName('admin'), bootstrapBrokers: testStack().brokers });
-  try {
-    await admin.createTopics({
-      topics: [topic],
-      partitions: 1,
-      replicas: -1,
-      configs: [{ name: 'max.message.bytes', value: String(maxMessageBytes) }],
-    });
-  } finally {
-    await admin.close();
-  }
-}
-
 // kafkajs's idempotent producer rolled back every partition's sequence numbers when a request failed for
 // some partitions only, so the next records of a partition that HAD stored its part were taken by the
 // broker for duplicates: acked, never stored.
@@ -160,8 +145,11 @@ test('a send refused for one topic loses none of the records the broker acked fo
   const kafka = testKafka(t);
   const stored = uniqueName('partial-ok');
   const refusing = uniqueName('partial-refused');
-  await kafka.ensureTopics([{ topic: stored, partitions: 1 }]);
-  await createTopicRefusingLarge(refusing, 1024);
+  // The broker refuses batches above 1,024 bytes in `refusing`.
+  await kafka.ensureTopics([
+    { topic: stored, partitions: 1 },
+    { topic: refusing, partitions: 1, maxMessageBytes: 1024 },
+  ]);
   const producer = await kafka.producer();
   t.after(() => producer.disconnect());
   const records = (from: number, to: number) =>

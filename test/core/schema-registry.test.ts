@@ -11,7 +11,8 @@ import {
   WIRE_FORMAT_MAGIC_BYTE,
 } from '../../core/schema-registry.ts';
 import { registerValueSchema } from '../../core/service-clients.ts';
-import { readRecords, testKafka, testRegistry, testStack, uniqueName } from '../helpers/stack.ts';
+import { forwardToTestRegistry } from '../helpers/registry-outage.ts';
+import { readRecords, testKafka, testRegistry, uniqueName } from '../helpers/stack.ts';
 
 const greetingV1 = {
   type: 'record',
@@ -97,7 +98,6 @@ async function registryBehindBasicAuth(
   credentials: { username: string; password: string },
 ): Promise<{ url: string; answers: Map<number, number> }> {
   const expected = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
-  const upstream = testStack().registryUrl;
   const answers = new Map<number, number>();
   const count = (status: number) => answers.set(status, (answers.get(status) ?? 0) + 1);
   const server = createServer(async (req, res) => {
@@ -108,19 +108,7 @@ async function registryBehindBasicAuth(
         .end('{"error_code":401,"message":"Unauthorized"}');
       return;
     }
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const method = req.method ?? 'GET';
-    const forwarded = await fetch(`${upstream}${req.url}`, {
-      method,
-      headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
-      ...(method === 'GET' || method === 'HEAD' ? {} : { body: Buffer.concat(chunks) }),
-    });
-    count(forwarded.status);
-    res.writeHead(forwarded.status, {
-      'content-type': forwarded.headers.get('content-type') ?? 'application/json',
-    });
-    res.end(Buffer.from(await forwarded.arrayBuffer()));
+    count(await forwardToTestRegistry(req, res));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise((resolve) => server.close(resolve)));

@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TestContext } from 'node:test';
 import { testStack } from './stack.ts';
@@ -15,20 +15,8 @@ export interface RegistryThatGoesAway {
  * registry away from the process under test (the shared registry must stay up for the other tests).
  */
 export async function registryThatGoesAway(t: TestContext): Promise<RegistryThatGoesAway> {
-  const upstream = testStack().registryUrl;
   const server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const method = req.method ?? 'GET';
-    const forwarded = await fetch(`${upstream}${req.url}`, {
-      method,
-      headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
-      ...(method === 'GET' || method === 'HEAD' ? {} : { body: Buffer.concat(chunks) }),
-    });
-    res.writeHead(forwarded.status, {
-      'content-type': forwarded.headers.get('content-type') ?? 'application/json',
-    });
-    res.end(Buffer.from(await forwarded.arrayBuffer()));
+    await forwardToTestRegistry(req, res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   let stopped: Promise<void> | undefined;
@@ -41,4 +29,21 @@ export async function registryThatGoesAway(t: TestContext): Promise<RegistryThat
   };
   t.after(stop);
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, stop };
+}
+
+/** Answers `req` with what the test registry answers to it; resolves with that status. */
+export async function forwardToTestRegistry(req: IncomingMessage, res: ServerResponse): Promise<number> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const method = req.method ?? 'GET';
+  const forwarded = await fetch(`${testStack().registryUrl}${req.url}`, {
+    method,
+    headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
+    ...(method === 'GET' || method === 'HEAD' ? {} : { body: Buffer.concat(chunks) }),
+  });
+  res.writeHead(forwarded.status, {
+    'content-type': forwarded.headers.get('content-type') ?? 'application/json',
+  });
+  res.end(Buffer.from(await forwarded.arrayBuffer()));
+  return forwarded.status;
 }

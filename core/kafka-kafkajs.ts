@@ -1,6 +1,7 @@
 /**
- * The former client, kafkajs, behind core/kafka.ts's interfaces (which it imports): selected by
- * KAFKA_CLIENT=kafkajs while the move to @platformatic/kafka is measured, removed with kafkajs.
+ * kafkajs behind core/kafka.ts's interfaces (which it imports): the default client until the move to
+ * @platformatic/kafka ends (core/kafka.ts says when), then removed; KAFKA_CLIENT=platformatic runs the
+ * other one.
  */
 // First: kafkajs's modules take its Encoder class when they load (see the module).
 import './kafkajs-encoder.ts';

@@ -1,6 +1,8 @@
 /**
- * The one module that knows which Kafka client the project uses (@platformatic/kafka). Everything else
- * talks to these small interfaces, so a switch to another client touches this file and nothing more.
+ * The one module that knows which Kafka client the project uses: its interfaces, and their
+ * implementation on @platformatic/kafka (kafkajs's, the default while the move lasts, is
+ * core/kafka-kafkajs.ts). Everything else talks to these small interfaces, so a switch to another
+ * client touches these files and nothing more.
  */
 import { createRequire } from 'node:module';
 import { extname } from 'node:path';

@@ -16,7 +16,7 @@
  * 1. fill a raw topic (6 partitions) with N Avro MailjetEventRaw records (or what `--produce-seconds`
  *    allows), each a Mailjet sample with a recipient and MessageID of its own;
  * 2. baseline: a consumer group of the project's Kafka client (core/kafka.ts, runBatches, a commit per
- *    batch, kafkajs's default 1 MiB fetches) reads the whole topic and only counts; then again, also
+ *    batch, 1 MiB fetches) reads the whole topic and only counts; then again, also
  *    Avro-decoding every value; then also producing every record to a topic of its own (acks=all,
  *    committed after the ack): a passthrough, the connector's Kafka work without its mapping and Segment;
  * 3. the connector (`bin/mailjet-connector.ts connector`) in a child process, delivering to the local
@@ -190,8 +190,8 @@ async function main(): Promise<number> {
     for (const mode of ['count', 'decode', 'passthrough'] as const) {
       const decoding = mode !== 'count';
       const groupId = topic(`baseline-${mode}`);
-      // kafkajs's default 1 MiB fetches, not the connector's 256 KiB (core/kafka.ts): the raw client at
-      // its fastest (about 1.6 × the rate of 256 KiB fetches when only counting), so the ratios err low.
+      // 1 MiB fetches, not the connector's 256 KiB (core/kafka.ts): the raw client at its fastest (larger
+      // fetches count faster), so the ratios err low.
       const consumer = await kafka.consumer({ groupId, maxBytesPerPartition: 1024 * 1024 });
       const cpu = cpuMeter({ bench: 'self', ...jvms });
       const memory = sampleMemory({ bench: 'self' });

@@ -1,7 +1,4 @@
-/**
- * The benchmarks' Mailjet events. A module of its own, free of the Kafka client, so that a child process
- * can build them before it decides which encoder kafkajs loads with (bench/encoder-child.ts).
- */
+/** The benchmarks' Mailjet events, as the ingress would store them. */
 import { randomBytes } from 'node:crypto';
 import { rawEventValue } from '../ingress/event-publisher.ts';
 import { readWebhookBody } from '../ingress/webhook-body.ts';

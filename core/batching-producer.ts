@@ -1,11 +1,12 @@
 /**
  * Coalesces the records of many concurrent callers (webhook requests, consumer batches) into one
- * produce request at a time. kafkajs has no linger and its idempotent producer keeps per-partition
- * sequence numbers right only with one request in flight, so: while a request is in flight, new
- * records queue; when it completes, everything queued goes out together. Under load batches grow by
+ * produce request at a time. An idempotent producer keeps a partition's records in order only with one
+ * request in flight (a retried earlier request would land after a later one; core/kafka.ts sends one at
+ * a time), and a client without linger sends each caller's records alone, so: while a request is in
+ * flight, new records queue; when it completes, everything queued goes out together. Under load batches grow by
  * themselves; at rest a record leaves at once.
  *
- * A request is cut by records and by bytes, between callers or inside one caller's records: kafkajs
+ * A request is cut by records and by bytes, between callers or inside one caller's records: the client
  * writes all records of one partition in a request as one record batch, and the broker refuses a batch
  * above the topic's max.message.bytes (MESSAGE_TOO_LARGE) for the whole partition. A record larger than
  * the byte cap goes alone; whether it fits its topic is the caller's check (see recordBatchBytes).
@@ -85,10 +86,9 @@ export interface BatchingOptions {
 export const DEFAULT_MAX_BATCH_BYTES = 512 * 1024;
 
 export function createBatchingProducer(producer: Producer, options: BatchingOptions = {}): BatchingProducer {
-  // 2,000 rather than more: kafkajs encodes a produce request synchronously, in several copies, so
-  // larger requests held the event loop for tens of milliseconds and their buffers raised the peak
-  // memory (npm run bench:ingress: peak RSS 202–211 → 192 MB, p99 of 100-event webhooks at half load
-  // 6.6 ms, CPU per event unchanged; the destination's identify calls make two records each).
+  // 2,000 rather than more: a produce request is encoded synchronously, so a larger one holds the event
+  // loop longer (the webhooks' p99) and its buffers raise the peak memory (npm run bench:ingress); the
+  // destination's identify calls make two records each.
   const maxBatchRecords = options.maxBatchRecords ?? 2000;
   const maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
   const queue: Entry[] = [];

@@ -1,12 +1,8 @@
 /**
  * The one module that knows which Kafka client the project uses: its interfaces, and their
- * implementation on @platformatic/kafka (kafkajs's, the default while the move lasts, is
- * core/kafka-kafkajs.ts). Everything else talks to these small interfaces, so a switch to another
- * client touches these files and nothing more.
+ * implementation on @platformatic/kafka. Everything else talks to these small interfaces, so a switch
+ * to another client touches this file and nothing more.
  */
-import { createRequire } from 'node:module';
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   Admin,
   type BaseOptions,
@@ -29,20 +25,6 @@ import {
 import { ConnectorError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
-// Transitional, removed with kafkajs: two implementations behind this module's interface while the
-// project moves to @platformatic/kafka. kafkajs (core/kafka-kafkajs.ts) stays the default until the new
-// client matches it in the benches (the connector's CPU per event; the ingress against a raw client that
-// now pipelines its sends: see README "The Kafka client move"); KAFKA_CLIENT=platformatic runs the new
-// one (this file). Read here and nowhere else. The kafkajs module is
-// loaded with require() when a client is created, not by a top-level await import: it imports this
-// module, and an import of it while this module's top-level await is pending would wait on itself.
-// The sources and their build in dist/ name it with their own extension: a require() path is not
-// rewritten by the compiler as import paths are.
-const kafkajsModule = (): typeof import('./kafka-kafkajs.ts') | undefined =>
-  process.env.KAFKA_CLIENT === 'platformatic'
-    ? undefined
-    : createRequire(import.meta.url)(`./kafka-kafkajs${extname(fileURLToPath(import.meta.url))}`);
-
 /** TLS and SASL towards the brokers (core/cluster-security.ts reads them from the environment). */
 export interface KafkaSecurity {
   /** TLS; `ca` replaces the system's CAs, `cert` and `key` are the client's for mutual TLS (PEM). */
@@ -63,12 +45,8 @@ export interface KafkaSettings {
   compression?: ProducerCompression;
 }
 
-/**
- * What the producers may write (consumers read these and lz4). @platformatic/kafka writes lz4 frames
- * Kafka's Java consumer reads too; lz4 joins this list once the kafkajs client (which cannot write it)
- * is gone.
- */
-export const producerCompressions = ['none', 'gzip', 'snappy', 'zstd'] as const;
+/** What the producers may write; consumers read all of them (test/core/kafka-codecs.test.ts, against Kafka's Java client). */
+export const producerCompressions = ['none', 'gzip', 'snappy', 'zstd', 'lz4'] as const;
 export type ProducerCompression = (typeof producerCompressions)[number];
 
 export interface OutgoingRecord {
@@ -233,7 +211,7 @@ export interface KafkaClient {
     /** Most bytes one fetch brings per partition: what one batch in the handler holds (256 KiB). */
     maxBytesPerPartition?: number;
     /**
-     * Isolation level: read_committed (the default, as both clients') hands over only records of
+     * Isolation level: read_committed (the default, as Java's) hands over only records of
      * committed transactions; off, records of open and aborted transactions too.
      */
     readCommitted?: boolean;
@@ -243,19 +221,9 @@ export interface KafkaClient {
 }
 
 export function createKafkaClient(settings: KafkaSettings): KafkaClient {
-  const kafkajs = kafkajsModule();
-  if (kafkajs) {
-    const client = kafkajs.createKafkaClient(settings);
-    return {
-      ...client,
-      transactionalProducer: async () => {
-        throw new Error('Transactions are only built on @platformatic/kafka: set KAFKA_CLIENT=platformatic');
-      },
-    };
-  }
   const log = settings.logger.child({ component: 'kafka' });
   const compression = settings.compression ?? 'none';
-  const base = (suffix?: string) => baseOptions(settings, suffix);
+  const base = () => baseOptions(settings);
   // What every producer of the project shares, transactional or not: acks=all, the codec of
   // KAFKA_COMPRESSION, Java's partitioning, and never a topic created by a send.
   const producerOptions = () => ({
@@ -446,7 +414,7 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
         isolationLevel: readCommitted
           ? FetchIsolationLevels.READ_COMMITTED
           : FetchIsolationLevels.READ_UNCOMMITTED,
-        // Java's and kafkajs's: a member that died without leaving is replaced after 30 s, not 60.
+        // Java's defaults: a member that died without leaving is replaced after 30 s, not 60.
         sessionTimeout: 30_000,
         rebalanceTimeout: 60_000,
         heartbeatInterval: 3000,
@@ -461,7 +429,7 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
   };
 }
 
-/** The topic-level configs a TopicSpec asks for, as both clients pass them to CreateTopics. */
+/** The topic-level configs a TopicSpec asks for, as CreateTopics takes them. */
 export function topicConfigs(spec: TopicSpec): { name: string; value: string }[] {
   const configs: { name: string; value: string }[] = [];
   if (spec.compacted) configs.push({ name: 'cleanup.policy', value: 'compact' });
@@ -494,10 +462,9 @@ async function connectOrClose(
 }
 
 /**
- * Retries of one request, about kafkajs's schedule (5 retries from 300 ms, doubling, at most 5 s each:
- * some 10 s in all), so a broker restart or a coordinator still loading at start-up is waited out quietly.
+ * Retries of one request: 5, from 300 ms, doubling, at most 5 s each (some 10 s in all), so a broker restart or a coordinator still loading at start-up is waited out quietly.
  */
-function baseOptions(settings: KafkaSettings, _suffix?: string): BaseOptions {
+function baseOptions(settings: KafkaSettings): BaseOptions {
   const { tls, sasl } = settings.security ?? {};
   return {
     clientId: settings.clientId,
@@ -1223,10 +1190,11 @@ function toIncomingRecord(message: Message): IncomingRecord {
 
 /**
  * The partition of a record: murmur2 of its key; a keyless record (a dead letter of input without email)
- * by murmur2 of its value. kafkajs partitions the records of a send again when it retries part of it:
- * with round robin a keyless record then went to another partition than its first attempt, where the
- * idempotent producer's sequence numbers made the broker drop it as a duplicate (one letter lost,
- * another stored twice). A function of the record gives it the same partition on every attempt.
+ * by murmur2 of its value. A client that partitions a send again when it retries part of it (kafkajs
+ * did) would, with round robin, send a keyless record to another partition than its first attempt, where the
+ * idempotent producer's sequence numbers make the broker drop it as a duplicate (one letter lost,
+ * another stored twice). A function of the record gives it the same partition on every attempt, whatever
+ * the client does on a retry.
  * Undefined only for a record with neither key nor value bytes.
  */
 export function partitionOf(

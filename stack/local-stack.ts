@@ -55,7 +55,7 @@ export const stackConfigSchema = Type.Object(
       {
         default: 'none',
         description:
-          "Codec of the batches the project's producers write (consumers read every codec, lz4 included, whatever this says). zstd trades CPU for broker disk and network.",
+          "Codec of the batches the project's producers write (consumers read every codec, whatever this says). zstd and gzip trade CPU for broker disk and network.",
       },
     ),
     LOCAL_KAFKA_PORT: port('Port of the local broker on 127.0.0.1; 0 picks a free one.'),

@@ -233,7 +233,7 @@ test('a crash after Segment but before the commit redelivers the same messageIds
   const kafka = testKafka(t);
   const groupId = uniqueName('crash');
 
-  // First instance: the real batch handler, then a crash before kafkajs may commit.
+  // First instance: the real batch handler, then a crash before the consumer may commit.
   await kafka.ensureTopics([{ topic: ingress.topics.NORMALIZED_TOPIC }]);
   const producer = await kafka.producer();
   t.after(() => producer.disconnect());

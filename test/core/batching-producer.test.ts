@@ -67,7 +67,7 @@ test('a send aborted before it left is withdrawn: rejected, not counted, never w
   );
 });
 
-// Merged produce requests passed 1 MiB: kafkajs puts a partition's records of one request in one record
+// Merged produce requests passed 1 MiB: the client puts a partition's records of one request in one record
 // batch, which the broker refuses above the topic's max.message.bytes (MESSAGE_TOO_LARGE), so 36 of 40
 // concurrent 100-event webhooks on a 1-partition topic failed although each fitted on its own.
 test('concurrent sends merged for one partition stay under its max.message.bytes: requests are cut by bytes', async (t) => {

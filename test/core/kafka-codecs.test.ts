@@ -1,20 +1,17 @@
 /**
  * Topics written by Apache Kafka's own Java producer with each compression codec (the jars of the local
  * stack, test/fixtures/CompressedProducer.java) are read by our consumers, and what our producers
- * compress is read by Kafka's Java consumer: with each Kafka client the project can run on while it
- * moves from kafkajs (which alone stopped the consumer for good on snappy, lz4 and zstd batches; its
- * missing codecs are core/kafka-codecs.ts) to @platformatic/kafka (all four codecs of its own).
+ * compress with each codec is read by Kafka's Java consumer. (kafkajs, the project's first client,
+ * stopped its consumer for good on snappy, lz4 and zstd batches; @platformatic/kafka has all four.)
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { compressionsAlgorithms } from '@platformatic/kafka';
-import type * as Kafkajs from 'kafkajs';
-import { createKafkaClient } from '../../core/kafka.ts';
+import { createKafkaClient, producerCompressions } from '../../core/kafka.ts';
 import { silentLogger } from '../../core/logger.ts';
 import { findJava } from '../../stack/java.ts';
 import { kafkaJars } from '../../stack/maven-artifacts.ts';
@@ -25,20 +22,6 @@ import { readRecords, testKafka, testStack, uniqueName } from '../helpers/stack.
 
 const run = promisify(execFile);
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
-
-/** The clients core/kafka.ts can run on (KAFKA_CLIENT, transitional): each test runs once with each. */
-const clients = ['kafkajs', 'platformatic'] as const;
-type Client = (typeof clients)[number];
-
-/** Makes core/kafka.ts create `client`'s clients for the rest of the test (it reads KAFKA_CLIENT per client). */
-function useClient(t: TestContext, client: Client): void {
-  const before = process.env.KAFKA_CLIENT;
-  process.env.KAFKA_CLIENT = client;
-  t.after(() => {
-    if (before === undefined) delete process.env.KAFKA_CLIENT;
-    else process.env.KAFKA_CLIENT = before;
-  });
-}
 
 /** Runs one of the Java fixtures with the Kafka client jars of the local stack; its standard output. */
 async function runJava(source: string, args: string[]): Promise<string> {
@@ -55,43 +38,12 @@ async function javaProduce(topic: string, codec: string, pairs: [string, string]
 }
 
 /**
- * Counts the batches each codec compresses, whichever client asks: so "none" sent by mistake cannot pass
- * for compression. kafkajs looks its codecs up per batch in CompressionCodecs (core/kafka-codecs.ts adds
- * the ones it lacks); @platformatic/kafka calls compressionsAlgorithms.
+ * Counts the batches each codec compresses (@platformatic/kafka calls compressionsAlgorithms), so "none"
+ * sent by mistake cannot pass for compression.
  */
-function countCompressions(t: TestContext, client: Client, codecs: readonly string[]): Map<string, number> {
+function countCompressions(t: TestContext, codecs: readonly string[]): Map<string, number> {
   const compressed = new Map<string, number>();
   const count = (codec: string) => compressed.set(codec, (compressed.get(codec) ?? 0) + 1);
-  if (client === 'kafkajs') {
-    type Codec = { compress(encoder: unknown): Promise<Buffer> };
-    const { CompressionCodecs, CompressionTypes } = createRequire(import.meta.url)(
-      'kafkajs',
-    ) as typeof Kafkajs;
-    const types: Record<string, number> = {
-      gzip: CompressionTypes.GZIP,
-      snappy: CompressionTypes.Snappy,
-      lz4: CompressionTypes.LZ4,
-      zstd: CompressionTypes.ZSTD,
-    };
-    const byType = CompressionCodecs as unknown as Record<number, () => Codec>;
-    const registered = { ...byType };
-    for (const codec of codecs) {
-      const type = types[codec] as number;
-      const original = registered[type] as () => Codec;
-      byType[type] = () => {
-        const made = original();
-        return {
-          ...made,
-          compress: (encoder: unknown) => {
-            count(codec);
-            return made.compress(encoder);
-          },
-        };
-      };
-    }
-    t.after(() => Object.assign(byType, registered));
-    return compressed;
-  }
   const algorithms = compressionsAlgorithms as unknown as Record<string, Record<string, unknown>>;
   for (const codec of codecs) {
     const algorithm = algorithms[codec] as Record<string, unknown>;
@@ -110,72 +62,67 @@ function countCompressions(t: TestContext, client: Client, codecs: readonly stri
   return compressed;
 }
 
-for (const client of clients) {
-  test(`${client}: records compressed with gzip, snappy, lz4 and zstd by the Java producer are all read`, async (t) => {
-    useClient(t, client);
-    const kafka = testKafka(t);
-    const codecs = ['gzip', 'snappy', 'lz4', 'zstd'];
-    const topics = codecs.map((codec) => uniqueName(`compressed-${codec}`));
-    await kafka.ensureTopics(topics.map((topic) => ({ topic, partitions: 1 })));
-    // Values long and repetitive enough that every codec really compresses them.
-    const pairs = (codec: string): [string, string][] =>
-      Array.from({ length: 50 }, (_, i) => [`user-${i}@example.com`, `${codec}:${i}:${'x'.repeat(200 + i)}`]);
-    await Promise.all(codecs.map((codec, i) => javaProduce(topics[i] as string, codec, pairs(codec))));
+test(`records compressed with gzip, snappy, lz4 and zstd by the Java producer are all read`, async (t) => {
+  const kafka = testKafka(t);
+  const codecs = ['gzip', 'snappy', 'lz4', 'zstd'];
+  const topics = codecs.map((codec) => uniqueName(`compressed-${codec}`));
+  await kafka.ensureTopics(topics.map((topic) => ({ topic, partitions: 1 })));
+  // Values long and repetitive enough that every codec really compresses them.
+  const pairs = (codec: string): [string, string][] =>
+    Array.from({ length: 50 }, (_, i) => [`user-${i}@example.com`, `${codec}:${i}:${'x'.repeat(200 + i)}`]);
+  await Promise.all(codecs.map((codec, i) => javaProduce(topics[i] as string, codec, pairs(codec))));
 
-    for (const [i, codec] of codecs.entries()) {
-      const records = await readRecords(t, kafka, topics[i] as string, 50);
-      assert.deepEqual(
-        records.map((r) => [r.key?.toString(), r.value?.toString()]),
-        pairs(codec),
-        `the ${codec} records, in order`,
-      );
-    }
-  });
+  for (const [i, codec] of codecs.entries()) {
+    const records = await readRecords(t, kafka, topics[i] as string, 50);
+    assert.deepEqual(
+      records.map((r) => [r.key?.toString(), r.value?.toString()]),
+      pairs(codec),
+      `the ${codec} records, in order`,
+    );
+  }
+});
 
-  test(`${client}: an identity topic written with lz4 by another team still gives the connector its userIds`, async (t) => {
-    useClient(t, client);
-    const segment = await startTestSegment(t);
-    const ingress = await startTestIngress(t);
-    const kafka = testKafka(t);
-    await kafka.ensureTopics([{ topic: ingress.topics.IDENTITY_TOPIC, compacted: true }]);
-    await javaProduce(ingress.topics.IDENTITY_TOPIC, 'lz4', [['api@mailjet.com', 'user-from-lz4']]);
-    // No wait for the view: the connector maps nothing before it read what the topic held at start.
-    await startTestConnector(t, ingress.topics, segment);
+test(`an identity topic written with lz4 by another team still gives the connector its userIds`, async (t) => {
+  const segment = await startTestSegment(t);
+  const ingress = await startTestIngress(t);
+  const kafka = testKafka(t);
+  await kafka.ensureTopics([{ topic: ingress.topics.IDENTITY_TOPIC, compacted: true }]);
+  await javaProduce(ingress.topics.IDENTITY_TOPIC, 'lz4', [['api@mailjet.com', 'user-from-lz4']]);
+  // No wait for the view: the connector maps nothing before it read what the topic held at start.
+  await startTestConnector(t, ingress.topics, segment);
 
-    assert.equal((await postWebhook(ingress, mailjetSamples.open)).status, 200);
-    await eventually('the event at Segment', () => segment.recorder.stats().eventsReceived === 1);
-    const [event] = segment.recorder.events(1);
-    assert.equal(event?.userId, 'user-from-lz4');
-  });
+  assert.equal((await postWebhook(ingress, mailjetSamples.open)).status, 200);
+  await eventually('the event at Segment', () => segment.recorder.stats().eventsReceived === 1);
+  const [event] = segment.recorder.events(1);
+  assert.equal(event?.userId, 'user-from-lz4');
+});
 
-  test(`${client}: KAFKA_COMPRESSION: our producers compress with gzip, snappy and zstd, and Kafka's Java consumer reads them`, async (t) => {
-    useClient(t, client);
-    const codecs = ['gzip', 'snappy', 'zstd'] as const;
-    const compressed = countCompressions(t, client, codecs);
-    for (const codec of codecs) {
-      const kafka = createKafkaClient({
-        brokers: testStack().brokers,
-        clientId: uniqueName('compressing'),
-        logger: silentLogger(),
-        compression: codec,
-      });
-      t.after(() => kafka.close());
-      const topic = uniqueName(`ours-${codec}`);
-      await kafka.ensureTopics([{ topic, partitions: 1 }]);
-      const producer = await kafka.producer();
-      t.after(() => producer.disconnect());
-      const records = Array.from({ length: 30 }, (_, i) => ({
-        key: `user-${i}@example.com`,
-        value: Buffer.from(`${codec}:${i}:${'y'.repeat(300)}`),
-      }));
-      await producer.send([{ topic, records }]);
-      const read = await runJava('TopicReader.java', [testStack().brokers.join(','), topic, '30']);
-      assert.deepEqual(
-        read.trim().split('\n'),
-        records.map((r) => `${r.key}=${r.value.toString()}`),
-        `the ${codec} batch, read by the Java consumer`,
-      );
-    }
-    assert.deepEqual([...compressed.keys()].sort(), [...codecs].sort(), 'each codec compressed a batch');
-  });
-}
+test(`KAFKA_COMPRESSION: our producers compress with gzip, snappy, zstd and lz4, and Kafka's Java consumer reads them`, async (t) => {
+  const codecs = producerCompressions.filter((codec) => codec !== 'none');
+  const compressed = countCompressions(t, codecs);
+  for (const codec of codecs) {
+    const kafka = createKafkaClient({
+      brokers: testStack().brokers,
+      clientId: uniqueName('compressing'),
+      logger: silentLogger(),
+      compression: codec,
+    });
+    t.after(() => kafka.close());
+    const topic = uniqueName(`ours-${codec}`);
+    await kafka.ensureTopics([{ topic, partitions: 1 }]);
+    const producer = await kafka.producer();
+    t.after(() => producer.disconnect());
+    const records = Array.from({ length: 30 }, (_, i) => ({
+      key: `user-${i}@example.com`,
+      value: Buffer.from(`${codec}:${i}:${'y'.repeat(300)}`),
+    }));
+    await producer.send([{ topic, records }]);
+    const read = await runJava('TopicReader.java', [testStack().brokers.join(','), topic, '30']);
+    assert.deepEqual(
+      read.trim().split('\n'),
+      records.map((r) => `${r.key}=${r.value.toString()}`),
+      `the ${codec} batch, read by the Java consumer`,
+    );
+  }
+  assert.deepEqual([...compressed.keys()].sort(), [...codecs].sort(), 'each codec compressed a batch');
+});

@@ -103,7 +103,8 @@ test('a send made while a send fails for another partition is stored', async (t)
   assert.equal(await storedCount(kafka, stored), 6);
 });
 
-// The replaced producer must not outlive disconnect(), nor may a send after it open a new one.
+// A producer that replaced itself after a failed send (the kafkajs wrapper did) must still close on
+// disconnect(), and a send after it must not open a new one.
 test('disconnect() after a failed send closes the producer; a send after it is refused', async (t) => {
   const { kafka, stored, tooSmall, producer } = await setUp(t);
   await partlyFailedSend(kafka, producer, stored, tooSmall);

@@ -341,8 +341,8 @@ test('an empty range ends at once with 0 events', async (t) => {
 test('dead letters: a connector letter is delivered, an ingress letter now valid goes to the raw topic', async (t) => {
   const setup = await setUp(t);
   const dlq = setup.topics.DEAD_LETTER_TOPIC;
-  // Every letter has a key. kafkajs partitions a null key round-robin again when it retries a send,
-  // and its idempotent producer then takes a batch of other records for one it already wrote: one
+  // Every letter has a key. kafkajs partitioned a null key round-robin again when it retried a send,
+  // and its idempotent producer then took a batch of other records for one it already wrote: one
   // letter was lost and another stored twice (records 4 !== 3, or two "fixed" letters and no "bogus").
   const letter = (
     stage: 'connector' | 'ingress',

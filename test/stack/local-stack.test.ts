@@ -108,7 +108,7 @@ interface Clients {
 
 /**
  * Runs `use` with clients of `stack` and closes them before returning, so none outlives the stack
- * (a kafkajs client left on a stopped broker keeps reconnecting).
+ * (a client left on a stopped broker keeps reconnecting).
  */
 async function withClients<T>(stack: Stack, use: (clients: Clients) => Promise<T>): Promise<T> {
   const kafka = createKafkaClient({

@@ -833,14 +833,20 @@ function createBatchRunner(
   const keyOf = (topic: string, partition: number) => `${topic}:${partition}`;
   const sizeOf = (message: Message) => (message.value?.length ?? 0) + (message.key?.length ?? 0) + 64;
 
+  /** Between a rebalance's first sign and the join that ends it: nothing is committed (see commitNext). */
+  let rebalancing = false;
+  /** Commits go one at a time (see commitNext). */
+  let committing: Promise<unknown> = Promise.resolve();
   const onJoin = () => {
     joins++;
+    rebalancing = false;
     if (stream && !stopped) restart('rebalance', 0);
   };
   // A rebalance started: stop handing out records at once (those of partitions about to move included).
   // The restart waits for the join under way; the join event restarts again if the assignment came
   // after the new stream was opened.
   const onRebalance = () => {
+    rebalancing = true;
     if (stream && !stopped) restart('rebalance', 0);
   };
   consumer.on('consumer:group:join', onJoin);
@@ -1028,7 +1034,18 @@ function createBatchRunner(
     if (commit) {
       const offset: CommitOptionsPartition = { topic, partition, offset: next, leaderEpoch };
       try {
-        await consumer.commit({ offsets: [offset] });
+        // The client answers a commit refused for a rebalance by joining the group again and repeating
+        // it. A join from a member that already joined the new generation starts yet another rebalance,
+        // so concurrent commits during one kept the group rebalancing for good (two members, four
+        // partitions committed a record at a time: a new generation every 3 s, then stuck). So commits
+        // go one at a time, and none is made while a rebalance is known to be under way: the batch then
+        // comes again from the committed offset, a duplicate at worst, as with any rebalance.
+        const attempt = committing.then(() => {
+          if (rebalancing) throw new Error('a rebalance is under way');
+          return consumer.commit({ offsets: [offset] });
+        });
+        committing = attempt.catch(() => {});
+        await attempt;
       } catch (err) {
         // Handled but not committed: it comes again (a duplicate, never a loss).
         log.warn({ err, topic, partition, offset: String(next) }, 'a batch was handled but not committed');

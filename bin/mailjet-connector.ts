@@ -227,24 +227,34 @@ async function start(args: string[]): Promise<void> {
     identifyAuth = '  Write key: the configured DESTINATION_WRITE_KEY';
   else if (destinationConfig.DESTINATION_SHARED_SECRET)
     identifyAuth = '  Signed with the configured DESTINATION_SHARED_SECRET';
+  // One block on stdout, once everything is up, set apart from the log lines by blank lines and rules:
+  // where to send webhooks and where to see them arrive come first. Tests read the lines by their labels.
+  const banner = [
+    `Webhook URL: ${webhook.href}${webhookAuth}`,
+    localSegmentUrl
+      ? `Segment (local): ${localSegmentUrl}  What arrived: ${localSegmentUrl}/_local/stats and /_local/events`
+      : `Segment: ${withoutCredentials(segment.endpoint)}`,
+    `Segment identify calls (Mailjet destination): ${destination.url}/v1/identify and /v1/batch${identifyAuth}`,
+    localMailjetUrl
+      ? `Mailjet (local): ${localMailjetUrl}  Contacts of list ${destinationConfig.MAILJET_LIST_ID}: ${localMailjetUrl}/_local/contacts?list=${destinationConfig.MAILJET_LIST_ID}`
+      : `Mailjet: ${withoutCredentials(mailjet.baseUrl)}, list ${destinationConfig.MAILJET_LIST_ID}`,
+    `Metrics: ${ingress.url}/metrics (ingress)  ${connector.url}/metrics (connector)  ${destination.url}/metrics (destination)`,
+    `Raw topic: ${topics.RAW_TOPIC}  Dead letters: ${topics.DEAD_LETTER_TOPIC}`,
+    `Kafka bootstrap: ${stack.brokers.join(',')}`,
+    `Schema registry: ${withoutCredentials(stack.registryUrl)}`,
+    ...(stack.dataDir
+      ? [`Local stack data: ${stack.dataDir}  (kept across restarts; start --fresh empties it)`]
+      : []),
+  ];
+  const rule = '─'.repeat(72);
   process.stdout.write(
     [
-      `Kafka bootstrap: ${stack.brokers.join(',')}`,
-      `Schema registry: ${withoutCredentials(stack.registryUrl)}`,
-      ...(stack.dataDir
-        ? [`Local stack data: ${stack.dataDir}  (kept across restarts; start --fresh empties it)`]
-        : []),
-      `Webhook URL: ${webhook.href}${webhookAuth}`,
-      `Raw topic: ${topics.RAW_TOPIC}  Dead letters: ${topics.DEAD_LETTER_TOPIC}`,
-      `Metrics: ${ingress.url}/metrics (ingress)  ${connector.url}/metrics (connector)  ${destination.url}/metrics (destination)`,
-      localSegmentUrl
-        ? `Segment (local): ${localSegmentUrl}  What arrived: ${localSegmentUrl}/_local/stats and /_local/events`
-        : `Segment: ${withoutCredentials(segment.endpoint)}`,
-      `Segment identify calls (Mailjet destination): ${destination.url}/v1/identify and /v1/batch${identifyAuth}`,
-      localMailjetUrl
-        ? `Mailjet (local): ${localMailjetUrl}  Contacts of list ${destinationConfig.MAILJET_LIST_ID}: ${localMailjetUrl}/_local/contacts?list=${destinationConfig.MAILJET_LIST_ID}`
-        : `Mailjet: ${withoutCredentials(mailjet.baseUrl)}, list ${destinationConfig.MAILJET_LIST_ID}`,
+      '',
+      `── mailjet-connector is running ${rule}`.slice(0, rule.length),
+      ...banner,
+      rule,
       'Press Ctrl-C to stop.',
+      '',
       '',
     ].join('\n'),
   );

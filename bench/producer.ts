@@ -34,6 +34,7 @@ import {
   printTable,
   runBench,
   startBenchStack,
+  writeResults,
 } from './harness.ts';
 import { mailjetRawEvents } from './raw-events.ts';
 
@@ -124,6 +125,7 @@ async function main(): Promise<number> {
     ],
     1,
   );
+  writeResults('producer');
   return 0;
 }
 

@@ -50,7 +50,7 @@ Commands:
                SCHEMA_REGISTRY_URL, MAILJET_API_KEY and MAILJET_API_SECRET.
   replay       Re-run a time range of the raw topic (or re-drive dead letters) through the connector;
                \`replay --help\` for its options.
-  config       Print the configuration table (Markdown), as in README.md.
+  config       Print the configuration table (Markdown), as in docs/configuration.md.
 `;
 
 type Stop = () => Promise<unknown>;

@@ -102,8 +102,8 @@ const TMPFS_MAGIC = 0x01021994;
 
 /**
  * Whether a folder is in memory. The local broker's log lives under TMPDIR; on a disk, the kernel's
- * writeback of it (bursts of about 400 MB with 20 % iowait here) coincided with the p99 tails of the
- * intake phases at half load, so a run says where its broker wrote.
+ * writeback of it (bursts with high iowait) coincided with the p99 tails of the intake phases at half
+ * load, so a run says where its broker wrote.
  */
 function onTmpfs(folder: string): boolean {
   try {

@@ -36,6 +36,7 @@ import {
   withoutCredentials,
 } from '../stack/local-stack.ts';
 import { configTable } from './configuration.ts';
+import { startBanner } from './start-banner.ts';
 
 const usage = `Usage: mailjet-connector <command>
 
@@ -227,8 +228,7 @@ async function start(args: string[]): Promise<void> {
     identifyAuth = '  Write key: the configured DESTINATION_WRITE_KEY';
   else if (destinationConfig.DESTINATION_SHARED_SECRET)
     identifyAuth = '  Signed with the configured DESTINATION_SHARED_SECRET';
-  // One block on stdout, once everything is up, set apart from the log lines by blank lines and rules:
-  // where to send webhooks and where to see them arrive come first. Tests read the lines by their labels.
+  // Where to send webhooks and where to see them arrive come first.
   const banner = [
     `Webhook URL: ${webhook.href}${webhookAuth}`,
     localSegmentUrl
@@ -246,18 +246,7 @@ async function start(args: string[]): Promise<void> {
       ? [`Local stack data: ${stack.dataDir}  (kept across restarts; start --fresh empties it)`]
       : []),
   ];
-  const rule = '─'.repeat(72);
-  process.stdout.write(
-    [
-      '',
-      `── mailjet-connector is running ${rule}`.slice(0, rule.length),
-      ...banner,
-      rule,
-      'Press Ctrl-C to stop.',
-      '',
-      '',
-    ].join('\n'),
-  );
+  process.stdout.write(startBanner(banner));
 }
 
 async function ingressOnly(): Promise<void> {

@@ -59,6 +59,7 @@ import {
   startBenchStack,
   sum,
   waitDrained,
+  writeResults,
 } from './harness.ts';
 import { cpuMeter, memoryOf, sampleMemory } from './process-stats.ts';
 import { mailjetRawEvents } from './raw-events.ts';
@@ -330,6 +331,7 @@ async function main(): Promise<number> {
         mainStats.distinctMessageIds === total &&
         downStats.distinctMessageIds === total,
     });
+    writeResults('connector');
     console.log(`total ${secondsSinceStart()} s`);
     return lost ? 1 : 0;
   } finally {

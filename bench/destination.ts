@@ -77,6 +77,7 @@ import {
   startBenchStack,
   sum,
   waitDrained,
+  writeResults,
 } from './harness.ts';
 import { createLoadClient, type WebhookBody } from './http-load.ts';
 import {
@@ -456,6 +457,7 @@ async function main(): Promise<number> {
       },
       baseline: { acked: baselineAcked, stored: baselineStored, identities: baselineIdentities },
     });
+    writeResults('destination');
     console.log(`machine at the end: load average ${loadAverage()}`);
     console.log(`total ${secondsSinceStart()} s`);
     return lost ? 1 : 0;

@@ -2,10 +2,12 @@
  * What every benchmark script does around its measurements: check its flags, start the stack and stop
  * it with the children however the run ends, fill a raw topic with Mailjet events, follow a consumer
  * group's committed offsets until it has drained a topic, sample a service's memory while its SaaS is
- * down, and print the figures (machine, tables, PASS/MISS targets). The scripts keep what they measure;
- * this keeps how a run is framed the same in all of them.
+ * down, print the figures (machine, tables, PASS/MISS targets) and write what it printed to
+ * bench/results/<name>.json, from which `npm run docs` renders docs/benchmarks.md. The scripts keep what
+ * they measure; this keeps how a run is framed the same in all of them.
  */
-import { statfsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KafkaClient, OutgoingRecord } from '../core/kafka.ts';
@@ -100,8 +102,8 @@ const TMPFS_MAGIC = 0x01021994;
 
 /**
  * Whether a folder is in memory. The local broker's log lives under TMPDIR; on a disk, the kernel's
- * writeback of it (bursts of about 400 MB with 20 % iowait here) coincided with the p99 tails of the
- * intake phases at half load, so a run says where its broker wrote.
+ * writeback of it (bursts with high iowait) coincided with the p99 tails of the intake phases at half
+ * load, so a run says where its broker wrote.
  */
 function onTmpfs(folder: string): boolean {
   try {
@@ -349,6 +351,7 @@ export function loadAverage(): string {
 
 /** The machine the figures come from (others may share it: hence the load), then the run's settings. */
 export function printMachine(run: string): void {
+  printed.run = run;
   const cores = cpus();
   console.log(
     `machine: ${cores.length} cpus (${cores[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(1)} GB, ` +
@@ -359,6 +362,7 @@ export function printMachine(run: string): void {
 
 /** A table between blank lines: the first `leftColumns` columns (names) left-aligned, figures right. */
 export function printTable(header: string[], rows: string[][], leftColumns: number): void {
+  printed.figures.push({ header, rows });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   const line = (cells: string[]) =>
     cells
@@ -380,10 +384,96 @@ export type TargetRow = [string, string, boolean | 'info'];
  * change the exit code.
  */
 export function printTargets(rows: TargetRow[], notes: [string, string][] = []): void {
+  for (const [what, value, met] of rows) printed.targets.push({ what, value, met });
+  for (const [what, value] of notes) printed.targets.push({ what, value, met: 'info' });
   const width = Math.max(...rows.map((r) => r[0].length));
   console.log('targets:');
   for (const [what, value, ok] of rows) {
     console.log(`  ${ok === 'info' ? 'info' : ok ? 'PASS' : 'MISS'}  ${what.padEnd(width)}  ${value}`);
   }
   for (const [what, value] of notes) console.log(`  info  ${what.padEnd(width)}  ${value}`);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Results files
+
+/** One table a bench printed: its header and rows, as printed. */
+export interface FigureTable {
+  header: string[];
+  rows: string[][];
+}
+
+/** One target a bench printed: met, missed, or `info` (a figure shown among them that is no target). */
+export interface TargetResult {
+  what: string;
+  value: string;
+  met: boolean | 'info';
+}
+
+/** bench/results/<name>.json: one run of `npm run bench:<name>`, what it printed, and where it ran. */
+export interface BenchResults {
+  name: string;
+  command: string;
+  /** ISO 8601 time the results were written. */
+  date: string;
+  /** The commit the run measured (`git rev-parse HEAD`), "unknown" outside a git checkout. */
+  commit: string;
+  /** Whether the tree had changes besides bench/results/ (the figures are then not the commit's). */
+  dirty: boolean;
+  machine: { cpus: number; model: string; memoryGb: number; node: string };
+  /** The run's settings, as printMachine printed them. */
+  run: string;
+  figures: FigureTable[];
+  targets: TargetResult[];
+}
+
+/** What printMachine, printTable and printTargets printed in this run: the results file's content. */
+const printed: { run: string; figures: FigureTable[]; targets: TargetResult[] } = {
+  run: '',
+  figures: [],
+  targets: [],
+};
+
+export const resultsDir = new URL('results/', import.meta.url);
+
+function git(args: string[]): string | undefined {
+  try {
+    return execFileSync('git', args, { cwd: new URL('..', import.meta.url), encoding: 'utf8' }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Writes bench/results/<name>.json with what this run printed (or `results`), the date, the commit and
+ * the machine. Called at the end of each bench's main; `npm run docs` renders the files.
+ */
+export function writeResults(
+  name: string,
+  results: { figures: FigureTable[]; targets: TargetResult[] } = printed,
+  dir: URL = resultsDir,
+): string {
+  const cores = cpus();
+  const content: BenchResults = {
+    name,
+    command: `npm run bench:${name}`,
+    date: new Date().toISOString(),
+    commit: git(['rev-parse', 'HEAD']) ?? 'unknown',
+    // Results files written by the benches before this one are no change to the code measured.
+    dirty: (git(['status', '--porcelain', '--', '.', ':!bench/results']) ?? '') !== '',
+    machine: {
+      cpus: cores.length,
+      model: cores[0]?.model.trim() ?? 'unknown',
+      memoryGb: Number((totalmem() / 2 ** 30).toFixed(1)),
+      node: process.version,
+    },
+    run: printed.run,
+    figures: results.figures,
+    targets: results.targets,
+  };
+  mkdirSync(dir, { recursive: true });
+  const file = new URL(`${name}.json`, dir);
+  writeFileSync(file, `${JSON.stringify(content, null, 2)}\n`);
+  console.log(`results: ${file.pathname} (npm run docs renders docs/benchmarks.md)`);
+  return file.pathname;
 }

@@ -41,6 +41,7 @@ import {
   runBench,
   secondsSinceStart,
   startBenchStack,
+  writeResults,
 } from './harness.ts';
 import { createLoadClient, type WebhookBody } from './http-load.ts';
 import {
@@ -186,6 +187,7 @@ async function main(): Promise<number> {
     if (args['cpu-prof']) console.log(`ingress CPU profile: ${ingress.profileDir}`);
     const lost = stored < ingressAcked || baselineStored < baselineAcked;
     printIngressTargets(phases, {
+      ingressIdleMb: idleMemory?.rssMb,
       ingressPeakMb: ingressMemory?.peakMb,
       benchPeakMb: benchMemory?.peakMb,
       acked: ingressAcked,
@@ -195,6 +197,7 @@ async function main(): Promise<number> {
       `raw client check: baseline topic holds ${baselineStored} records, ${baselineAcked} acked` +
         (baselineStored < baselineAcked ? ' (LOST RECORDS)' : ''),
     );
+    writeResults('ingress');
     console.log(`total ${secondsSinceStart()} s`);
     return lost ? 1 : 0;
   } finally {
@@ -293,6 +296,7 @@ async function startIngressChild(
 function printIngressTargets(
   phases: IntakePhase[],
   totals: {
+    ingressIdleMb: number | undefined;
     ingressPeakMb: number | undefined;
     benchPeakMb: number | undefined;
     acked: number;
@@ -333,7 +337,10 @@ function printIngressTargets(
         totals.stored >= totals.acked,
       ],
     ],
-    // The load generator is not the product; its memory is shown so a reader can tell it did not swap.
-    [['bench process (load generator) peak RSS', `${fmt(totals.benchPeakMb, 0)} MB`]],
+    [
+      ['ingress process RSS at rest (before the load)', `${fmt(totals.ingressIdleMb, 0)} MB`],
+      // The load generator is not the product; its memory is shown so a reader can tell it did not swap.
+      ['bench process (load generator) peak RSS', `${fmt(totals.benchPeakMb, 0)} MB`],
+    ],
   );
 }

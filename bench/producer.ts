@@ -28,6 +28,7 @@ import {
   printTable,
   runBench,
   startBenchStack,
+  writeResults,
 } from './harness.ts';
 import { mailjetRawEvents } from './raw-events.ts';
 
@@ -95,6 +96,7 @@ async function main(): Promise<number> {
     ]);
   }
   printTable(['phase', 'records/s', '/ none', 'CPU µs/record', 'bytes of one request’s values'], rows, 1);
+  writeResults('producer');
   return 0;
 }
 

@@ -1,6 +1,6 @@
 /**
- * Every configuration schema of the project, by the process that reads it. README.md's configuration
- * table and docker-compose.yml are checked against this list by tests, so neither can drift.
+ * Every configuration schema of the project, by the process that reads it. The configuration table of
+ * docs/configuration.md and docker-compose.yml are checked against this list by tests, so neither can drift.
  */
 import type { TObject } from '@sinclair/typebox';
 import { connectorConfigSchema } from '../connector/config.ts';
@@ -24,7 +24,7 @@ export function allOptionNames(): Set<string> {
   return new Set(configSchemas.flatMap(({ schema }) => Object.keys(schema.properties)));
 }
 
-/** The Markdown configuration table of README.md, one section per scope. */
+/** The Markdown configuration table of docs/configuration.md, one section per scope. */
 export function configTable(): string {
   return configSchemas
     .map(({ scope, schema }) => {
@@ -33,7 +33,7 @@ export function configTable(): string {
           `| \`${o.name}\` | ${o.type} | ${o.default === '(none)' ? '' : `\`${o.default}\``} | ${o.description} |`,
       );
       return [
-        `#### ${scope}`,
+        `## ${scope}`,
         '',
         '| Variable | Type | Default | Meaning |',
         '| --- | --- | --- | --- |',

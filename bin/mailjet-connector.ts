@@ -36,6 +36,7 @@ import {
   withoutCredentials,
 } from '../stack/local-stack.ts';
 import { configTable } from './configuration.ts';
+import { startBanner } from './start-banner.ts';
 
 const usage = `Usage: mailjet-connector <command>
 
@@ -50,7 +51,7 @@ Commands:
                SCHEMA_REGISTRY_URL, MAILJET_API_KEY and MAILJET_API_SECRET.
   replay       Re-run a time range of the raw topic (or re-drive dead letters) through the connector;
                \`replay --help\` for its options.
-  config       Print the configuration table (Markdown), as in README.md.
+  config       Print the configuration table (Markdown), as in docs/configuration.md.
 `;
 
 type Stop = () => Promise<unknown>;
@@ -227,27 +228,25 @@ async function start(args: string[]): Promise<void> {
     identifyAuth = '  Write key: the configured DESTINATION_WRITE_KEY';
   else if (destinationConfig.DESTINATION_SHARED_SECRET)
     identifyAuth = '  Signed with the configured DESTINATION_SHARED_SECRET';
-  process.stdout.write(
-    [
-      `Kafka bootstrap: ${stack.brokers.join(',')}`,
-      `Schema registry: ${withoutCredentials(stack.registryUrl)}`,
-      ...(stack.dataDir
-        ? [`Local stack data: ${stack.dataDir}  (kept across restarts; start --fresh empties it)`]
-        : []),
-      `Webhook URL: ${webhook.href}${webhookAuth}`,
-      `Raw topic: ${topics.RAW_TOPIC}  Dead letters: ${topics.DEAD_LETTER_TOPIC}`,
-      `Metrics: ${ingress.url}/metrics (ingress)  ${connector.url}/metrics (connector)  ${destination.url}/metrics (destination)`,
-      localSegmentUrl
-        ? `Segment (local): ${localSegmentUrl}  What arrived: ${localSegmentUrl}/_local/stats and /_local/events`
-        : `Segment: ${withoutCredentials(segment.endpoint)}`,
-      `Segment identify calls (Mailjet destination): ${destination.url}/v1/identify and /v1/batch${identifyAuth}`,
-      localMailjetUrl
-        ? `Mailjet (local): ${localMailjetUrl}  Contacts of list ${destinationConfig.MAILJET_LIST_ID}: ${localMailjetUrl}/_local/contacts?list=${destinationConfig.MAILJET_LIST_ID}`
-        : `Mailjet: ${withoutCredentials(mailjet.baseUrl)}, list ${destinationConfig.MAILJET_LIST_ID}`,
-      'Press Ctrl-C to stop.',
-      '',
-    ].join('\n'),
-  );
+  // Where to send webhooks and where to see them arrive come first.
+  const banner = [
+    `Webhook URL: ${webhook.href}${webhookAuth}`,
+    localSegmentUrl
+      ? `Segment (local): ${localSegmentUrl}  What arrived: ${localSegmentUrl}/_local/stats and /_local/events`
+      : `Segment: ${withoutCredentials(segment.endpoint)}`,
+    `Segment identify calls (Mailjet destination): ${destination.url}/v1/identify and /v1/batch${identifyAuth}`,
+    localMailjetUrl
+      ? `Mailjet (local): ${localMailjetUrl}  Contacts of list ${destinationConfig.MAILJET_LIST_ID}: ${localMailjetUrl}/_local/contacts?list=${destinationConfig.MAILJET_LIST_ID}`
+      : `Mailjet: ${withoutCredentials(mailjet.baseUrl)}, list ${destinationConfig.MAILJET_LIST_ID}`,
+    `Metrics: ${ingress.url}/metrics (ingress)  ${connector.url}/metrics (connector)  ${destination.url}/metrics (destination)`,
+    `Raw topic: ${topics.RAW_TOPIC}  Dead letters: ${topics.DEAD_LETTER_TOPIC}`,
+    `Kafka bootstrap: ${stack.brokers.join(',')}`,
+    `Schema registry: ${withoutCredentials(stack.registryUrl)}`,
+    ...(stack.dataDir
+      ? [`Local stack data: ${stack.dataDir}  (kept across restarts; start --fresh empties it)`]
+      : []),
+  ];
+  process.stdout.write(startBanner(banner));
 }
 
 async function ingressOnly(): Promise<void> {

@@ -235,7 +235,7 @@ function resolveIdentity(
 /**
  * A copy of `object` without its undefined members: Segment gets no key it has no value for. A plain
  * loop over the keys (same order) rather than entries/filter/fromEntries: it runs three times per event,
- * and the arrays those built were a quarter of the mapping's CPU time (bench/connector.ts --cpu-prof).
+ * and the arrays those built were a large part of the mapping's CPU time (bench/connector.ts --cpu-prof).
  */
 function defined<T extends object>(object: T): T {
   const copy: Record<string, unknown> = {};
@@ -247,7 +247,7 @@ function defined<T extends object>(object: T): T {
 }
 
 /**
- * Date#toISOString of a time in whole seconds. toISOString costs about 1 µs, a tenth of the mapping; the
+ * Date#toISOString of a time in whole seconds. toISOString is a noticeable part of the mapping; the
  * events of a stream fall on few days, so each day's text is kept and only the time of day is written.
  * The result is toISOString's, character for character (test/connector/segment-mapping.test.ts).
  */

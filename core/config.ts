@@ -2,7 +2,7 @@ import type { Static, TObject, TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ConnectorError } from './errors.ts';
 
-/** One row of a configuration table: what README.md documents and what start-up validates. */
+/** One row of a configuration table: what docs/configuration.md documents and what start-up validates. */
 export interface ConfigOption {
   name: string;
   type: string;

@@ -6,7 +6,7 @@
 export const errorCatalogue = {
   CONFIG_INVALID: {
     retriable: false,
-    hint: 'Fix the variable named above (see the configuration table in README.md) and start again.',
+    hint: 'Fix the variable named above (see docs/configuration.md) and start again.',
   },
   JAVA_MISSING: {
     retriable: false,
@@ -86,11 +86,11 @@ export const errorCatalogue = {
   },
   TOPIC_SETUP_FAILED: {
     retriable: true,
-    hint: 'The topics could not be checked or created. Create them yourself (see "Topics" in README.md) or give the client the right to create them, and to describe their configs (DescribeConfigs: start-up checks max.message.bytes).',
+    hint: 'The topics could not be checked or created. Create them yourself (see docs/topics-and-schemas.md) or give the client the right to create them, and to describe their configs (DescribeConfigs: start-up checks max.message.bytes).',
   },
   TOPIC_TOO_SMALL: {
     retriable: false,
-    hint: 'A topic\'s max.message.bytes is below what this project writes to it (see "Limits" in README.md). Raise it (kafka-configs --alter --entity-type topics --entity-name <topic> --add-config max.message.bytes=<bytes>), or lower the setting named above (and INGRESS_BODY_LIMIT_BYTES with DEAD_LETTER_TOPIC_MAX_MESSAGE_BYTES), then start again.',
+    hint: 'A topic\'s max.message.bytes is below what this project writes to it (see "Limits" in docs/topics-and-schemas.md). Raise it (kafka-configs --alter --entity-type topics --entity-name <topic> --add-config max.message.bytes=<bytes>), or lower the setting named above (and INGRESS_BODY_LIMIT_BYTES with DEAD_LETTER_TOPIC_MAX_MESSAGE_BYTES), then start again.',
   },
   EVENT_TOO_LARGE: {
     retriable: false,

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
-import { type Logger, type LoggerOptions, pino } from 'pino';
+import { type DestinationStream, type Logger, type LoggerOptions, pino } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -10,7 +11,8 @@ export const logConfigSchema = Type.Object(
       {
         default: 'info',
         examples: ['debug'],
-        description: 'Lowest level written to the JSON log on stdout.',
+        description:
+          'Lowest level written to the log on stdout (JSON lines; human-formatted lines when stdout is a terminal).',
       },
     ),
   },
@@ -28,11 +30,22 @@ const redact = [
 ];
 
 /**
- * The one root logger of a process. JSON lines by default (what log shippers read); a person at a
- * terminal gets the same lines, since pino's JSON stays greppable and we ship no pretty-printer.
+ * The one root logger of a process. JSON lines when stdout is not a terminal (what log shippers and the
+ * tests read); human-formatted lines on a terminal, through pino-pretty as a synchronous stream in this
+ * thread (a transport would start a worker thread per process, and its lines could land after the
+ * `start` banner written with process.stdout.write). The same redaction runs before either format.
  * Components take children with bindings: `logger.child({ component: 'ingress' })`.
  */
-export function createLogger(options: { level?: string; name?: string } = {}): Logger {
+export function createLogger(
+  options: {
+    level?: string;
+    name?: string;
+    /** Human-formatted lines instead of JSON; by default when stdout is a terminal. */
+    pretty?: boolean;
+    /** Where lines go; stdout by default. */
+    destination?: DestinationStream;
+  } = {},
+): Logger {
   const config: LoggerOptions = {
     level: options.level ?? 'info',
     base: { name: options.name ?? 'mailjet-connector' },
@@ -40,7 +53,17 @@ export function createLogger(options: { level?: string; name?: string } = {}): L
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   };
-  return pino(config);
+  if (!(options.pretty ?? process.stdout.isTTY === true))
+    return options.destination ? pino(config, options.destination) : pino(config);
+  return pino(
+    config,
+    pretty({
+      sync: true,
+      destination: options.destination ?? 1,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'name',
+    }),
+  );
 }
 
 /** A logger that writes nothing, for tests that do not look at logs. */

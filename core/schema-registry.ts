@@ -125,7 +125,7 @@ export function createAvroSerializer(subject: string, schemaId: number, avroSche
   const type = avro.Type.forSchema(avroSchema as avro.Schema);
   // Values are encoded behind the header in one scratch buffer, then copied out once into a pooled
   // allocation: avsc's toBuffer zero-fills a buffer of its own and Buffer.concat copies it again, which
-  // made the encode a tenth of the connector's CPU (bench/connector.ts --cpu-prof).
+  // made the encode a visible part of the connector's CPU profile (bench/connector.ts --cpu-prof).
   let scratch = framed(64 * 1024);
   return {
     subject,

@@ -137,9 +137,9 @@ async function startOnce(options: KafkaBrokerOptions): Promise<RunningBroker> {
       '-XX:+UseG1GC',
       '-XX:MaxGCPauseMillis=20',
       // G1 sizes regions from the heap: 1 MB at 512 MB, so any object over 512 KB is "humongous" and
-      // costly to allocate and reclaim, and a produce request of 1,000–2,000 records is one. The broker
-      // then took 0.7 of a core for the ingress's 42,000 events/s instead of 0.1 for 58,000 (npm run
-      // bench:ingress). Kafka's documentation sets 16 MB regions for its 6 GB heap; 4 MB here.
+      // costly to allocate and reclaim, and a produce request of 1,000–2,000 records is one: the broker
+      // then spent several times the CPU per event on the ingress's load (npm run bench:ingress).
+      // Kafka's documentation sets 16 MB regions for its 6 GB heap; 4 MB here.
       '-XX:G1HeapRegionSize=4m',
       '-XX:+ExitOnOutOfMemoryError',
       '-Djava.awt.headless=true',

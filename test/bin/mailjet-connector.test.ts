@@ -58,6 +58,12 @@ test('start, the main job: prints where to send webhooks and identify calls, bot
     child.once('exit', () => reject(new Error(`start exited early:\n${lines.join('\n')}`)));
   });
 
+  // The URLs are a block of their own, after a blank line and under a heading, webhooks first.
+  const heading = lines.findIndex((l) => l.startsWith('── mailjet-connector is running'));
+  assert.ok(heading > 0, `no banner heading in:\n${lines.join('\n')}`);
+  assert.equal(lines[heading - 1], '');
+  assert.match(lines[heading + 1] ?? '', /^Webhook URL: /);
+
   // Mailjet → ingress → connector → the local Segment server.
   const webhook = new URL(printed(lines, 'Webhook URL:'));
   const credentials = `Basic ${Buffer.from(`${decodeURIComponent(webhook.username)}:${decodeURIComponent(webhook.password)}`).toString('base64')}`;

@@ -1,0 +1,107 @@
+/**
+ * Rewrites the generated parts of docs/ from the code and the benchmarks' results files, so that they
+ * never drift: `npm run docs`. The configuration table (docs/configuration.md) comes from the config
+ * schemas, the error catalogue (docs/errors.md) from core/errors.ts, and every benchmark figure
+ * (docs/benchmarks.md) from bench/results/<name>.json, which each `npm run bench:<name>` writes.
+ * test/docs.test.ts fails when a generated part is stale.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { BenchResults } from '../bench/harness.ts';
+import { errorCatalogue } from '../core/errors.ts';
+import { configTable } from './configuration.ts';
+
+/** The benchmarks, in the order docs/benchmarks.md shows them; each writes bench/results/<name>.json. */
+export const benchNames = ['ingress', 'connector', 'replay', 'destination', 'producer'] as const;
+export type BenchName = (typeof benchNames)[number];
+
+export function errorTable(): string {
+  const rows = Object.entries(errorCatalogue).map(
+    ([code, { retriable, hint }]) => `| \`${code}\` | ${retriable ? 'yes' : 'no'} | ${hint} |`,
+  );
+  return ['| Code | Retriable | What to do |', '| --- | --- | --- |', ...rows].join('\n');
+}
+
+/** A table cell: a pipe would end the cell, a line break the row. */
+const cell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+
+function markdownTable(header: string[], rows: string[][]): string[] {
+  return [
+    `| ${header.map(cell).join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((row) => `| ${row.map(cell).join(' | ')} |`),
+  ];
+}
+
+const verdict = { true: 'met', false: '**missed**', info: 'info' } as const;
+
+/** One bench's part of docs/benchmarks.md: its last recorded run, or how to record one. */
+export function renderBench(name: BenchName, results: BenchResults | undefined): string {
+  const lines = [`### bench:${name}`, ''];
+  if (!results) {
+    lines.push(
+      `No results recorded yet: \`npm run bench:${name}\` writes \`bench/results/${name}.json\`, then` +
+        ' `npm run docs` renders them here.',
+    );
+    return lines.join('\n');
+  }
+  const { machine } = results;
+  lines.push(
+    `Last run ${results.date.slice(0, 16).replace('T', ' ')} UTC, commit \`${results.commit.slice(0, 12)}\`` +
+      `${results.dirty ? ' with uncommitted changes' : ''}, on ${machine.cpus} cpus (${machine.model}),` +
+      ` ${machine.memoryGb} GB, Node ${machine.node}. Settings: ${results.run || 'defaults'}.`,
+  );
+  if (results.targets.length > 0) {
+    lines.push(
+      '',
+      ...markdownTable(
+        ['Target', 'Measured', ''],
+        results.targets.map((t) => [t.what, t.value, verdict[String(t.met) as keyof typeof verdict]]),
+      ),
+    );
+  }
+  for (const figure of results.figures) lines.push('', ...markdownTable(figure.header, figure.rows));
+  return lines.join('\n');
+}
+
+/** The generated part of docs/benchmarks.md, from the results of each bench (undefined: none yet). */
+export function renderBenchmarks(results: Partial<Record<BenchName, BenchResults>>): string {
+  return benchNames.map((name) => renderBench(name, results[name])).join('\n\n');
+}
+
+export const resultsDir = new URL('../bench/results/', import.meta.url);
+
+/** The results files in bench/results/, by bench. */
+export function readResults(dir: URL = resultsDir): Partial<Record<BenchName, BenchResults>> {
+  const results: Partial<Record<BenchName, BenchResults>> = {};
+  for (const name of benchNames) {
+    const file = new URL(`${name}.json`, dir);
+    if (existsSync(file)) results[name] = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
+  }
+  return results;
+}
+
+/** Every generated part: file (from the repository root) → section name → content. */
+export function generatedSections(): Record<string, Record<string, string>> {
+  return {
+    'docs/configuration.md': { 'config-table': configTable() },
+    'docs/errors.md': { 'error-table': errorTable() },
+    'docs/benchmarks.md': { 'bench-results': renderBenchmarks(readResults()) },
+  };
+}
+
+export function replaceSection(text: string, name: string, content: string): string {
+  const pattern = new RegExp(`(<!-- ${name}:start -->)[\\s\\S]*?(<!-- ${name}:end -->)`);
+  if (!pattern.test(text)) throw new Error(`no <!-- ${name}:start/end --> markers`);
+  return text.replace(pattern, (_m, start: string, end: string) => `${start}\n${content}\n${end}`);
+}
+
+export const repoRoot = new URL('../', import.meta.url);
+
+if (import.meta.main) {
+  for (const [path, sections] of Object.entries(generatedSections())) {
+    const file = new URL(path, repoRoot);
+    let text = readFileSync(file, 'utf8');
+    for (const [name, content] of Object.entries(sections)) text = replaceSection(text, name, content);
+    writeFileSync(file, text);
+  }
+}

@@ -52,7 +52,7 @@ export function deadLetterRecord(letter: DeadLetter): OutgoingRecord {
  */
 export const MAX_QUOTED_CHARS = 100;
 
-/** The guard on the dlq.error.message header, whatever a stage wrote into its reason. */
+/** The guard on the dlq.error.message header and the logged reason, whatever a stage wrote into it. */
 export const MAX_DEAD_LETTER_MESSAGE_CHARS = 500;
 
 /**
@@ -95,7 +95,10 @@ export function logDeadLetters(
   const byCode = new Map<ErrorCode, number>();
   letters.forEach(({ code, reason }, index) => {
     byCode.set(code, (byCode.get(code) ?? 0) + 1);
-    if (index < MAX_DEAD_LETTER_LOG_LINES) log.warn({ code }, `dead-lettered: ${reason}`);
+    // Capped as the header is: a reason may quote input that is itself the problem (a huge MessageID).
+    if (index < MAX_DEAD_LETTER_LOG_LINES) {
+      log.warn({ code }, `dead-lettered: ${cut(reason, MAX_DEAD_LETTER_MESSAGE_CHARS)}`);
+    }
   });
   if (letters.length > MAX_DEAD_LETTER_LOG_LINES) {
     log.warn(

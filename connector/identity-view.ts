@@ -6,7 +6,6 @@
  * the view has read what the topic held when it started (`ready`).
  */
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { KafkaClient } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
 
@@ -65,7 +64,7 @@ export async function startIdentityView(options: {
   // partition, the last offset the topic held (the record before the high watermark). The tail of a
   // compacted log is its active segment, which is never cleaned, so that record is there to be read.
   const behind = new Map<number, bigint>();
-  for (const [partition, end] of await endOffsetsOf(options.kafka, options.topic)) {
+  for (const [partition, end] of await options.kafka.endOffsets(options.topic)) {
     if (BigInt(end) > 0n) behind.set(partition, BigInt(end) - 1n);
   }
   let caughtUp!: () => void;
@@ -115,20 +114,4 @@ export async function startIdentityView(options: {
     ready,
     close: () => consumer.disconnect(),
   };
-}
-
-/**
- * The topic's end offsets. A topic created a moment ago (by this process's ensureTopics, or by whoever
- * wrote the table) may not be known yet to the broker asked ("does not host this topic-partition"), so
- * a failure is asked again a few times before start-up fails.
- */
-async function endOffsetsOf(kafka: KafkaClient, topic: string): Promise<Map<number, string>> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await kafka.endOffsets(topic);
-    } catch (err) {
-      if (attempt === 10) throw err;
-      await sleep(200 * attempt);
-    }
-  }
 }

@@ -46,6 +46,19 @@ export function httpReason(status: number): string {
   return reasons[status] ?? 'Error';
 }
 
+/**
+ * The answer of an intake that stopped taking requests (a stop is under way): 503 with Retry-After,
+ * counted as shed, before the body is read.
+ */
+export function refuseShuttingDown(
+  reply: FastifyReply,
+  intake: { name: string; retryAfter: string; shed: { inc(labels: { reason: string }): void } },
+): FastifyReply {
+  intake.shed.inc({ reason: 'shutting_down' });
+  reply.header('Retry-After', intake.retryAfter);
+  return refuse(reply, 503, `The ${intake.name} is shutting down; retry later.`);
+}
+
 /** An error answer: `{ error: <reason phrase>, message }`, the message saying what to do. */
 export function refuse(reply: FastifyReply, status: number, message: string): FastifyReply {
   return reply.code(status).send({ error: httpReason(status), message });

@@ -14,6 +14,7 @@ import {
   createIntakeServer,
   type Readiness,
   refuse,
+  refuseShuttingDown,
   type TrustProxy,
 } from '../core/http-answers.ts';
 import type { Logger } from '../core/logger.ts';
@@ -120,9 +121,7 @@ export function buildIntakeApp(options: IntakeAppOptions): IntakeApp {
   // credentials in the headers are checked before a byte of the body is taken in.
   const checkIntakeAndAuth = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!intakeOpen) {
-      metrics.shed.inc({ reason: 'shutting_down' });
-      reply.header('Retry-After', retryAfter);
-      return refuse(reply, 503, 'The Mailjet destination is shutting down; retry later.');
+      return refuseShuttingDown(reply, { name: 'Mailjet destination', retryAfter, shed: metrics.shed });
     }
     const headers = authHeaders(request);
     const auth = authenticate.beforeBody(headers);

@@ -12,6 +12,7 @@ import {
   createIntakeServer,
   type Readiness,
   refuse,
+  refuseShuttingDown,
   type TrustProxy,
 } from '../core/http-answers.ts';
 import type { Logger } from '../core/logger.ts';
@@ -81,11 +82,7 @@ export function buildIngressApp(options: IngressAppOptions): IngressApp {
   });
 
   const checkIntakeAndAuth = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!intakeOpen) {
-      metrics.shed.inc({ reason: 'shutting_down' });
-      reply.header('Retry-After', retryAfter);
-      return refuse(reply, 503, 'The ingress is shutting down; retry later.');
-    }
+    if (!intakeOpen) return refuseShuttingDown(reply, { name: 'ingress', retryAfter, shed: metrics.shed });
     const token = (request.query as Record<string, QueryToken>).token;
     const auth = authenticate(request.headers.authorization, token);
     if (auth !== 'ok') {

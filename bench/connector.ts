@@ -97,7 +97,9 @@ const { values: args } = parseArgs({
   options: {
     events: { type: 'string', default: '200000' },
     'produce-seconds': { type: 'string', default: '15' },
-    'down-seconds': { type: 'string', default: '20' },
+    // A minute: the RSS of a process holding still rises between major GCs and falls at each, and a
+    // shorter window can hold only the rise, which reads as growth.
+    'down-seconds': { type: 'string', default: '60' },
     /** CONNECTOR_PARTITIONS_CONCURRENTLY of the connector children (its default); the baseline uses the same. */
     'partitions-concurrently': {
       type: 'string',

@@ -917,6 +917,12 @@ function createBatchRunner(
       if (stream !== current || stopped) return;
       streamFailed(error);
     });
+    // 'fetch' comes with a fetch's answer, before its records are handed over: looked at once they are.
+    current.on('fetch', () =>
+      setImmediate(() => {
+        if (stream === current) reachEnds(current);
+      }),
+    );
     // A join while this stream was being opened: its assignment may already be another.
     if (joins !== seenJoins) restart('rebalance', 0);
     else if (options.signal?.aborted) current.pause();
@@ -939,6 +945,21 @@ function createBatchRunner(
       stream?.pause();
     }
     schedule(queue);
+  }
+
+  /**
+   * A bounded range may end in records never handed over (a transaction's commit or abort markers),
+   * so no record at or past its end ever arrives. Once the stream's fetch position passed the end and
+   * it holds nothing more to hand over, every record of the range is queued or handled: the end is
+   * reached.
+   */
+  function reachEnds(current: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void {
+    if (current.readableLength > 0) return;
+    for (const queue of queues.values()) {
+      if (queue.end === undefined || queue.ended) continue;
+      const fetched = current.offsetsToFetch.get(keyOf(queue.topic, queue.partition));
+      if (fetched !== undefined && fetched >= queue.end) markEnd(queue);
+    }
   }
 
   /** A record at or past the end arrived: once what is queued before it is handled, the end is committed. */

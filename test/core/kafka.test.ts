@@ -442,3 +442,36 @@ test('bounded reading: a batch failing near the end comes again; the end is comm
   assert.deepEqual(handled, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'each record of the range once, in order');
   assert.deepEqual((await kafka.committedOffsets(groupId, topic)).get(0), '10');
 });
+
+// A range whose last offset is a transaction's commit marker never ended: markers are never handed
+// over, and the runner learnt of the end only from a record at or past it.
+test('bounded reading: a range ending in a transaction marker ends, its records handed over once', async (t) => {
+  const kafka = testKafka(t);
+  const topic = uniqueName('bounded-tx');
+  const groupId = uniqueName('bounded-tx-group');
+  await kafka.ensureTopics([{ topic, partitions: 1 }]);
+  const producer = await kafka.transactionalProducer({ transactionalId: uniqueName('bounded-tx') });
+  t.after(() => producer.disconnect());
+  const transaction = await producer.begin();
+  await transaction.send([
+    { topic, records: ['a', 'b', 'c'].map((value) => ({ key: 'k', value: Buffer.from(value) })) },
+  ]);
+  await transaction.commit();
+  // Three records and the commit marker after them.
+  await eventually('the marker written', async () => (await kafka.endOffsets(topic)).get(0) === '4');
+
+  const consumer = await kafka.consumer({ groupId });
+  t.after(() => consumer.disconnect());
+  await consumer.subscribe([topic], { fromBeginning: true });
+  const handled: string[] = [];
+  const committed: string[] = [];
+  await consumer.runBatches(
+    async (batch) => {
+      handled.push(...batch.records.map((r) => String(r.value)));
+    },
+    { endOffsetOf: () => '4', onCommitted: (_topic, _partition, next) => committed.push(next) },
+  );
+  await eventually('the range ended', () => committed.includes('4'));
+  assert.deepEqual(handled, ['a', 'b', 'c']);
+  assert.equal((await kafka.committedOffsets(groupId, topic)).get(0), '4');
+});

@@ -49,6 +49,11 @@ export interface SenderReport {
   answers: Record<string, number>;
 }
 
+/** The MessageID of the sender's `index`-th event: chosen events can be named before they are sent. */
+export function messageIdOf(prefix: string, index: number): string {
+  return `${prefix}${String(index).padStart(8, '0')}`;
+}
+
 const EVENT_TYPES = ['sent', 'open', 'click', 'bounce', 'blocked', 'spam', 'unsub'] as const;
 
 export class MailjetSender {
@@ -119,7 +124,7 @@ export class MailjetSender {
     const ids: string[] = [];
     const events: string[] = [];
     for (let i = 0; i < count; i++) {
-      const id = `${this.#options.messageIdPrefix}${String(this.#nextEvent++).padStart(8, '0')}`;
+      const id = messageIdOf(this.#options.messageIdPrefix, this.#nextEvent++);
       ids.push(id);
       events.push(this.#eventJson(id));
     }

@@ -35,14 +35,18 @@ export class Pipeline {
   readonly #cluster: ClusterAccess;
   readonly #ingressPort: number;
   readonly #segment: Awaited<ReturnType<typeof startSegmentChild>>;
+  /** The scenario's own connector settings. */
+  readonly #connectorEnv: NodeJS.ProcessEnv;
 
   private constructor(
     cluster: ClusterAccess,
     run: string,
     ingressPort: number,
     segment: Awaited<ReturnType<typeof startSegmentChild>>,
+    connectorEnv: NodeJS.ProcessEnv,
   ) {
     this.#cluster = cluster;
+    this.#connectorEnv = connectorEnv;
     this.#ingressPort = ingressPort;
     this.#segment = segment;
     this.topics = {
@@ -57,7 +61,12 @@ export class Pipeline {
   }
 
   /** The local Segment server (its memory holding `maxEvents` events), then the ingress and the connector. */
-  static async start(cluster: ClusterAccess, scenario: string, maxEvents: number): Promise<Pipeline> {
+  static async start(
+    cluster: ClusterAccess,
+    scenario: string,
+    maxEvents: number,
+    connectorEnv: NodeJS.ProcessEnv = {},
+  ): Promise<Pipeline> {
     const run = `integrity.${scenario}.${randomBytes(4).toString('hex')}`;
     const segment = await startSegmentChild({
       writeKey: WRITE_KEY,
@@ -65,7 +74,7 @@ export class Pipeline {
       maxEvents,
       env: { PATH: process.env.PATH },
     });
-    const pipeline = new Pipeline(cluster, run, await freePort(), segment);
+    const pipeline = new Pipeline(cluster, run, await freePort(), segment, connectorEnv);
     await pipeline.startIngress();
     await pipeline.startConnector();
     return pipeline;
@@ -111,6 +120,7 @@ export class Pipeline {
         CONNECTOR_HOST: '127.0.0.1',
         CONNECTOR_PORT: '0',
         CONNECTOR_GROUP_ID: this.groupId,
+        ...this.#connectorEnv,
       },
       readyMessage: 'connector running',
       keepProblems: 5,

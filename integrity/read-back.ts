@@ -58,7 +58,7 @@ export async function rawMessageIds(
 ): Promise<(string | undefined)[]> {
   return Promise.all(
     records.map(async (record) => {
-      const raw = await decodeOrUndefined<MailjetEventRaw>(registry, record.value);
+      const raw = await rawRecordIn(registry, record.value);
       return raw?.message_id ?? undefined;
     }),
   );
@@ -90,21 +90,24 @@ export async function deadLetteredEvents(
   return Promise.all(
     records.map(async (record) => {
       const code = record.headers[DEAD_LETTER_HEADERS.errorCode]?.toString() ?? 'unknown';
-      const raw = await decodeOrUndefined<MailjetEventRaw>(registry, record.value);
+      const raw = await rawRecordIn(registry, record.value);
       return { code, mailjetMessageId: raw?.message_id ?? undefined };
     }),
   );
 }
 
-async function decodeOrUndefined<T>(
+/** The raw record in `value`; undefined for anything else (a poison record, kept as it came). */
+async function rawRecordIn(
   registry: SchemaRegistryClient,
   value: Buffer | null,
-): Promise<T | undefined> {
+): Promise<MailjetEventRaw | undefined> {
   if (value === null) return undefined;
   try {
-    return await registry.decode<T>(value);
+    const decoded = await registry.decode<Partial<MailjetEventRaw>>(value);
+    // A value of another subject decodes too, under its own schema: only a raw record has event_json.
+    return typeof decoded.event_json === 'string' ? (decoded as MailjetEventRaw) : undefined;
   } catch {
-    return undefined; // Not a raw record of a known schema: a poison record, kept as it came.
+    return undefined; // Not Avro, or a schema id the registry does not know.
   }
 }
 

@@ -12,7 +12,8 @@
 import { randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   benchLogger,
@@ -120,7 +121,7 @@ runBench({
     writeResults(
       'integrity',
       undefined,
-      args['results-dir'] ? new URL(`file://${join(args['results-dir'], '/')}`) : resultsDir,
+      args['results-dir'] ? pathToFileURL(`${resolve(args['results-dir'])}/`) : resultsDir,
       `npm run integrity${quick ? ' -- --quick' : ''}`,
     );
     return lines.every((line) => line.failures.length === 0) ? 0 : 1;

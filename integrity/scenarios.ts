@@ -100,7 +100,9 @@ export const scenarios: Scenario[] = [
     async inject({ pipeline, random, loadMs, eventsPerSecond, messageIdPrefix, quick }) {
       const refused = new Set<string>();
       const early = Math.max(1, Math.floor((eventsPerSecond * loadMs) / 2000));
-      while (refused.size < (quick ? 3 : 10)) refused.add(messageIdOf(messageIdPrefix, random.int(0, early)));
+      // Not among the very first events: the fault must be in force before the connector can send them.
+      while (refused.size < (quick ? 3 : 10))
+        refused.add(messageIdOf(messageIdPrefix, random.int(20, 20 + early)));
       await setFaults(pipeline, { refuseEvents: { property: 'message_id', values: [...refused] } });
       const steps = quick ? 3 : 8;
       const slice = (loadMs * 0.8) / steps;

@@ -23,7 +23,12 @@ test('the integrity lane in quick mode: no scenario loses an acked event or dupl
     ['--disable-warning=TimeoutNegativeWarning', 'integrity/run.ts', '--quick', '--results-dir', resultsDir],
     {
       cwd: new URL('../../', import.meta.url),
-      env: { ...process.env, KAFKA_BROKERS: brokers.join(','), SCHEMA_REGISTRY_URL: registryUrl },
+      // The test stack, not a stack of the lane's own; and not a test process (no NODE_TEST_CONTEXT).
+      env: {
+        ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'NODE_TEST_CONTEXT')),
+        KAFKA_BROKERS: brokers.join(','),
+        SCHEMA_REGISTRY_URL: registryUrl,
+      },
       maxBuffer: 64 * 2 ** 20,
     },
   ).catch((err: { stdout?: string; stderr?: string; message: string }) => {

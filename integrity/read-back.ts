@@ -30,7 +30,13 @@ export async function readTopic(
     const finished = new Promise<void>((resolve) => {
       done = resolve;
     });
-    const running = consumer.run(async (record) => {
+    let crashed: (error: Error) => void = () => {};
+    const crash = new Promise<never>((_resolve, reject) => {
+      crashed = reject;
+    });
+    consumer.onCrash(crashed);
+    // run() resolves once the consumer is fetching; it rejects (or onCrash fires) when it cannot.
+    await consumer.run(async (record) => {
       const last = remaining.get(record.partition);
       if (last === undefined) return;
       records.push(record);
@@ -39,11 +45,13 @@ export async function readTopic(
     });
     const outcome = await Promise.race([
       finished.then(() => 'read' as const),
-      running.then(() => 'stopped' as const),
+      crash,
       sleep(timeoutMs, undefined, { ref: false }).then(() => 'timeout' as const),
     ]);
     if (outcome !== 'read') {
-      throw new Error(`read ${records.length} records of ${topic}, not up to its end offsets (${outcome})`);
+      throw new Error(
+        `read ${records.length} records of ${topic}, not up to its end offsets in ${timeoutMs / 1000} s`,
+      );
     }
     return records;
   } finally {

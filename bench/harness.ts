@@ -478,6 +478,6 @@ export function writeResults(
   mkdirSync(dir, { recursive: true });
   const file = new URL(`${name}.json`, dir);
   writeFileSync(file, `${JSON.stringify(content, null, 2)}\n`);
-  console.log(`results: ${file.pathname} (npm run docs renders docs/benchmarks.md)`);
+  console.log(`results: ${file.pathname} (npm run docs renders it into docs/)`);
   return file.pathname;
 }

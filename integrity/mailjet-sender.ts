@@ -73,9 +73,12 @@ export class MailjetSender {
     this.#options = options;
   }
 
-  /** Starts posting new bodies at the steady rate, each retried on its own until acked. */
-  start(): void {
-    this.#producing ??= this.#produce();
+  /**
+   * Posts new bodies at the steady rate for `forMs` (or until `finish`), each retried on its own until
+   * acked: the load lasts as long whatever the faults make the run wait for.
+   */
+  start(forMs = Number.POSITIVE_INFINITY): void {
+    this.#producing ??= this.#produce(performance.now() + forMs);
   }
 
   /** Stops making new bodies; those already made are still retried until acked or `deadline`. */
@@ -102,10 +105,10 @@ export class MailjetSender {
     return this.#deliveries.size;
   }
 
-  async #produce(): Promise<void> {
+  async #produce(until: number): Promise<void> {
     const interval = 1000 / this.#options.bodiesPerSecond;
     let due = performance.now();
-    while (!this.#stopProducing) {
+    while (!this.#stopProducing && performance.now() < until) {
       const body = this.#makeBody();
       const delivery = this.#deliver(this.#bodies++, body.text, body.ids).finally(() =>
         this.#deliveries.delete(delivery),

@@ -12,7 +12,7 @@ import type { ClusterAccess } from '../stack/local-stack.ts';
 
 export const WRITE_KEY = 'integrity-write-key';
 const USER = 'mailjet';
-const PASSWORD = 'integrity';
+const PASSWORD = 'integrity-lane-secret';
 export const authorization = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
 const PARTITIONS = 3;
 

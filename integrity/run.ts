@@ -158,7 +158,7 @@ async function runOnce(
       retryMs: [200, 2000],
       requestTimeoutMs: 10_000,
     });
-    sender.start();
+    sender.start(loadMs);
     const loadEnds = performance.now() + loadMs;
     const injected = await scenario.inject({
       pipeline,

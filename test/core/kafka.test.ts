@@ -10,6 +10,7 @@ import {
   murmur2,
   partitionOf,
 } from '../../core/kafka.ts';
+import { silentLogger } from '../../core/logger.ts';
 import { eventually } from '../helpers/connector.ts';
 import { readRecords, testKafka, testStack, uniqueName } from '../helpers/stack.ts';
 
@@ -441,4 +442,29 @@ test('bounded reading: a batch failing near the end comes again; the end is comm
   assert.ok(failed);
   assert.deepEqual(handled, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'each record of the range once, in order');
   assert.deepEqual((await kafka.committedOffsets(groupId, topic)).get(0), '10');
+});
+
+test('concurrent first admin calls share one connection, and close() leaves no socket open', async (t) => {
+  // Each concurrent first call opened an Admin of its own; close() closed only the last one kept, so the
+  // others' sockets held the process open after everything was closed (the integrity lane never ended).
+  const sockets = () => process.getActiveResourcesInfo().filter((name) => name === 'TCPSocketWrap').length;
+  const before = sockets();
+  const kafka = createKafkaClient({
+    brokers: testStack().brokers,
+    clientId: uniqueName('test'),
+    logger: silentLogger(),
+  });
+  t.after(() => kafka.close());
+  const topic = uniqueName('admin');
+  await Promise.all([
+    kafka.topicExists(topic),
+    kafka.endOffsets(topic).catch(() => undefined),
+    kafka.describeCluster(),
+  ]);
+  await kafka.close();
+  await eventually(
+    `the sockets opened for the admin calls closed (${sockets()} open, ${before} before)`,
+    () => sockets() <= before,
+    10_000,
+  );
 });

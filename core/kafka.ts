@@ -428,7 +428,10 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
     async close() {
       const closing = admin;
       admin = undefined;
-      await closing?.then((connected) => connected.close(), () => {});
+      await closing?.then(
+        (connected) => connected.close(),
+        () => {},
+      );
     },
   };
 }

@@ -64,7 +64,7 @@ checkFlags(usage, [
 const quick = args.quick;
 /** Quick mode: one seed per scenario, a short load (the default test command runs it). */
 const load = quick
-  ? { seconds: 15, bodiesPerSecond: 20, maxEventsPerBody: 5, seeds: 1 }
+  ? { seconds: 10, bodiesPerSecond: 20, maxEventsPerBody: 5, seeds: 1 }
   : { seconds: 60, bodiesPerSecond: 30, maxEventsPerBody: 5, seeds: 5 };
 const seedsPerScenario = args.seed !== undefined ? 1 : Number(args.seeds ?? load.seeds);
 const chosen = scenarios.filter((s) => args.scenario === undefined || args.scenario.includes(s.name));

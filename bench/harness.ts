@@ -410,7 +410,10 @@ export interface TargetResult {
   met: boolean | 'info';
 }
 
-/** bench/results/<name>.json: one run of `npm run bench:<name>`, what it printed, and where it ran. */
+/**
+ * bench/results/<name>.json: one run of `npm run bench:<name>` (or of the integrity lane), what it
+ * printed, and where it ran.
+ */
 export interface BenchResults {
   name: string;
   command: string;
@@ -452,11 +455,12 @@ export function writeResults(
   name: string,
   results: { figures: FigureTable[]; targets: TargetResult[] } = printed,
   dir: URL = resultsDir,
+  command = `npm run bench:${name}`,
 ): string {
   const cores = cpus();
   const content: BenchResults = {
     name,
-    command: `npm run bench:${name}`,
+    command,
     date: new Date().toISOString(),
     commit: git(['rev-parse', 'HEAD']) ?? 'unknown',
     // Results files written by the benches before this one are no change to the code measured.
@@ -474,6 +478,6 @@ export function writeResults(
   mkdirSync(dir, { recursive: true });
   const file = new URL(`${name}.json`, dir);
   writeFileSync(file, `${JSON.stringify(content, null, 2)}\n`);
-  console.log(`results: ${file.pathname} (npm run docs renders docs/benchmarks.md)`);
+  console.log(`results: ${file.pathname} (npm run docs renders it into docs/)`);
   return file.pathname;
 }

@@ -192,17 +192,25 @@ export async function startService(options: {
 
 /**
  * The local Segment server (bench/segment-runner.ts) in a child process, with a dedupe window of
- * `maxMessageIds`, so that "exactly once" can be checked over the whole run.
+ * `maxMessageIds`, so that "exactly once" can be checked over the whole run, and `maxEvents` kept in
+ * memory when the run reads every event back (the integrity lane).
  */
 export async function startSegmentChild(options: {
   writeKey: string;
   maxMessageIds: number;
+  /** Accepted events kept for /_local/events (the server's default when unset). */
+  maxEvents?: number;
   env: NodeJS.ProcessEnv;
   stderr?: 'pipe' | 'inherit';
 }): Promise<ChildHandle & { url: string }> {
   const handle = spawnChild(
     process.execPath,
-    ['bench/segment-runner.ts', options.writeKey, String(options.maxMessageIds)],
+    [
+      'bench/segment-runner.ts',
+      options.writeKey,
+      String(options.maxMessageIds),
+      ...(options.maxEvents === undefined ? [] : [String(options.maxEvents)]),
+    ],
     options.env,
     options.stderr,
   );

@@ -2,7 +2,8 @@
  * Rewrites the generated parts of docs/ from the code and the benchmarks' results files, so that they
  * never drift: `npm run docs`. The configuration table (docs/configuration.md) comes from the config
  * schemas, the error catalogue (docs/errors.md) from core/errors.ts, and every benchmark figure
- * (docs/benchmarks.md) from bench/results/<name>.json, which each `npm run bench:<name>` writes.
+ * (docs/benchmarks.md) from bench/results/<name>.json, which each `npm run bench:<name>` writes, and the
+ * integrity lane's last run (docs/reliability.md) from bench/results/integrity.json.
  * test/docs.test.ts fails when a generated part is stale.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -34,22 +35,23 @@ function markdownTable(header: string[], rows: string[][]): string[] {
 
 const verdict = { true: 'met', false: '**missed**', info: 'info' } as const;
 
-/** One bench's part of docs/benchmarks.md: its last recorded run, or how to record one. */
-export function renderBench(name: BenchName, results: BenchResults | undefined): string {
-  const lines = [`### bench:${name}`, ''];
+/**
+ * A results file as Markdown: when and where it ran, its targets met or missed, and its tables; when
+ * there is none yet, which command writes it.
+ */
+function renderResults(command: string, file: string, results: BenchResults | undefined): string[] {
   if (!results) {
-    lines.push(
-      `No results recorded yet: \`npm run bench:${name}\` writes \`bench/results/${name}.json\`, then` +
+    return [
+      `No results recorded yet: \`${command}\` writes \`bench/results/${file}\`, then` +
         ' `npm run docs` renders them here.',
-    );
-    return lines.join('\n');
+    ];
   }
   const { machine } = results;
-  lines.push(
+  const lines = [
     `Last run ${results.date.slice(0, 16).replace('T', ' ')} UTC, commit \`${results.commit.slice(0, 12)}\`` +
       `${results.dirty ? ' with uncommitted changes' : ''}, on ${machine.cpus} cpus (${machine.model}),` +
       ` ${machine.memoryGb} GB, Node ${machine.node}. Settings: ${results.run || 'defaults'}.`,
-  );
+  ];
   if (results.targets.length > 0) {
     lines.push(
       '',
@@ -60,7 +62,19 @@ export function renderBench(name: BenchName, results: BenchResults | undefined):
     );
   }
   for (const figure of results.figures) lines.push('', ...markdownTable(figure.header, figure.rows));
-  return lines.join('\n');
+  return lines;
+}
+
+/** One bench's part of docs/benchmarks.md: its last recorded run, or how to record one. */
+export function renderBench(name: BenchName, results: BenchResults | undefined): string {
+  return [`### bench:${name}`, '', ...renderResults(`npm run bench:${name}`, `${name}.json`, results)].join(
+    '\n',
+  );
+}
+
+/** The integrity lane's part of docs/reliability.md: its last recorded run, or how to record one. */
+export function renderIntegrity(results: BenchResults | undefined): string {
+  return renderResults('npm run integrity', 'integrity.json', results).join('\n');
 }
 
 /** The generated part of docs/benchmarks.md, from the results of each bench (undefined: none yet). */
@@ -80,12 +94,19 @@ export function readResults(dir: URL = resultsDir): Partial<Record<BenchName, Be
   return results;
 }
 
+/** bench/results/integrity.json, which `npm run integrity` writes; undefined before its first run. */
+export function readIntegrityResults(dir: URL = resultsDir): BenchResults | undefined {
+  const file = new URL('integrity.json', dir);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BenchResults) : undefined;
+}
+
 /** Every generated part: file (from the repository root) → section name → content. */
 export function generatedSections(): Record<string, Record<string, string>> {
   return {
     'docs/configuration.md': { 'config-table': configTable() },
     'docs/errors.md': { 'error-table': errorTable() },
     'docs/benchmarks.md': { 'bench-results': renderBenchmarks(readResults()) },
+    'docs/reliability.md': { 'integrity-results': renderIntegrity(readIntegrityResults()) },
   };
 }
 

@@ -250,18 +250,21 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       client.off('client:broker:connect', watch);
     }
   };
-  let admin: Admin | undefined;
-  const connectedAdmin = async (): Promise<Admin> => {
-    if (!admin) {
+  // The connecting admin, shared: concurrent first calls must wait for one connection rather than each
+  // open their own, which close() would never see (their sockets kept the process alive).
+  let admin: Promise<Admin> | undefined;
+  const connectedAdmin = (): Promise<Admin> => {
+    admin ??= (async () => {
       const created = new Admin(base());
       try {
         await connect(created);
       } catch (err) {
         await created.close().catch(() => {});
+        admin = undefined; // The next call tries again.
         throw err;
       }
-      admin = created;
-    }
+      return created;
+    })();
     return admin;
   };
   const partitionCount = async (topic: string): Promise<number> => {
@@ -423,8 +426,12 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       return wrapConsumer(consumer, { log: log.child({ groupId }), maxBytesPerPartition });
     },
     async close() {
-      await admin?.close();
+      const closing = admin;
       admin = undefined;
+      await closing?.then(
+        (connected) => connected.close(),
+        () => {},
+      );
     },
   };
 }

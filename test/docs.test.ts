@@ -8,9 +8,11 @@ import { type BenchResults, writeResults } from '../bench/harness.ts';
 import {
   benchNames,
   generatedSections,
+  readIntegrityResults,
   readResults,
   renderBench,
   renderBenchmarks,
+  renderIntegrity,
   replaceSection,
   repoRoot,
 } from '../bin/update-docs.ts';
@@ -210,4 +212,19 @@ test('what a bench writes with writeResults is what the generator reads back', (
   assert.ok(!Number.isNaN(Date.parse(written.date)));
   assert.deepEqual(written.figures, fixture.figures);
   assert.deepEqual(written.targets, fixture.targets);
+});
+
+test('the integrity lane writes its results with its own command, and docs/reliability.md renders them', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-results-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const url = pathToFileURL(`${dir}/`);
+  assert.equal(readIntegrityResults(url), undefined);
+  assert.match(renderIntegrity(undefined), /^No results recorded yet: `npm run integrity` writes/);
+  writeResults('integrity', { figures: fixture.figures, targets: fixture.targets }, url, 'npm run integrity');
+  const written = readIntegrityResults(url) as BenchResults;
+  assert.equal(written.command, 'npm run integrity');
+  assert.deepEqual(Object.keys(readResults(url)), [], "no bench reads the lane's file as its own");
+  const page = renderIntegrity(written);
+  assert.match(page, /^Last run .* UTC, commit `[0-9a-f]{12}`/);
+  assert.ok(page.includes('| ingress / raw client ≥ 0.8 | 1.91 | met |'));
 });

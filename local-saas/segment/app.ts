@@ -139,6 +139,9 @@ export function buildSegmentApp(options: SegmentAppOptions): FastifyInstance {
     const auth = authenticate(authorization, payload.writeKey, writeKeys);
     if (auth) return reply.code(401).send(errorBody('invalid_write_key', auth));
 
+    const refusal = faults.refusal(single ? [payload] : Array.isArray(payload.batch) ? payload.batch : []);
+    if (refusal) return reply.code(refusal.status).send(errorBody('injected_fault', refusal.message));
+
     const receivedAt = new Date().toISOString();
     if (single) {
       admit({ ...payload, type: single }, {}, receivedAt);

@@ -1,6 +1,7 @@
 /**
  * Fault injection for the local Segment server: the failures a client of Segment's HTTP API must survive
- * (429 with Retry-After, 5xx, slow answers, a steady rate limit), switched on by a test or over HTTP.
+ * (429 with Retry-After, 5xx, slow answers, a steady rate limit, chosen events refused with 400),
+ * switched on by a test or over HTTP.
  * A faulted request is answered before it is authenticated or its events are read, so it never records
  * events: to the client it is exactly a request Segment did not take.
  */
@@ -43,6 +44,29 @@ export const faultSettingsSchema = Type.Object(
         description: 'Requests per second above which 429 is answered; null switches it off.',
       }),
     ),
+    refuseEvents: Type.Optional(
+      Type.Union(
+        [
+          Type.Object(
+            {
+              property: Type.String({
+                minLength: 1,
+                description: 'Name of the event property to look at, e.g. "message_id".',
+              }),
+              values: Type.Array(Type.String(), {
+                description: 'Values of that property that make Segment refuse the event.',
+              }),
+            },
+            { additionalProperties: false },
+          ),
+          Type.Null(),
+        ],
+        {
+          description:
+            'A request holding an event whose properties[property] is one of values answers 400, as Segment answers a request it will never take; null switches it off.',
+        },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -56,6 +80,7 @@ export interface FaultState {
   failNext: { count: number; status: number };
   latencyMs: number;
   maxRequestsPerSecond: number | null;
+  refuseEvents: { property: string; values: string[] } | null;
 }
 
 /** The answer to give instead of handling a request. */
@@ -75,6 +100,8 @@ export class FaultInjector {
   readonly #clock: FaultClock;
   readonly #windows: RateWindows;
   #state: FaultState = initialState();
+  /** refuseEvents.values, looked up once per event. */
+  #refused = new Set<string>();
 
   constructor(options: FaultInjectorOptions = {}) {
     this.#clock = options;
@@ -96,11 +123,16 @@ export class FaultInjector {
     }
     if (valid.latencyMs !== undefined) state.latencyMs = valid.latencyMs;
     if (valid.maxRequestsPerSecond !== undefined) state.maxRequestsPerSecond = valid.maxRequestsPerSecond;
+    if (valid.refuseEvents !== undefined) {
+      state.refuseEvents = valid.refuseEvents && { ...valid.refuseEvents };
+      this.#refused = new Set(valid.refuseEvents?.values);
+    }
     return this.state();
   }
 
   clear(): void {
     this.#state = initialState();
+    this.#refused.clear();
     this.#windows.clear();
   }
 
@@ -135,6 +167,26 @@ export class FaultInjector {
     }
     return undefined;
   }
+
+  /**
+   * The fault for a request holding `events`, once it is read and authenticated: 400 when one of them is
+   * an event chosen to be refused. The whole request is refused, as Segment does, so a client must find
+   * the event itself (the connector bisects) and set it aside.
+   */
+  refusal(events: readonly unknown[]): Fault | undefined {
+    const rule = this.#state.refuseEvents;
+    if (!rule) return undefined;
+    const index = events.findIndex((event) => {
+      const value = (event as { properties?: Record<string, unknown> } | null)?.properties?.[rule.property];
+      return typeof value === 'string' && this.#refused.has(value);
+    });
+    if (index < 0) return undefined;
+    return {
+      status: 400,
+      headers: {},
+      message: `Injected fault: event ${index} is refused (properties.${rule.property} is chosen).`,
+    };
+  }
 }
 
 /**
@@ -155,5 +207,6 @@ function initialState(): FaultState {
     failNext: { count: 0, status: 503 },
     latencyMs: 0,
     maxRequestsPerSecond: null,
+    refuseEvents: null,
   };
 }

@@ -10,6 +10,7 @@ import {
   murmur2,
   partitionOf,
 } from '../../core/kafka.ts';
+import { silentLogger } from '../../core/logger.ts';
 import { eventually } from '../helpers/connector.ts';
 import { readRecords, testKafka, testStack, uniqueName } from '../helpers/stack.ts';
 
@@ -474,4 +475,29 @@ test('bounded reading: a range ending in a transaction marker ends, its records 
   await eventually('the range ended', () => committed.includes('4'));
   assert.deepEqual(handled, ['a', 'b', 'c']);
   assert.equal((await kafka.committedOffsets(groupId, topic)).get(0), '4');
+});
+
+test('concurrent first admin calls share one connection, and close() leaves no socket open', async (t) => {
+  // Each concurrent first call opened an Admin of its own; close() closed only the last one kept, so the
+  // others' sockets held the process open after everything was closed (the integrity lane never ended).
+  const sockets = () => process.getActiveResourcesInfo().filter((name) => name === 'TCPSocketWrap').length;
+  const before = sockets();
+  const kafka = createKafkaClient({
+    brokers: testStack().brokers,
+    clientId: uniqueName('test'),
+    logger: silentLogger(),
+  });
+  t.after(() => kafka.close());
+  const topic = uniqueName('admin');
+  await Promise.all([
+    kafka.topicExists(topic),
+    kafka.endOffsets(topic).catch(() => undefined),
+    kafka.describeCluster(),
+  ]);
+  await kafka.close();
+  await eventually(
+    `the sockets opened for the admin calls closed (${sockets()} open, ${before} before)`,
+    () => sockets() <= before,
+    10_000,
+  );
 });

@@ -354,6 +354,22 @@ test('the next N requests answer the configured 5xx and record nothing', async (
   assert.equal(segment.recorder.stats().eventsReceived, 1);
 });
 
+test('refuseEvents: a batch or single call holding a chosen event answers 400 and records none of its events', async (t) => {
+  const segment = testSegment(t);
+  segment.faults.set({ refuseEvents: { property: 'message_id', values: ['refuse-me'] } });
+  const chosen = trackEvent({ properties: { message_id: 'refuse-me' } });
+  const other = trackEvent({ properties: { message_id: 'keep-me' } });
+  const batch = await segment.post('/v1/batch', { batch: [other, chosen] });
+  assert.equal(batch.statusCode, 400);
+  assert.equal(batch.json().code, 'injected_fault');
+  const single = await segment.post('/v1/track', chosen);
+  assert.equal(single.statusCode, 400);
+  assert.equal(segment.recorder.stats().eventsReceived, 0, 'a refused request records no event');
+  const alone = await segment.post('/v1/batch', { batch: [other] });
+  assert.equal(alone.statusCode, 200, 'the other events go through once sent without it');
+  assert.equal(segment.recorder.stats().eventsReceived, 1);
+});
+
 test('a fault is answered even when the request would have failed auth: it comes before Segment looks', async (t) => {
   const segment = testSegment(t);
   segment.faults.set({ failNext: { count: 1, status: 500 } });

@@ -10,6 +10,7 @@ test('no faults by default: every request is handled', () => {
     failNext: { count: 0, status: 503 },
     latencyMs: 0,
     maxRequestsPerSecond: null,
+    refuseEvents: null,
   });
 });
 
@@ -85,4 +86,32 @@ test('invalid settings name every problem, and change nothing', () => {
   assert.equal(faults.take(), undefined);
   assert.throws(() => parseFaultSettings({ latency: 5 }), /Unexpected property/);
   assert.throws(() => parseFaultSettings([]), /Invalid fault settings/);
+});
+
+test('refuseEvents: a request holding a chosen event is refused with 400, naming it; null switches it off', () => {
+  const faults = new FaultInjector();
+  const event = (id: string) => ({ type: 'track', properties: { message_id: id } });
+  assert.equal(faults.refusal([event('1')]), undefined, 'off by default');
+  faults.set({ refuseEvents: { property: 'message_id', values: ['2', '3'] } });
+  assert.equal(faults.refusal([event('1'), event('4')]), undefined);
+  assert.deepEqual(faults.refusal([event('1'), event('3')]), {
+    status: 400,
+    headers: {},
+    message: 'Injected fault: event 1 is refused (properties.message_id is chosen).',
+  });
+  assert.equal(
+    faults.refusal([event('2')])?.status,
+    400,
+    'a refused event stays refused: Segment never takes it',
+  );
+  assert.equal(faults.refusal([null, { properties: null }, 'text']), undefined, 'odd events are no match');
+  faults.set({ refuseEvents: null });
+  assert.equal(faults.refusal([event('2')]), undefined);
+  faults.set({ refuseEvents: { property: 'message_id', values: ['2'] } });
+  faults.clear();
+  assert.equal(faults.refusal([event('2')]), undefined);
+  assert.throws(
+    () => faults.set({ refuseEvents: { property: '', values: [2] } } as never),
+    /refuseEvents\/property.*refuseEvents\/values\/0|refuseEvents/,
+  );
 });

@@ -1,0 +1,130 @@
+/**
+ * Reads a run's outcome back: every record of the raw, normalized and dead-letter topics (from the start
+ * to the end offsets, with a fresh consumer group), and every event the local Segment server accepted.
+ * Each is reduced to what integrity/count.ts counts: the Mailjet MessageID and the Segment messageId.
+ */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DEAD_LETTER_HEADERS } from '../core/dead-letter.ts';
+import type { IncomingRecord, KafkaClient } from '../core/kafka.ts';
+import type { SchemaRegistryClient } from '../core/schema-registry.ts';
+import type { RecordedEvent } from '../local-saas/segment/recorder.ts';
+import type { MailjetEventNormalized, MailjetEventRaw } from '../schemas/index.ts';
+import type { DeadLetteredEvent, DeliveredEvent } from './count.ts';
+
+/** Every record of `topic`, up to its end offsets as they are when called; none if it does not exist. */
+export async function readTopic(
+  kafka: KafkaClient,
+  topic: string,
+  timeoutMs = 60_000,
+): Promise<IncomingRecord[]> {
+  if (!(await kafka.topicExists(topic))) return [];
+  const end = await kafka.endOffsets(topic);
+  const remaining = new Map([...end].filter(([, offset]) => Number(offset) > 0));
+  const records: IncomingRecord[] = [];
+  if (remaining.size === 0) return records;
+  const consumer = await kafka.consumer({ groupId: `integrity-reader-${randomBytes(6).toString('hex')}` });
+  try {
+    await consumer.subscribe([topic], { fromBeginning: true });
+    let done: () => void = () => {};
+    const finished = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    let crashed: (error: Error) => void = () => {};
+    const crash = new Promise<never>((_resolve, reject) => {
+      crashed = reject;
+    });
+    consumer.onCrash(crashed);
+    // run() resolves once the consumer is fetching; it rejects (or onCrash fires) when it cannot.
+    await consumer.run(async (record) => {
+      const last = remaining.get(record.partition);
+      if (last === undefined) return;
+      records.push(record);
+      if (Number(record.offset) + 1 >= Number(last)) remaining.delete(record.partition);
+      if (remaining.size === 0) done();
+    });
+    const outcome = await Promise.race([
+      finished.then(() => 'read' as const),
+      crash,
+      sleep(timeoutMs, undefined, { ref: false }).then(() => 'timeout' as const),
+    ]);
+    if (outcome !== 'read') {
+      throw new Error(
+        `read ${records.length} records of ${topic}, not up to its end offsets in ${timeoutMs / 1000} s`,
+      );
+    }
+    return records;
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+/** The Mailjet MessageID of each raw record (as the ingress stored it). */
+export async function rawMessageIds(
+  records: IncomingRecord[],
+  registry: SchemaRegistryClient,
+): Promise<(string | undefined)[]> {
+  return Promise.all(
+    records.map(async (record) => {
+      const raw = await rawRecordIn(registry, record.value);
+      return raw?.message_id ?? undefined;
+    }),
+  );
+}
+
+export async function normalizedEvents(
+  records: IncomingRecord[],
+  registry: SchemaRegistryClient,
+): Promise<DeliveredEvent[]> {
+  return Promise.all(
+    records.map(async (record) => {
+      const normalized = await registry.decode<MailjetEventNormalized>(record.value as Buffer);
+      return {
+        messageId: normalized.message_id,
+        mailjetMessageId: normalized.mailjet_message_id ?? undefined,
+      };
+    }),
+  );
+}
+
+/**
+ * Each dead letter's code and the Mailjet event inside it: a dead letter keeps the original bytes, a raw
+ * record (the connector's stages) or a webhook body (the ingress's), and poison records hold none.
+ */
+export async function deadLetteredEvents(
+  records: IncomingRecord[],
+  registry: SchemaRegistryClient,
+): Promise<DeadLetteredEvent[]> {
+  return Promise.all(
+    records.map(async (record) => {
+      const code = record.headers[DEAD_LETTER_HEADERS.errorCode]?.toString() ?? 'unknown';
+      const raw = await rawRecordIn(registry, record.value);
+      return { code, mailjetMessageId: raw?.message_id ?? undefined };
+    }),
+  );
+}
+
+/** The raw record in `value`; undefined for anything else (a poison record, kept as it came). */
+async function rawRecordIn(
+  registry: SchemaRegistryClient,
+  value: Buffer | null,
+): Promise<MailjetEventRaw | undefined> {
+  if (value === null) return undefined;
+  try {
+    const decoded = await registry.decode<Partial<MailjetEventRaw>>(value);
+    // A value of another subject decodes too, under its own schema: only a raw record has event_json.
+    return typeof decoded.event_json === 'string' ? (decoded as MailjetEventRaw) : undefined;
+  } catch {
+    return undefined; // Not Avro, or a schema id the registry does not know.
+  }
+}
+
+/** What the local Segment server accepted, as messageId and the Mailjet MessageID of the track call. */
+export async function segmentEvents(segmentUrl: string): Promise<DeliveredEvent[]> {
+  const response = await fetch(`${segmentUrl}/_local/events?limit=100000`);
+  const { events } = (await response.json()) as { events: RecordedEvent[] };
+  return events.map((event) => {
+    const properties = (event.properties ?? {}) as { message_id?: string };
+    return { messageId: event.messageId, mailjetMessageId: properties.message_id };
+  });
+}

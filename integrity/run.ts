@@ -1,0 +1,285 @@
+/**
+ * The integrity lane: runs the real processes, injects faults at seeded random moments while a
+ * Mailjet-like sender posts webhooks, reads every topic and the local Segment server back, and counts.
+ * One JSON line per run, then one summary line per scenario; the results go to
+ * bench/results/integrity.json, which `npm run docs` renders into docs/reliability.md.
+ *
+ *   npm run integrity [-- --quick] [--scenario NAME] [--seeds N] [--seed S] [--results-dir DIR]
+ *
+ * Exits 1 when a run lost an acked event, delivered one Mailjet event under two messageIds, broke a
+ * scenario's own requirement, or did not catch up.
+ */
+import { randomInt } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  benchLogger,
+  checkFlags,
+  printMachine,
+  printTable,
+  printTargets,
+  resultsDir,
+  runBench,
+  startBenchStack,
+  writeResults,
+} from '../bench/harness.ts';
+import { createKafkaClient } from '../core/kafka.ts';
+import { createSchemaRegistryClient } from '../core/schema-registry.ts';
+import { waitCaughtUp } from './caught-up.ts';
+import { countRun, type RunFigures, type RunRecords, summarize } from './count.ts';
+import { MailjetSender } from './mailjet-sender.ts';
+import { authorization, Pipeline } from './pipeline.ts';
+import {
+  deadLetteredEvents,
+  normalizedEvents,
+  rawMessageIds,
+  readTopic,
+  segmentEvents,
+} from './read-back.ts';
+import { type Scenario, scenarioNames, scenarios } from './scenarios.ts';
+import { seededRandom } from './seeded-random.ts';
+
+const usage =
+  'npm run integrity -- [--quick] [--scenario NAME] [--seeds N] [--seed S] [--results-dir DIR]\n' +
+  `  scenarios: ${scenarioNames.join(', ')}`;
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    scenario: { type: 'string', multiple: true },
+    seeds: { type: 'string' },
+    seed: { type: 'string' },
+    'results-dir': { type: 'string' },
+  },
+});
+const isCount = (text: string | undefined) => text === undefined || /^[1-9]\d*$/.test(text);
+checkFlags(usage, [
+  isCount(args.seeds),
+  args.seed === undefined || /^\d+$/.test(args.seed),
+  (args.scenario ?? []).every((name) => scenarioNames.includes(name)),
+]);
+
+const quick = args.quick;
+/** Quick mode: one seed per scenario, a short load (the default test command runs it). */
+const load = quick
+  ? { seconds: 10, bodiesPerSecond: 20, maxEventsPerBody: 5, seeds: 1 }
+  : { seconds: 60, bodiesPerSecond: 30, maxEventsPerBody: 5, seeds: 5 };
+const seedsPerScenario = args.seed !== undefined ? 1 : Number(args.seeds ?? load.seeds);
+const chosen = scenarios.filter((s) => args.scenario === undefined || args.scenario.includes(s.name));
+/** After the load: how long the sender keeps retrying unacked bodies, and the pipeline may take to catch up. */
+const SENDER_GRACE_MS = 60_000;
+const CAUGHT_UP_TIMEOUT_MS = 120_000;
+
+export interface RunLine extends RunFigures {
+  scenario: string;
+  seed: number;
+  /** From the end of the last fault (or of the load, if later) to caught up; null when it never was. */
+  recovery_s: number | null;
+  /** Bodies the sender never got a 200 for (Mailjet would still hold them). */
+  unacked_bodies: number;
+  answers: Record<string, number>;
+  /** How each process the scenario stopped ended. */
+  endings: string[];
+  failures: string[];
+}
+
+// Without an existing cluster, the stack keeps its data in a folder of its own for the whole lane, so a
+// broker restarted by a scenario finds its log again; removed when the lane ends.
+let dataDir: string | undefined;
+if (process.env.KAFKA_BROKERS === undefined && process.env.LOCAL_STACK_DATA_DIR === undefined) {
+  dataDir = mkdtempSync(join(tmpdir(), 'integrity-stack-'));
+  process.env.LOCAL_STACK_DATA_DIR = dataDir;
+}
+
+runBench({
+  stopping: 'the integrity lane and its stack',
+  async main() {
+    printMachine(
+      `${quick ? 'quick' : 'long'}: ${seedsPerScenario} seed(s) per scenario, ${load.seconds} s of load at ` +
+        `${load.bodiesPerSecond} webhooks/s (single and grouped, up to ${load.maxEventsPerBody} events)`,
+    );
+    const { stack } = await startBenchStack();
+    const lines: RunLine[] = [];
+    for (const scenario of chosen) {
+      for (let i = 0; i < seedsPerScenario; i++) {
+        const seed = args.seed !== undefined ? Number(args.seed) : randomInt(2 ** 31);
+        const line = await runOnce(stack, scenario, seed);
+        console.log(JSON.stringify(line));
+        lines.push(line);
+      }
+    }
+    const summaries = chosen.map((scenario) =>
+      summarize(
+        scenario.name,
+        lines.filter((line) => line.scenario === scenario.name),
+      ),
+    );
+    for (const summary of summaries) console.log(JSON.stringify({ summary: true, ...summary }));
+    report(lines, summaries);
+    writeResults(
+      'integrity',
+      undefined,
+      args['results-dir'] ? pathToFileURL(`${resolve(args['results-dir'])}/`) : resultsDir,
+      `npm run integrity${quick ? ' -- --quick' : ''}`,
+    );
+    return lines.every((line) => line.failures.length === 0) ? 0 : 1;
+  },
+  async cleanUp() {
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  },
+});
+
+async function runOnce(
+  stack: Awaited<ReturnType<typeof startBenchStack>>['stack'],
+  scenario: Scenario,
+  seed: number,
+): Promise<RunLine> {
+  // Two streams of the seed: the bodies' choices and the faults' never take each other's numbers, so
+  // whatever the timing interleaves, a seed makes the same bodies and the same fault moments.
+  const bodiesRandom = seededRandom(seed);
+  const faultsRandom = seededRandom(seed ^ 0x5bd1e995);
+  const loadMs = load.seconds * 1000;
+  const expectedEvents = Math.ceil(load.seconds * load.bodiesPerSecond * load.maxEventsPerBody * 1.5);
+  const pipeline = await Pipeline.start(stack, scenario.name, expectedEvents + 10_000, scenario.connectorEnv);
+  const kafka = createKafkaClient({ brokers: stack.brokers, clientId: 'integrity', logger: benchLogger });
+  const registry = createSchemaRegistryClient(stack.registryUrl);
+  const failures: string[] = [];
+  const messageIdPrefix = String(seed);
+  try {
+    const sender = new MailjetSender({
+      url: pipeline.webhookUrl,
+      authorization,
+      random: bodiesRandom,
+      bodiesPerSecond: load.bodiesPerSecond,
+      maxEventsPerBody: load.maxEventsPerBody,
+      messageIdPrefix,
+      retryMs: [200, 2000],
+      requestTimeoutMs: 10_000,
+    });
+    sender.start(loadMs);
+    const loadEnds = performance.now() + loadMs;
+    const injected = await scenario.inject({
+      pipeline,
+      random: faultsRandom,
+      kafka,
+      registry,
+      loadMs,
+      eventsPerSecond: load.bodiesPerSecond,
+      messageIdPrefix,
+      quick,
+    });
+    const faultsEnded = performance.now();
+    await sleepUntil(loadEnds);
+    const sent = await sender.finish(SENDER_GRACE_MS);
+    const recoveryFrom = Math.max(faultsEnded, loadEnds);
+    let recovery_s: number | null = null;
+    try {
+      await waitCaughtUp(kafka, {
+        groupId: pipeline.groupId,
+        rawTopic: pipeline.topics.RAW_TOPIC,
+        deadLetterTopic: pipeline.topics.DEAD_LETTER_TOPIC,
+        segmentUrl: pipeline.segmentUrl,
+        acked: sent.acked,
+        timeoutMs: CAUGHT_UP_TIMEOUT_MS,
+      });
+      recovery_s = Number(((performance.now() - recoveryFrom) / 1000).toFixed(1));
+    } catch (err) {
+      failures.push((err as Error).message);
+    }
+    const [raw, normalized, deadLetters] = await Promise.all([
+      readTopic(kafka, pipeline.topics.RAW_TOPIC),
+      readTopic(kafka, pipeline.topics.NORMALIZED_TOPIC),
+      readTopic(kafka, pipeline.topics.DEAD_LETTER_TOPIC),
+    ]);
+    const records: RunRecords = {
+      posted: sent.posted,
+      acked: sent.acked,
+      raw: await rawMessageIds(raw, registry),
+      normalized: await normalizedEvents(normalized, registry),
+      deadLetters: await deadLetteredEvents(deadLetters, registry),
+      segment: await segmentEvents(pipeline.segmentUrl),
+    };
+    const figures = countRun(records);
+    if (figures.lost > 0) failures.push(`lost ${figures.lost} acked events`);
+    if (figures.segment_effective_duplicates > 0) {
+      failures.push(
+        `${figures.segment_effective_duplicates} Mailjet events reached Segment under two messageIds`,
+      );
+    }
+    failures.push(...(scenario.check?.(records, injected) ?? []));
+    if (sent.acked.size === 0) failures.push('no webhook was acked: the run tested nothing');
+    return {
+      scenario: scenario.name,
+      seed,
+      ...figures,
+      recovery_s,
+      unacked_bodies: sent.unackedBodies,
+      answers: sent.answers,
+      endings: pipeline.endings,
+      failures,
+    };
+  } finally {
+    await pipeline.close();
+    await kafka.close();
+  }
+}
+
+async function sleepUntil(at: number): Promise<void> {
+  const wait = at - performance.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+}
+
+/** The runs and the summaries as the results file's tables, and each scenario's requirements as targets. */
+function report(lines: RunLine[], summaries: ReturnType<typeof summarize>[]): void {
+  printTable(
+    [
+      'scenario',
+      'seed',
+      'posted',
+      'acked',
+      'in Segment',
+      'dead-lettered',
+      'lost',
+      'Segment dups',
+      'normalized dups',
+      'recovery s',
+    ],
+    lines.map((line) => [
+      line.scenario,
+      String(line.seed),
+      String(line.posted),
+      String(line.acked),
+      String(line.delivered_distinct),
+      String(line.dead_lettered),
+      String(line.lost),
+      String(line.segment_effective_duplicates),
+      String(line.normalized_duplicates),
+      line.recovery_s === null ? 'never' : String(line.recovery_s),
+    ]),
+    2,
+  );
+  printTargets(
+    summaries.flatMap((summary) => {
+      const runs = lines.filter((line) => line.scenario === summary.scenario);
+      return [
+        [
+          `${summary.scenario}: lost = 0 in ${summary.runs} runs`,
+          `max ${summary.max_lost}`,
+          summary.max_lost === 0,
+        ],
+        [
+          `${summary.scenario}: Segment duplicates = 0`,
+          `max ${summary.max_segment_effective_duplicates}`,
+          summary.max_segment_effective_duplicates === 0,
+        ],
+        [
+          `${summary.scenario}: caught up, and the scenario's own checks held`,
+          `recovery p50 ${summary.recovery_p50_s ?? 'n/a'} s, max ${summary.recovery_max_s ?? 'n/a'} s`,
+          runs.every((line) => line.failures.length === 0),
+        ],
+      ] as [string, string, boolean][];
+    }),
+  );
+}

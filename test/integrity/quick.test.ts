@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import type { ScenarioSummary } from '../../integrity/count.ts';
+import type { RunLine } from '../../integrity/run.ts';
+import { scenarios } from '../../integrity/scenarios.ts';
+import { testStack } from '../helpers/stack.ts';
+
+const run = promisify(execFile);
+
+test('the integrity lane in quick mode: no scenario loses an acked event or duplicates one in Segment', {
+  timeout: 15 * 60_000,
+}, async (t) => {
+  const resultsDir = mkdtempSync(join(tmpdir(), 'integrity-results-'));
+  t.after(() => rmSync(resultsDir, { recursive: true, force: true }));
+  const { brokers, registryUrl } = testStack();
+  const lane = await run(
+    process.execPath,
+    ['--disable-warning=TimeoutNegativeWarning', 'integrity/run.ts', '--quick', '--results-dir', resultsDir],
+    {
+      cwd: new URL('../../', import.meta.url),
+      // The test stack, not a stack of the lane's own; and not a test process (no NODE_TEST_CONTEXT).
+      env: {
+        ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'NODE_TEST_CONTEXT')),
+        KAFKA_BROKERS: brokers.join(','),
+        SCHEMA_REGISTRY_URL: registryUrl,
+      },
+      maxBuffer: 64 * 2 ** 20,
+    },
+  ).catch((err: { stdout?: string; stderr?: string; message: string }) => {
+    // Exit 1 is a failed check: its lines below say which; anything else is the lane's own failure.
+    if (err.stdout?.includes('"summary":true')) return { stdout: err.stdout, stderr: err.stderr ?? '' };
+    throw new Error(`the lane failed: ${err.message}\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
+  });
+  const json = lane.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as RunLine | (ScenarioSummary & { summary: true }));
+  const runs = json.filter((line): line is RunLine => !('summary' in line));
+  const summaries = json.filter((line) => 'summary' in line);
+  t.diagnostic(runs.map((line) => JSON.stringify(line)).join('\n'));
+
+  assert.deepEqual(
+    runs.map((line) => line.scenario),
+    scenarios.map((scenario) => scenario.name),
+    'one run per scenario',
+  );
+  assert.equal(summaries.length, scenarios.length);
+  for (const line of runs) {
+    const what = `${line.scenario} (seed ${line.seed}, replay with --seed ${line.seed})`;
+    assert.ok(line.acked > 0, `${what}: nothing was acked`);
+    assert.equal(line.lost, 0, `${what}: lost ${line.lost_examples.join(', ')}`);
+    assert.equal(line.segment_effective_duplicates, 0, `${what}: Segment duplicates`);
+    assert.notEqual(line.recovery_s, null, `${what}: never caught up`);
+    if (line.scenario === 'sigterm-all')
+      assert.equal(line.normalized_duplicates, 0, `${what}: normalized duplicates`);
+    assert.deepEqual(line.failures, [], what);
+  }
+});

@@ -94,6 +94,35 @@ export function parseLosslessJsonBounded(
   return { value: parseScanned(text, scanned), depth: scanned.depth };
 }
 
+/** A request body read by readJsonBody, or why it cannot be read at all. */
+export type JsonBody =
+  | { ok: true; value: LosslessJson; mayBeTooDeep: boolean }
+  | { ok: false; tooDeep: boolean; reason: string };
+
+/**
+ * Parses a request body whose items (webhook events, identify calls) may nest MAX_JSON_DEPTH levels
+ * inside `envelopeLevels` levels of envelope (a grouped body's array; a batch object and its array).
+ * Only a body reaching past the limit can hold an item that does: `mayBeTooDeep` says whether each item
+ * must be measured (exceedsDepth). A body too deep to read item by item (a `\u0000` escape beside a
+ * value past the limit), or not JSON, is refused whole with the reason; the caller picks the code.
+ */
+export function readJsonBody(body: Buffer, envelopeLevels: number): JsonBody {
+  try {
+    const { value, depth } = parseLosslessJsonBounded(body.toString('utf8'), MAX_JSON_DEPTH + envelopeLevels);
+    return { ok: true, value, mayBeTooDeep: depth > MAX_JSON_DEPTH };
+  } catch (err) {
+    if (err instanceof JsonTooDeepError)
+      return { ok: false, tooDeep: true, reason: tooDeepReason('the body') };
+    const detail = body.length === 0 ? 'the body is empty' : (err as Error).message;
+    return { ok: false, tooDeep: false, reason: `Invalid JSON: ${detail}` };
+  }
+}
+
+/** Why an input was refused for nesting, in the same words wherever a body is read. */
+export function tooDeepReason(where: string): string {
+  return `${where}: nests deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`;
+}
+
 /** Whether `value` nests deeper than `maxDepth` levels or holds a TooDeepJson. Iterative. */
 export function exceedsDepth(value: unknown, maxDepth: number): boolean {
   const stack: { value: unknown; depth: number }[] = [{ value, depth: 0 }];

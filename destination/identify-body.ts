@@ -12,10 +12,10 @@ import type { ErrorCode } from '../core/errors.ts';
 import {
   exactText,
   exceedsDepth,
-  JsonTooDeepError,
   MAX_JSON_DEPTH,
-  parseLosslessJsonBounded,
+  readJsonBody,
   stringifyLosslessJson,
+  tooDeepReason,
 } from '../core/lossless-json.ts';
 import type { SegmentIdentify } from '../schemas/index.ts';
 
@@ -64,21 +64,14 @@ export interface ReadOptions {
 const OTHER_CALL_TYPES = new Set(['track', 'page', 'screen', 'group', 'alias']);
 
 export function readIdentifyBody(body: Buffer, options: ReadOptions = {}): IdentifyBody {
-  let parsed: unknown;
-  let depth: number;
-  try {
-    // Two levels more than a call may nest: a batch envelope and its array.
-    ({ value: parsed, depth } = parseLosslessJsonBounded(body.toString('utf8'), MAX_JSON_DEPTH + 2));
-  } catch (err) {
-    if (err instanceof JsonTooDeepError) {
-      // Too deep to read call by call (a `\u0000` escape beside a value past the limit): one dead letter.
-      return { ...empty(), rejected: [reject(tooDeepReason('the body'), body, null, 'JSON_TOO_DEEP')] };
-    }
-    const detail = body.length === 0 ? 'the body is empty' : (err as Error).message;
-    return { ...empty(), rejected: [reject(`Invalid JSON: ${detail}`, body, null)] };
+  // Two levels of envelope: a batch object and its array.
+  const read = readJsonBody(body, 2);
+  if (!read.ok) {
+    const code = read.tooDeep ? 'JSON_TOO_DEEP' : 'IDENTIFY_INVALID';
+    return { ...empty(), rejected: [reject(read.reason, body, null, code)] };
   }
-  // Only a body that reaches past the limit can hold a call that does: the others skip the walk.
-  const checks: CallChecks = { ...options, mayBeTooDeep: depth > MAX_JSON_DEPTH };
+  const parsed = read.value;
+  const checks: CallChecks = { ...options, mayBeTooDeep: read.mayBeTooDeep };
   const result = empty();
   if (isObject(parsed) && typeof parsed.writeKey === 'string') result.writeKey = parsed.writeKey;
   let calls: unknown[];
@@ -236,10 +229,6 @@ function timeOf(value: unknown): number | null {
   if (typeof value !== 'string') return null;
   const time = Date.parse(value);
   return Number.isNaN(time) ? null : time;
-}
-
-function tooDeepReason(where: string): string {
-  return `${where}: nests deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`;
 }
 
 function reject(

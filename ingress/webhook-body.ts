@@ -9,10 +9,10 @@ import type { ErrorCode } from '../core/errors.ts';
 import {
   exactText,
   exceedsDepth,
-  JsonTooDeepError,
   MAX_JSON_DEPTH,
-  parseLosslessJsonBounded,
+  readJsonBody,
   stringifyLosslessJson,
+  tooDeepReason,
 } from '../core/lossless-json.ts';
 import { isMailjetEventType, MAILJET_EVENT_TYPES, type MailjetEventType } from '../core/mailjet-event.ts';
 
@@ -45,26 +45,14 @@ export interface WebhookBody {
 }
 
 export function readWebhookBody(body: Buffer): WebhookBody {
-  let parsed: unknown;
-  let depth: number;
-  try {
-    // One level more than an event may nest: the array of a grouped body.
-    ({ value: parsed, depth } = parseLosslessJsonBounded(body.toString('utf8'), MAX_JSON_DEPTH + 1));
-  } catch (err) {
-    // Too deep to read part by part (a `\u0000` escape beside a value past the limit): one dead letter.
-    if (err instanceof JsonTooDeepError) {
-      const reason = tooDeepReason('the body');
-      return { accepted: [], rejected: [{ code: 'JSON_TOO_DEEP', reason, raw: body, email: null }] };
-    }
-    const detail = body.length === 0 ? 'the body is empty' : (err as Error).message;
-    return {
-      accepted: [],
-      rejected: [{ code: 'INVALID_JSON', reason: `Invalid JSON: ${detail}`, raw: body, email: null }],
-    };
+  // One level of envelope: the array of a grouped body.
+  const read = readJsonBody(body, 1);
+  if (!read.ok) {
+    const code = read.tooDeep ? 'JSON_TOO_DEEP' : 'INVALID_JSON';
+    return { accepted: [], rejected: [{ code, reason: read.reason, raw: body, email: null }] };
   }
+  const { value: parsed, mayBeTooDeep } = read;
   const elements = Array.isArray(parsed) ? parsed : [parsed];
-  // Only a body that reaches past the limit can hold an event that does: the others skip the walk.
-  const mayBeTooDeep = depth > MAX_JSON_DEPTH;
   const result: WebhookBody = { accepted: [], rejected: [] };
   elements.forEach((element, index) => {
     const where = Array.isArray(parsed) ? `element ${index}` : 'the body';
@@ -87,10 +75,6 @@ function tooDeep(element: unknown, where: string): RejectedInput {
     raw: Buffer.from(stringifyLosslessJson(element)),
     email: typeof fields.email === 'string' ? fields.email : null,
   };
-}
-
-function tooDeepReason(where: string): string {
-  return `${where}: nests deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`;
 }
 
 function readEvent(element: unknown, where: string): AcceptedEvent | RejectedInput {

@@ -925,11 +925,14 @@ function createBatchRunner(
       streamFailed(error);
     });
     // 'fetch' comes with a fetch's answer, before its records are handed over: looked at once they are.
-    current.on('fetch', () =>
-      setImmediate(() => {
-        if (stream === current) reachEnds(current);
-      }),
-    );
+    // Only bounded reading has ends to reach.
+    if (options.endOffsetOf) {
+      current.on('fetch', () =>
+        setImmediate(() => {
+          if (stream === current) reachEnds(current);
+        }),
+      );
+    }
     // A join while this stream was being opened: its assignment may already be another.
     if (joins !== seenJoins) restart('rebalance', 0);
     else if (options.signal?.aborted) current.pause();

@@ -141,6 +141,16 @@ export class Pipeline {
     if (child) this.endings.push(`${which} ${await child.stop()}`);
   }
 
+  /** Sets faults of the local Segment server (its `/_local/faults`), in force until set again. */
+  async segmentFaults(faults: object): Promise<void> {
+    const response = await fetch(`${this.segmentUrl}/_local/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(faults),
+    });
+    if (!response.ok) throw new Error(`the Segment server refused the faults: ${await response.text()}`);
+  }
+
   /** Stops everything this run started. */
   async close(): Promise<void> {
     await Promise.all([this.stop('ingress'), this.stop('connector')]);

@@ -39,7 +39,8 @@ import {
   readTopic,
   segmentEvents,
 } from './read-back.ts';
-import { type Scenario, scenarioNames, scenarios } from './scenarios.ts';
+import type { Scenario } from './scenario.ts';
+import { scenarioNames, scenarios } from './scenarios.ts';
 import { seededRandom } from './seeded-random.ts';
 
 const usage =
@@ -65,7 +66,7 @@ const quick = args.quick;
 /** Quick mode: one seed per scenario, a short load (the default test command runs it). */
 const load = quick
   ? { seconds: 10, bodiesPerSecond: 20, maxEventsPerBody: 5, seeds: 1 }
-  : { seconds: 60, bodiesPerSecond: 30, maxEventsPerBody: 5, seeds: 5 };
+  : { seconds: 30, bodiesPerSecond: 50, maxEventsPerBody: 5, seeds: 20 };
 const seedsPerScenario = args.seed !== undefined ? 1 : Number(args.seeds ?? load.seeds);
 const chosen = scenarios.filter((s) => args.scenario === undefined || args.scenario.includes(s.name));
 /** After the load: how long the sender keeps retrying unacked bodies, and the pipeline may take to catch up. */

@@ -7,6 +7,7 @@
 import type { KafkaClient } from '../core/kafka.ts';
 import type { SchemaRegistryClient } from '../core/schema-registry.ts';
 import type { RunRecords } from './count.ts';
+import type { DestinationPipeline } from './destination-pipeline.ts';
 import type { Pipeline } from './pipeline.ts';
 import type { Random } from './seeded-random.ts';
 
@@ -40,4 +41,32 @@ export interface Scenario {
   inject(context: ScenarioContext): Promise<Injected>;
   /** Failures beyond the common checks. */
   check?(records: RunRecords, injected: Injected): string[];
+}
+
+/**
+ * A scenario of the Mailjet destination's pipeline (Segment identify → intake → Kafka → worker → the local
+ * Mailjet server), run by integrity/destination-run.ts instead of the webhook pipeline.
+ */
+export interface DestinationScenario {
+  kind: 'destination';
+  name: string;
+  number: number;
+  description: string;
+  /** Settings of the worker for this scenario. */
+  workerEnv?: NodeJS.ProcessEnv;
+  /** Injects the faults; returns when the last is over (the worker running again). */
+  inject(context: DestinationScenarioContext): Promise<void>;
+}
+
+export interface DestinationScenarioContext {
+  pipeline: DestinationPipeline;
+  random: Random;
+  loadMs: number;
+  quick: boolean;
+}
+
+export type AnyScenario = Scenario | DestinationScenario;
+
+export function isDestinationScenario(scenario: AnyScenario): scenario is DestinationScenario {
+  return 'kind' in scenario && scenario.kind === 'destination';
 }

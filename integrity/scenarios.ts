@@ -1,10 +1,17 @@
 /** Every scenario of the lane, in the order a run takes them (one file each under scenarios/). */
-import type { Scenario } from './scenario.ts';
+import type { AnyScenario } from './scenario.ts';
 import { connectorKill } from './scenarios/connector-kill.ts';
+import { mailjetDestination } from './scenarios/mailjet-destination.ts';
 import { poisonRecords } from './scenarios/poison-records.ts';
 import { segmentFaults } from './scenarios/segment-faults.ts';
 import { sigtermAll } from './scenarios/sigterm-all.ts';
 
-export const scenarios: Scenario[] = [connectorKill, sigtermAll, segmentFaults, poisonRecords];
+export const scenarios: AnyScenario[] = [
+  connectorKill,
+  sigtermAll,
+  segmentFaults,
+  poisonRecords,
+  mailjetDestination,
+];
 
 export const scenarioNames = scenarios.map((s) => s.name);

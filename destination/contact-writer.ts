@@ -14,6 +14,7 @@ import {
   fitValue,
   inferDatatype,
   type MailjetDatatype,
+  mergeUpdates,
   type PropertyValue,
 } from './contact-mapping.ts';
 import type { ContactAction, MailjetClient, MailjetProperty, MailjetRefusal } from './mailjet-client.ts';
@@ -40,6 +41,12 @@ export interface WriteReport<T> {
 export interface ContactWriter {
   /** Checks the list and reads the account's properties; fails with a clear error when the list is missing. */
   start(signal?: AbortSignal): Promise<void>;
+  /**
+   * Writes identify calls in their order (several may be of one contact): each call's values are fitted
+   * on their own, so a call that does not fit is rejected alone; the calls of one contact that fit are
+   * then one write, later values winning, as if they were sent one by one. Every call comes back as
+   * upserted or rejected.
+   */
   write<T extends { update: ContactUpdate }>(items: T[], signal?: AbortSignal): Promise<WriteReport<T>>;
   /** Properties known to exist in Mailjet (read at start, created since). */
   knownProperties(): number;
@@ -134,15 +141,18 @@ export function createContactWriter(options: ContactWriterOptions): ContactWrite
   }
 
   async function upsertOneByOne<T extends { update: ContactUpdate }>(
-    items: { item: T; contact: ContactUpdate }[],
+    contacts: ContactWrite<T>[],
     report: WriteReport<T>,
     signal?: AbortSignal,
   ): Promise<void> {
-    for (const { item, contact } of items) {
+    for (const { calls, contact } of contacts) {
       const refused = await client.manageContact(listId, action, contact, signal);
       if (refused?.status === 404) throw listMissing(listId, refused);
-      if (!refused) report.upserted.push(item);
-      else report.rejected.push({ item, code: 'MAILJET_REJECTED', message: refusalText(refused) });
+      if (!refused) report.upserted.push(...calls);
+      else {
+        const message = refusalText(refused);
+        for (const item of calls) report.rejected.push({ item, code: 'MAILJET_REJECTED', message });
+      }
     }
   }
 
@@ -151,7 +161,7 @@ export function createContactWriter(options: ContactWriterOptions): ContactWrite
    * contacts are sent again one by one: upserts are idempotent, and each refusal then has its reason.
    */
   async function upsertInBulk<T extends { update: ContactUpdate }>(
-    items: { item: T; contact: ContactUpdate }[],
+    items: ContactWrite<T>[],
     report: WriteReport<T>,
     signal?: AbortSignal,
   ): Promise<void> {
@@ -172,7 +182,7 @@ export function createContactWriter(options: ContactWriterOptions): ContactWrite
         await sleep(pollMs, signal);
         const job = await client.bulkJob(listId, jobId, signal);
         if (job.status === 'completed') {
-          for (const { item } of items) report.upserted.push(item);
+          for (const { calls } of items) report.upserted.push(...calls);
           return;
         }
         if (job.status === 'error') {
@@ -214,12 +224,15 @@ export function createContactWriter(options: ContactWriterOptions): ContactWrite
         items.map(({ update }) => update),
         signal,
       );
-      const ready: { item: (typeof items)[number]; contact: ContactUpdate }[] = [];
+      // Fitted call by call, before they are folded: folded first, a call that does not fit would take
+      // its contact's other calls with it, and one whose value a later call replaces would pass unseen.
+      const fitting: { update: ContactUpdate; origin: (typeof items)[number] }[] = [];
       for (const item of items) {
         const contact = fit(item.update);
         if ('code' in contact) report.rejected.push({ item, ...contact });
-        else ready.push({ item, contact });
+        else fitting.push({ update: contact, origin: item });
       }
+      const ready = mergeUpdates(fitting).map(({ update, origins }) => ({ calls: origins, contact: update }));
       if (ready.length < options.bulkMinContacts) await upsertOneByOne(ready, report, signal);
       else {
         for (let start = 0; start < ready.length; start += MAX_CONTACTS_PER_JOB) {
@@ -230,6 +243,12 @@ export function createContactWriter(options: ContactWriterOptions): ContactWrite
     },
     knownProperties: () => catalogue.size,
   };
+}
+
+/** One contact's write: the calls folded into it, all upserted or all rejected with it. */
+interface ContactWrite<T> {
+  calls: T[];
+  contact: ContactUpdate;
 }
 
 function refusalText(refusal: MailjetRefusal): string {

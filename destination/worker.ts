@@ -1,7 +1,7 @@
 /**
  * What the destination's worker does with one fetched batch of identify records: decode → map to
- * contact updates → fold them per contact → write to Mailjet → dead-letter what Mailjet refused →
- * (the caller commits). Records that can never succeed go to the dead-letter topic with the reason;
+ * contact updates → write to Mailjet (the writer fits each call's values, then folds the calls that fit
+ * into one write per contact) → dead-letter what did not fit or Mailjet refused → (the caller commits). Records that can never succeed go to the dead-letter topic with the reason;
  * anything that may pass on a retry (Mailjet or the registry down) throws, so nothing is committed and
  * the batch comes again. Calls without an email are skipped: Mailjet contacts are keyed by email.
  */
@@ -11,7 +11,7 @@ import { ConnectorError, type ErrorCode, firstLine, isRetriable } from '../core/
 import type { IncomingRecord, OutgoingRecord, RecordBatch } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
 import type { SegmentIdentify } from '../schemas/index.ts';
-import { type ContactUpdate, contactUpdateOf, mergeUpdates } from './contact-mapping.ts';
+import { type ContactUpdate, contactUpdateOf } from './contact-mapping.ts';
 import type { ContactWriter } from './contact-writer.ts';
 import type { DestinationMetrics } from './metrics.ts';
 
@@ -84,18 +84,16 @@ export function createWorkerHandler(options: WorkerOptions): (batch: RecordBatch
       }
     }
 
-    const merged = mergeUpdates(updates);
     // Mailjet may make us wait for a long time (429s, an outage): the group must still see us alive.
     const heartbeat = setInterval(() => {
       batch.heartbeat().catch((err: unknown) => log.debug({ err }, 'heartbeat failed'));
     }, options.heartbeatIntervalMs ?? 3000);
     let upserted = 0;
     try {
-      const report = await options.writer.write(merged, options.signal);
-      for (const { origins } of report.upserted) upserted += origins.length;
-      for (const { item, code, message } of report.rejected) {
-        for (const record of item.origins) deadLetter(record, code, message);
-      }
+      // In order, call by call: the writer folds each contact's calls into one write.
+      const report = await options.writer.write(updates, options.signal);
+      upserted = report.upserted.length;
+      for (const { item, code, message } of report.rejected) deadLetter(item.origin, code, message);
     } catch (err) {
       if (err instanceof ConnectorError && !err.retriable) options.onFatal(err);
       throw err;

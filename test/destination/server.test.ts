@@ -179,6 +179,56 @@ test('what Mailjet refuses goes to the dead-letter topic with its reason; the st
   assert.match(metrics, /mailjet_destination_worker_calls_total\{outcome="upserted"\} 1/);
 });
 
+// Broke: the worker folded a contact's calls of one batch into one update before fitting the values, so a
+// call whose value did not fit took its contact's valid calls into the dead-letter topic with it, and
+// one whose bad value a later call replaced was written (its other traits too) without a dead letter.
+test('a call whose value does not fit is dead-lettered alone, as if the calls were sent one by one', async (t) => {
+  const mailjet = await startTestMailjet(t);
+  mailjet.store.defineProperty('age', 'int', 'static');
+  const destination = await startTestDestination(t, mailjet);
+  const call = (messageId: string, traits: Record<string, unknown>) => ({
+    type: 'identify',
+    userId: `u-${traits.email}`,
+    messageId,
+    traits,
+  });
+  // One body: each contact's calls are one key, so the worker fetches them in one batch.
+  const response = await destination.post('/v1/batch', {
+    batch: [
+      call('bad-then-replaced', { email: 'a@example.com', age: 'old', plan: 'team' }),
+      call('replaces-age', { email: 'a@example.com', age: 40 }),
+      call('bad', { email: 'b@example.com', age: 'young', plan: 'pro' }),
+      call('audience', { email: 'b@example.com', vip: true }),
+    ],
+  });
+  assert.equal(response.status, 200);
+
+  const kafka = testKafka(t);
+  const registry = testRegistry();
+  const letters = await readRecords(t, kafka, destination.topics.DESTINATION_DEAD_LETTER_TOPIC, 2);
+  const lettered = await Promise.all(
+    letters.map(async (letter) => ({
+      code: header(letter.headers, DEAD_LETTER_HEADERS.errorCode),
+      messageId: (await registry.decode<SegmentIdentify>(letter.value as Buffer)).message_id,
+    })),
+  );
+  assert.deepEqual(
+    lettered.sort((x, y) => x.messageId.localeCompare(y.messageId)),
+    [
+      { code: 'PROPERTY_TYPE_MISMATCH', messageId: 'bad' },
+      { code: 'PROPERTY_TYPE_MISMATCH', messageId: 'bad-then-replaced' },
+    ],
+  );
+  await eventually('both contacts', () =>
+    ['a@example.com', 'b@example.com'].every((email) => mailjet.store.contact(email) !== undefined),
+  );
+  assert.deepEqual(mailjet.store.contact('a@example.com')?.Properties, { age: 40 });
+  assert.deepEqual(mailjet.store.contact('b@example.com')?.Properties, { vip: true });
+  const metrics = await (await fetch(`${destination.url}/metrics`)).text();
+  assert.match(metrics, /mailjet_destination_worker_calls_total\{outcome="dead_lettered"\} 2/);
+  assert.match(metrics, /mailjet_destination_worker_calls_total\{outcome="upserted"\} 2/);
+});
+
 test('a trait above 2^53 reaches Mailjet with its exact digits, as text in a str property', async (t) => {
   // What broke: the worker read traits_json with JSON.parse: 19421777835146490 was rounded, typed int, refused.
   const mailjet = await startTestMailjet(t);

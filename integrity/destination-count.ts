@@ -66,7 +66,7 @@ export interface DestinationFigures {
   contacts_stale: number;
   /** Acked calls neither in the identify topic nor dead-lettered, or whose contact is not in the list. */
   lost: number;
-  /** Dead letters with no cause among the calls (not a mismatched call, nor one folded with it). */
+  /** Dead letters that are not of a mismatched call (refused for its own values). */
   dead_lettered_without_cause: number;
   /** Acked mismatched calls that were not dead-lettered. */
   mismatched_not_dead_lettered: number;
@@ -169,13 +169,8 @@ export function countDestinationRun(records: DestinationRecords): DestinationFig
     }
   }
 
-  // A worker dead letter is caused when its record is a mismatched call, or shares its contact with one
-  // (the worker writes one update per contact and batch, so a refused update takes all its calls along).
-  const mismatchedContacts = new Set(
-    records.identifies
-      .filter((record) => records.mismatched.has(record.messageId) && record.email)
-      .map((record) => contactKeyOf(record.email as string)),
-  );
+  // As if the calls were sent one by one: the worker dead-letters a call whose values do not fit, and
+  // only that call (not its contact's other calls of the same batch).
   const byPosition = new Map(
     records.identifies.map((record) => [at(record.partition, record.offset), record]),
   );
@@ -185,8 +180,7 @@ export function countDestinationRun(records: DestinationRecords): DestinationFig
     const caused =
       record !== undefined &&
       letter.code === 'PROPERTY_TYPE_MISMATCH' &&
-      record.email !== null &&
-      mismatchedContacts.has(contactKeyOf(record.email));
+      records.mismatched.has(record.messageId);
     if (!caused) {
       withoutCause++;
       example(`dead-lettered without cause: ${letter.code} ${record?.messageId ?? 'intake'}`);

@@ -138,7 +138,9 @@ export class IdentifySender {
     const email = contactEmailOf(contact);
     const messageId = identifyMessageIdOf(messageIdPrefix, index);
     const base = { messageId, userId: `user-${contact}`, timestamp: new Date().toISOString() };
-    if (random.next() < 0.2) {
+    const mismatched = this.#options.mismatched?.has(index) ?? false;
+    // A call made to be refused is a profile call: an audience call has no trait to mismatch.
+    if (random.next() < 0.2 && !mismatched) {
       return {
         ...base,
         traits: { email, [AUDIENCE_KEY]: random.next() < 0.5 },
@@ -158,7 +160,7 @@ export class IdentifySender {
         email,
         name: `Contact ${contact} v${index}`,
         plan: random.next() < 0.2 ? null : random.pick(PLANS),
-        [MISMATCHED_TRAIT]: this.#options.mismatched?.has(index) ? 'not a number' : random.int(0, 1000),
+        [MISMATCHED_TRAIT]: mismatched ? 'not a number' : random.int(0, 1000),
         ratio: random.int(1, 999) / 1000,
         vip: random.next() < 0.5,
         last_seen: `${seen.toISOString().slice(0, 19)}Z`,

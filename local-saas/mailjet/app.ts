@@ -93,6 +93,9 @@ export function buildMailjetApp(options: MailjetAppOptions): FastifyInstance {
           status: reply.statusCode,
           apiKey: basicCredentials(request.headers.authorization)?.apiKey ?? '',
         });
+        // Handled (a write is stored) and recorded, not answered yet: a client that gives up meanwhile
+        // does not know its write is in, as with a slow Mailjet.
+        await faults.delayAnswer();
       });
 
       api.setErrorHandler((error: FastifyError, request, reply) => {

@@ -2,7 +2,9 @@
  * Fault injection for the local Mailjet server: the failures a client of Mailjet's REST API must survive
  * (header-less HTML 429s, 5xx, slow answers, a steady per-key rate limit, bulk jobs that fail), switched
  * on by a test or over HTTP. A faulted request is answered before it is authenticated or read, so it
- * stores nothing: to the client it is exactly a request Mailjet did not take.
+ * stores nothing: to the client it is exactly a request Mailjet did not take. Slow answers come in two
+ * kinds: `latencyMs` waits before the request is handled (a client that gives up first stored nothing),
+ * `answerLatencyMs` after (the write is stored even when the client gave up waiting, as Mailjet does).
  */
 import { type Static, Type } from '@sinclair/typebox';
 import { type FaultClock, RateWindows, takeOne, validateFaultSettings, waitLatency } from '../fault-kit.ts';
@@ -27,6 +29,14 @@ export const faultSettingsSchema = Type.Object(
     latencyMs: Type.Optional(
       Type.Integer({ minimum: 0, maximum: 600_000, description: 'Added before every API request.' }),
     ),
+    answerLatencyMs: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 600_000,
+        description:
+          'Added after every API request is handled, before its answer: a client that times out meanwhile finds its write stored.',
+      }),
+    ),
     maxRequestsPerSecond: Type.Optional(
       Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
         description: 'Requests per second and API key above which 429 is answered; null switches it off.',
@@ -47,6 +57,7 @@ export interface FaultState {
   rateLimitNext: { count: number };
   failNext: { count: number; status: number };
   latencyMs: number;
+  answerLatencyMs: number;
   maxRequestsPerSecond: number | null;
   failJobsNext: { count: number };
 }
@@ -83,6 +94,7 @@ export class FaultInjector {
       state.failNext = { count: valid.failNext.count, status: valid.failNext.status ?? 500 };
     }
     if (valid.latencyMs !== undefined) state.latencyMs = valid.latencyMs;
+    if (valid.answerLatencyMs !== undefined) state.answerLatencyMs = valid.answerLatencyMs;
     if (valid.maxRequestsPerSecond !== undefined) {
       state.maxRequestsPerSecond = valid.maxRequestsPerSecond;
       this.#windows.clear();
@@ -103,6 +115,11 @@ export class FaultInjector {
   /** Waits the configured latency, if any. */
   async delay(): Promise<void> {
     await waitLatency(this.#clock, this.#state.latencyMs);
+  }
+
+  /** Waits the configured answer latency, if any: the request is handled, its answer not sent yet. */
+  async delayAnswer(): Promise<void> {
+    await waitLatency(this.#clock, this.#state.answerLatencyMs);
   }
 
   /**
@@ -133,6 +150,7 @@ function initialState(): FaultState {
     rateLimitNext: { count: 0 },
     failNext: { count: 0, status: 500 },
     latencyMs: 0,
+    answerLatencyMs: 0,
     maxRequestsPerSecond: null,
     failJobsNext: { count: 0 },
   };

@@ -5,6 +5,7 @@ import { buildMailjetApp, rateLimitedHtml } from '../../../local-saas/mailjet/ap
 import { FaultInjector } from '../../../local-saas/mailjet/faults.ts';
 import { mailjetLimits } from '../../../local-saas/mailjet/resources.ts';
 import { MailjetStore } from '../../../local-saas/mailjet/store.ts';
+import { eventually } from '../../helpers/connector.ts';
 import { apiKey, apiSecret, basicAuth, credentials, testMailjet } from './helpers.ts';
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -206,6 +207,38 @@ test('latencyMs: each API request waits through the injector’s sleep first', a
   assert.deepEqual(asked, [250]);
   await mailjet.app.inject({ method: 'GET', url: '/_local/stats' });
   assert.deepEqual(asked, [250], 'admin routes are not delayed');
+});
+
+test('answerLatencyMs: the request is handled and stored first, answered after the injector’s sleep', async (t) => {
+  let release: () => void = () => {};
+  const asked: number[] = [];
+  const mailjet = testMailjet(t, {
+    faults: {
+      sleep: (ms) => {
+        asked.push(ms);
+        return new Promise<void>((resolve) => {
+          release = resolve;
+        });
+      },
+    },
+  });
+  mailjet.faults.set({ answerLatencyMs: 5000 });
+  let answered = false;
+  const answer = mailjet
+    .call('POST', '/v3/REST/contactslist/1/managecontact', {
+      Email: 'late@example.com',
+      Action: 'addnoforce',
+    })
+    .then((res) => {
+      answered = true;
+      return res;
+    });
+  await eventually('the write stored', () => mailjet.store.contact('late@example.com') !== undefined);
+  // Stored, not answered: a client whose timeout ends now does not know its write is in.
+  assert.equal(answered, false);
+  assert.deepEqual(asked, [5000]);
+  release();
+  assert.equal((await answer).statusCode, 201);
 });
 
 test('the admin routes are not subject to faults and are not counted as API requests', async (t) => {

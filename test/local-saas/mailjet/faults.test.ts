@@ -10,6 +10,7 @@ test('no faults by default: every request is handled and every job runs', () => 
     rateLimitNext: { count: 0 },
     failNext: { count: 0, status: 500 },
     latencyMs: 0,
+    answerLatencyMs: 0,
     maxRequestsPerSecond: null,
     failJobsNext: { count: 0 },
   });

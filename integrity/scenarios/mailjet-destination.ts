@@ -8,8 +8,7 @@ export const mailjetDestination: DestinationScenario = {
   description:
     'Segment identify calls (profiles and Engage audience flips) through the destination while the local Mailjet server answers bursts of 429 and 5xx and answers too late (the worker times out), and the worker is SIGKILLed and restarted; the contact list must end exact: every contact as its last calls left it, none missing, none extra, mismatched calls dead-lettered.',
   workerEnv: {
-    // Shorter than the injected latency, so slow answers are timeouts to the worker (whose write may
-    // still land in Mailjet: the retry then writes the same values again).
+    // Shorter than the injected latencies, so slow answers are timeouts to the worker.
     MAILJET_REQUEST_TIMEOUT_MS: '2000',
     // The lane's runs are short: backing off past a few seconds only makes them longer.
     MAILJET_RETRY_MAX_DELAY_MS: '4000',
@@ -33,9 +32,12 @@ export const mailjetDestination: DestinationScenario = {
           failNext: { count: random.int(2, 10), status: random.pick([500, 502, 503, 504]) },
         });
       } else if (fault === 'timeouts') {
-        await pipeline.mailjetFaults({ latencyMs: 3000 });
+        // Answers later than the worker waits: before the write is handled (Mailjet never got it) or
+        // after (it is stored, and the worker, not knowing, writes it again).
+        const where = random.pick(['latencyMs', 'answerLatencyMs'] as const);
+        await pipeline.mailjetFaults({ [where]: 3000 });
         await sleep(random.int(1000, 4000));
-        await pipeline.mailjetFaults({ latencyMs: 0 });
+        await pipeline.mailjetFaults({ [where]: 0 });
       } else {
         // A SIGKILLed member stays in the group until its session times out: the restarted one takes
         // its partitions only then.

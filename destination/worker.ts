@@ -1,9 +1,10 @@
 /**
  * What the destination's worker does with one fetched batch of identify records: decode → map to
  * contact updates → write to Mailjet (the writer fits each call's values, then folds the calls that fit
- * into one write per contact) → dead-letter what did not fit or Mailjet refused → (the caller commits). Records that can never succeed go to the dead-letter topic with the reason;
- * anything that may pass on a retry (Mailjet or the registry down) throws, so nothing is committed and
- * the batch comes again. Calls without an email are skipped: Mailjet contacts are keyed by email.
+ * into one write per contact) → dead-letter what did not fit or Mailjet refused → (the caller commits).
+ * Records that can never succeed go to the dead-letter topic with the reason; anything that may pass on
+ * a retry (Mailjet or the registry down) throws, so nothing is committed and the batch comes again.
+ * Calls without an email are skipped: Mailjet contacts are keyed by email.
  */
 import type { BatchingProducer } from '../core/batching-producer.ts';
 import { deadLetterRecord } from '../core/dead-letter.ts';

@@ -72,6 +72,26 @@ test('a property Mailjet refuses to create dead-letters the contacts naming it, 
   assert.equal(mailjet.store.contact('b@example.com')?.Properties.plan, 'free');
 });
 
+test('calls of one contact are fitted one by one, then written as one: a call that does not fit is refused alone', async (t) => {
+  const { mailjet, writer } = await testWriter(t);
+  mailjet.store.defineProperty('age', 'int', 'static');
+  await writer.start();
+  const calls = [
+    item('a@example.com', { age: 'old', plan: 'team' }),
+    item('a@example.com', { age: 40 }),
+    item('a@example.com', { vip: true }),
+  ];
+  const report = await writer.write(calls);
+  assert.deepEqual(
+    report.rejected.map(({ item, code }) => ({ item, code })),
+    [{ item: calls[0], code: 'PROPERTY_TYPE_MISMATCH' }],
+  );
+  assert.deepEqual(report.upserted, [calls[1], calls[2]]);
+  assert.deepEqual(mailjet.store.contact('a@example.com')?.Properties, { age: 40, vip: true });
+  const writes = mailjet.store.requests(100).filter((r) => r.route.endsWith('managecontact'));
+  assert.equal(writes.length, 1, 'one write for the contact');
+});
+
 test('a failed bulk job is redone contact by contact, so each refusal has its reason', async (t) => {
   const { mailjet, writer } = await testWriter(t, { bulkMinContacts: 2 });
   await writer.start();

@@ -158,7 +158,7 @@ export const errorCatalogue = {
   },
   MAILJET_UNAVAILABLE: {
     retriable: true,
-    hint: 'Mailjet did not take the request (429, 5xx, timeouts or no connection) within the retry time. Offsets were not committed, so the contacts are sent again; check status.mailjet.com, MAILJET_API_URL and MAILJET_MAX_REQUESTS_PER_SECOND.',
+    hint: "Mailjet answered in a way a retry may fix but the destination did not expect (a status other than 404 to reading the list, a body it cannot read); 429s, 5xx, timeouts and refused connections are waited out before it comes to this. It is retried with backoff: a batch is not committed and comes again, a start-up waits (not ready). If it lasts, check status.mailjet.com and that MAILJET_API_URL is Mailjet's API, not a proxy or a web page.",
   },
 } as const satisfies Record<string, { retriable: boolean; hint: string }>;
 

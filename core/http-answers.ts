@@ -22,14 +22,25 @@ export interface Readiness {
   checks: Record<string, boolean>;
   /** Reported beside them, deciding nothing: what it takes traffic without (an intake's registry). */
   optional?: Record<string, boolean>;
+  /** Why a failing check fails, where the process knows more than `false` (what a start-up waits for). */
+  reasons?: Record<string, string>;
 }
 
 /**
  * Ready when every check passes: ready means "can take traffic", so a load balancer never takes out a
  * process that would have served it. The optional checks are reported and decide nothing.
  */
-export function readinessOf(checks: Record<string, boolean>, optional?: Record<string, boolean>): Readiness {
-  return { ready: Object.values(checks).every(Boolean), checks, ...(optional ? { optional } : {}) };
+export function readinessOf(
+  checks: Record<string, boolean>,
+  optional?: Record<string, boolean>,
+  reasons?: Record<string, string>,
+): Readiness {
+  return {
+    ready: Object.values(checks).every(Boolean),
+    checks,
+    ...(optional ? { optional } : {}),
+    ...(reasons && Object.keys(reasons).length > 0 ? { reasons } : {}),
+  };
 }
 
 const reasons: Record<number, string> = {
@@ -270,6 +281,7 @@ export function addOperationRoutes(
       status: readiness.ready ? 'ready' : 'not ready',
       checks: readiness.checks,
       ...(readiness.optional ? { optional: readiness.optional } : {}),
+      ...(readiness.reasons ? { reasons: readiness.reasons } : {}),
     };
   });
   app.get('/metrics', async (_request, reply) => {

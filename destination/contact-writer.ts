@@ -7,8 +7,9 @@
  */
 import { setTimeout as sleepMs } from 'node:timers/promises';
 import { quoteForReason } from '../core/dead-letter.ts';
-import { ConnectorError, type ErrorCode } from '../core/errors.ts';
+import { ConnectorError, type ErrorCode, isRetriable } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
+import { fullJitterDelay } from '../core/saas-http.ts';
 import {
   type ContactUpdate,
   fitValue,
@@ -39,7 +40,10 @@ export interface WriteReport<T> {
 }
 
 export interface ContactWriter {
-  /** Checks the list and reads the account's properties; fails with a clear error when the list is missing. */
+  /**
+   * Checks the list and reads the account's properties, waiting as long as Mailjet fails in a way a
+   * retry may fix (until `signal` aborts); fails with a clear error when the list is missing.
+   */
   start(signal?: AbortSignal): Promise<void>;
   /**
    * Writes identify calls in their order (several may be of one contact): each call's values are fitted
@@ -60,6 +64,8 @@ export interface ContactWriterOptions {
   bulkMinContacts: number;
   /** Longest interval between two polls of a bulk job. */
   jobPollMs: number;
+  /** Backoff of `start` after an answer flagged retriable (the client waits out 429s, 5xx and timeouts). */
+  retry?: { initialDelayMs?: number; maxDelayMs?: number };
   logger: Logger;
   onPropertyCreated?: (datatype: MailjetDatatype) => void;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<unknown>;
@@ -204,18 +210,34 @@ export function createContactWriter(options: ContactWriterOptions): ContactWrite
     await upsertOneByOne(items, report, signal);
   }
 
+  async function readListAndProperties(signal?: AbortSignal): Promise<void> {
+    const list = await client.contactList(listId, signal);
+    if ('status' in list) {
+      if (list.status === 404) throw listMissing(listId, list);
+      throw new ConnectorError(
+        'MAILJET_UNAVAILABLE',
+        `Mailjet answered ${list.status} to reading contact list ${listId}: ${list.message}`,
+      );
+    }
+    for (const property of await client.properties(signal)) remember(property);
+    log.info({ list: list.name, properties: catalogue.size }, 'Mailjet list and properties read');
+  }
+
   return {
     async start(signal) {
-      const list = await client.contactList(listId, signal);
-      if ('status' in list) {
-        if (list.status === 404) throw listMissing(listId, list);
-        throw new ConnectorError(
-          'MAILJET_UNAVAILABLE',
-          `Mailjet answered ${list.status} to reading contact list ${listId}: ${list.message}`,
-        );
+      // What the retriable flag says, a start-up does too: it waits, as a running worker would retry the
+      // batch, instead of exiting into an orchestrator's restart loop.
+      const delays = { initialDelayMs: 1000, maxDelayMs: 30_000, ...options.retry };
+      for (let failures = 0; ; failures++) {
+        try {
+          return await readListAndProperties(signal);
+        } catch (err) {
+          if (!isRetriable(err) || signal?.aborted) throw err;
+          const delayMs = fullJitterDelay(failures, delays);
+          log.warn({ err, delayMs }, 'start-up: Mailjet did not answer as expected; reading the list again');
+          await sleep(delayMs, signal);
+        }
       }
-      for (const property of await client.properties(signal)) remember(property);
-      log.info({ list: list.name, properties: catalogue.size }, 'Mailjet list and properties read');
     },
     async write(items, signal) {
       const report: WriteReport<(typeof items)[number]> = { upserted: [], rejected: [] };

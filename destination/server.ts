@@ -2,15 +2,16 @@
  * The Mailjet destination process: Segment identify calls → Kafka → Mailjet contacts.
  * Reads: HTTP identify calls (the intake), the identify topic (the worker), Mailjet's properties and list.
  * Writes: the identify, identity and destination dead-letter topics; contacts in the Mailjet list.
- * Starts: topics and schema → Mailjet list check (a wrong key or list fails here, with what to do) →
- * worker → intake; DESTINATION_ROLE=intake or worker starts only that part. Stops: stop intake (503) →
- * answer requests in flight → flush to Kafka → finish the contacts in flight (Mailjet) → commit →
- * disconnect.
+ * Starts: topics and schema → intake, health and metrics routes (not ready yet) → the worker: Mailjet
+ * list check, waiting as long as Mailjet fails in a way a retry may fix (a wrong key pair or list stops
+ * the process here, with what to do) → joins its group → ready. DESTINATION_ROLE=intake or worker starts
+ * only that part. Stops: stop intake (503) → a start-up still waiting for Mailjet ends → answer requests
+ * in flight → flush to Kafka → finish the contacts in flight (Mailjet) → commit → disconnect.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BatchingProducer, createBatchingProducer } from '../core/batching-producer.ts';
 import { consumerLagGauge } from '../core/consumer-lag.ts';
-import { ConnectorError } from '../core/errors.ts';
+import { ConnectorError, firstLine } from '../core/errors.ts';
 import { parseTrustProxy, readinessOf } from '../core/http-answers.ts';
 import { listenOn } from '../core/http-listen.ts';
 import type { Logger } from '../core/logger.ts';
@@ -39,10 +40,17 @@ export interface DestinationDependencies extends ClusterDependencies {
   topics: TopicConfig;
   /** Required here; `start` fills it with the local Mailjet server when no key pair is configured. */
   mailjet: { baseUrl: string; apiKey: string; apiSecret: string };
-  /** Called when the worker cannot go on (Mailjet refuses the key pair, the list is gone). */
+  /**
+   * Called when the worker cannot go on (Mailjet refuses the key pair, the list is gone), at start-up
+   * too: the process should stop.
+   */
   onFatal?: (error: Error) => void;
 }
 
+/**
+ * A destination that listens: the intake takes calls; the worker may still be starting (readiness says
+ * what it waits for), a failed start reported through `onFatal`.
+ */
 export interface RunningDestination {
   /** Base URL of the intake (identify routes, /health/*, /metrics). */
   url: string;
@@ -74,15 +82,11 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
   const producer = await kafka.producer({ idempotent: true });
   const batching = createBatchingProducer(producer);
   const abort = new AbortController();
+  // Aborted as shutdown begins: a start-up waiting for Mailjet has nothing in flight to finish.
+  const starting = new AbortController();
   const fatal = createFatalLatch(log, deps.onFatal);
-  const worker = runsWorker
-    ? await startWorker(deps, { clients, metrics, log, batching, signal: abort.signal, fatal }).catch(
-        async (err: unknown) => {
-          await Promise.allSettled([producer.disconnect(), clients.close()]);
-          throw err;
-        },
-      )
-    : undefined;
+  const startup: WorkerStartup = { listRead: false, waitingFor: 'reading the Mailjet list and properties' };
+  let worker: { consumer: GroupConsumer } | undefined;
 
   const publisher =
     identifySerializer &&
@@ -108,13 +112,15 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
       // The intake encodes with the identify schema's id registered at start: it takes calls without the
       // registry, so where it runs the registry is only reported. A worker alone decodes with it.
       const registryCheck = { schemaRegistry };
+      const mailjetUp = startup.listRead && !fatal.happened();
       return readinessOf(
         {
           kafka: kafkaUp,
           ...(runsIntake ? {} : registryCheck),
-          ...(worker ? { consumerGroup: worker.consumer.joined(), mailjet: !fatal.happened() } : {}),
+          ...(runsWorker ? { consumerGroup: worker?.consumer.joined() ?? false, mailjet: mailjetUp } : {}),
         },
         runsIntake ? registryCheck : undefined,
+        runsWorker && !mailjetUp && startup.waitingFor ? { mailjet: startup.waitingFor } : undefined,
       );
     },
   });
@@ -124,19 +130,49 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     config.DESTINATION_PORT,
     'Mailjet destination, DESTINATION_PORT',
   ).catch(async (err: unknown) => {
-    await Promise.allSettled([worker?.consumer.disconnect(), producer.disconnect(), clients.close()]);
+    await Promise.allSettled([producer.disconnect(), clients.close()]);
     throw err;
   });
-  log.info(
-    {
-      port,
-      role: config.DESTINATION_ROLE,
-      group: config.DESTINATION_GROUP_ID,
-      identifyTopic: topics.IDENTIFY_TOPIC,
-      listId: config.MAILJET_LIST_ID,
-    },
-    'Mailjet destination running',
-  );
+  const running = () =>
+    log.info(
+      {
+        port,
+        role: config.DESTINATION_ROLE,
+        group: config.DESTINATION_GROUP_ID,
+        identifyTopic: topics.IDENTIFY_TOPIC,
+        listId: config.MAILJET_LIST_ID,
+      },
+      'Mailjet destination running',
+    );
+  // The worker starts after the routes listen: while Mailjet keeps it waiting (an outage of minutes),
+  // the process answers, live and not ready, and a shutdown stops it; it stops by itself only on what
+  // no retry fixes.
+  let workerStarted = Promise.resolve();
+  if (runsWorker) {
+    log.info({ port }, 'listening; the worker reads the Mailjet list, then joins its group');
+    workerStarted = startWorker(deps, {
+      clients,
+      metrics,
+      log,
+      batching,
+      signal: abort.signal,
+      startSignal: starting.signal,
+      startup,
+      fatal,
+    }).then(
+      (started) => {
+        worker = started;
+        running();
+      },
+      (err: unknown) => {
+        if (starting.signal.aborted) return;
+        const error = err instanceof Error ? err : new Error(String(err));
+        const code = error instanceof ConnectorError ? `${error.code}: ` : '';
+        startup.waitingFor = `start-up failed: ${code}${firstLine(error)}`;
+        fatal.report(error);
+      },
+    );
+  } else running();
 
   let stopping: Promise<boolean> | undefined;
   return {
@@ -150,10 +186,13 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
         );
         log.info('stopping intake');
         stopIntake();
+        starting.abort(new Error('shutdown during start-up'));
         const answered = (await Promise.race([idle().then(() => 'idle' as const), deadline])) === 'idle';
         await app.close();
         // Past the deadline, waiting for Mailjet stops and the uncommitted records come again later.
         void deadline.then(() => abort.abort(new Error('shutdown deadline')));
+        // A group join under way ends before the consumer can leave the group.
+        await workerStarted;
         await worker?.consumer
           .disconnect()
           .catch((err: unknown) => log.error({ err }, 'consumer disconnect failed'));
@@ -171,9 +210,18 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
   };
 }
 
+/** The worker's start-up as readiness reports it. */
+interface WorkerStartup {
+  /** Mailjet's list and properties were read. */
+  listRead: boolean;
+  /** What it waits for while the list is not read; why it failed once it did. */
+  waitingFor: string | undefined;
+}
+
 /**
- * The worker: checks the Mailjet key pair and list (a wrong one stops start-up with what to do), then
- * joins the group that reads the identify topic and writes contacts.
+ * The worker: checks the Mailjet key pair and list, as long as Mailjet keeps failing in a way a retry
+ * may fix (a wrong key pair or list stops start-up with what to do), then joins the group that reads
+ * the identify topic and writes contacts.
  */
 async function startWorker(
   deps: DestinationDependencies,
@@ -183,11 +231,14 @@ async function startWorker(
     log: Logger;
     batching: BatchingProducer;
     signal: AbortSignal;
+    /** Ends the wait for Mailjet (a shutdown during start-up). */
+    startSignal: AbortSignal;
+    startup: WorkerStartup;
     fatal: ReturnType<typeof createFatalLatch>;
   },
 ): Promise<{ consumer: GroupConsumer }> {
   const { config, topics } = deps;
-  const { metrics, log } = parts;
+  const { metrics, log, startup } = parts;
   const mailjet = createMailjetClient({
     ...deps.mailjet,
     logger: log,
@@ -197,6 +248,9 @@ async function startWorker(
     onRequest: (operation, status, seconds) => {
       metrics.mailjetRequests.inc({ operation, status: String(status) });
       metrics.mailjetSeconds.observe({ operation }, seconds);
+      if (!startup.listRead && (status === 'error' || status === 408 || status === 429 || status >= 500)) {
+        startup.waitingFor = `waiting for Mailjet: ${operation} ${status === 'error' ? 'got no answer (timed out or no connection)' : `answered ${status}`}; retrying`;
+      }
     },
   });
   const writer = createContactWriter({
@@ -205,19 +259,15 @@ async function startWorker(
     action: config.MAILJET_CONTACT_ACTION,
     bulkMinContacts: config.MAILJET_BULK_MIN_CONTACTS,
     jobPollMs: config.MAILJET_JOB_POLL_MS,
+    retry: { maxDelayMs: config.MAILJET_RETRY_MAX_DELAY_MS },
     logger: log,
     onPropertyCreated: (datatype) => metrics.propertiesCreated.inc({ datatype }),
   });
-  // Fails fast on a wrong key pair or list: a worker that started would only dead-letter or stall.
-  // A Mailjet that does not answer makes start-up wait (with retries) rather than fail.
-  await writer.start(AbortSignal.timeout(config.MAILJET_REQUEST_TIMEOUT_MS * 4)).catch((err: unknown) => {
-    if (err instanceof ConnectorError) throw err;
-    throw new ConnectorError(
-      'MAILJET_UNAVAILABLE',
-      `Mailjet (${deps.mailjet.baseUrl}) did not answer at start-up: ${(err as Error).message}`,
-      { cause: err },
-    );
-  });
+  // No deadline: Mailjet failing for minutes (429s, 5xx, timeouts) keeps the worker waiting, not ready,
+  // as a running worker waits for it; a wrong key pair or list fails here at once.
+  await writer.start(parts.startSignal);
+  startup.listRead = true;
+  startup.waitingFor = undefined;
   const handler = createWorkerHandler({
     decode: parts.clients.registry.decoder<SegmentIdentify>(segmentIdentifySchema),
     writer,

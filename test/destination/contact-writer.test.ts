@@ -30,6 +30,7 @@ async function testWriter(
     action: 'addnoforce',
     bulkMinContacts: options.bulkMinContacts ?? 20,
     jobPollMs: 50,
+    retry: { maxDelayMs: 50 },
     logger: silentLogger(),
   });
   return { mailjet, writer };
@@ -121,4 +122,21 @@ test('a list that does not exist stops the writer with MAILJET_LIST_NOT_FOUND', 
     assert.equal(err.retriable, false);
     return true;
   });
+});
+
+// What broke: a start that met an answer flagged retriable (MAILJET_UNAVAILABLE: a refusal other than 404
+// on the list) failed at once, so a worker's start-up gave up on what its batches would have retried.
+test('a start that meets an answer that may pass on a retry tries again until the list is read', async (t) => {
+  let refusals = 0;
+  const { writer } = await testWriter(t, {
+    wrap: (client) => ({
+      ...client,
+      contactList: async (listId, signal) => {
+        if (refusals++ < 2) return { status: 400, message: 'Injected: try again' };
+        return client.contactList(listId, signal);
+      },
+    }),
+  });
+  await writer.start();
+  assert.equal(refusals, 3, 'two refusals, then the list');
 });

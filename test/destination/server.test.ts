@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { DEAD_LETTER_HEADERS } from '../../core/dead-letter.ts';
 import { ConnectorError } from '../../core/errors.ts';
 import { silentLogger } from '../../core/logger.ts';
 import { loadTopicConfig } from '../../core/topics.ts';
 import { loadDestinationConfig } from '../../destination/config.ts';
 import { startDestination } from '../../destination/server.ts';
+import type { LocalMailjet } from '../../local-saas/mailjet/server.ts';
 import {
   type MailjetEventRaw,
   mailjetEventRawSchema,
@@ -327,32 +328,144 @@ test('the identity topic the destination feeds gives the connector the userId of
   assert.equal(segment.recorder.events(1)[0]?.userId, 'user-42');
 });
 
+/**
+ * A destination started as its process starts it (auth off, one partition), shut down when the test
+ * ends; returned as soon as it listens, whatever Mailjet answers meanwhile.
+ */
+async function startAsProcess(
+  t: TestContext,
+  mailjet: LocalMailjet,
+  env: NodeJS.ProcessEnv = {},
+  options: { credentials?: typeof MAILJET_CREDENTIALS; onFatal?: (error: Error) => void } = {},
+) {
+  const destination = await startDestination({
+    config: loadDestinationConfig({
+      DESTINATION_HOST: '127.0.0.1',
+      DESTINATION_PORT: '0',
+      DESTINATION_GROUP_ID: uniqueName('destination'),
+      DESTINATION_AUTH_DISABLED: 'true',
+      MAILJET_MAX_REQUESTS_PER_SECOND: '1000',
+      MAILJET_RETRY_MAX_DELAY_MS: '200',
+      ...env,
+    }),
+    topics: loadTopicConfig({
+      IDENTIFY_TOPIC: uniqueName('identifies'),
+      DESTINATION_DEAD_LETTER_TOPIC: uniqueName('identifies-dlq'),
+      IDENTITY_TOPIC: uniqueName('identities'),
+      TOPIC_PARTITIONS: '1',
+    }),
+    ...testStack(),
+    mailjet: { baseUrl: mailjet.url, ...(options.credentials ?? MAILJET_CREDENTIALS) },
+    logger: silentLogger(),
+    ...(options.onFatal ? { onFatal: options.onFatal } : {}),
+  });
+  t.after(() => destination.shutdown());
+  return destination;
+}
+
+const readiness = async (url: string) => {
+  const answer = await fetch(`${url}/health/ready`);
+  return {
+    status: answer.status,
+    body: (await answer.json()) as {
+      status: string;
+      checks: Record<string, boolean>;
+      reasons?: Record<string, string>;
+    },
+  };
+};
+
+const answered503 = (mailjet: LocalMailjet) =>
+  mailjet.store.requests(100_000).filter((r) => r.status === 503).length;
+
+// What broke: start-up gave Mailjet 4 × MAILJET_REQUEST_TIMEOUT_MS to answer, then the worker exited 1
+// with MAILJET_UNAVAILABLE: a Mailjet outage longer than that crash-looped every worker.
+test('Mailjet failing at start-up: the worker waits, not ready and saying why, and writes once Mailjet answers', async (t) => {
+  const mailjet = await startTestMailjet(t);
+  // Every request answers 503, each after latencyMs, one at a time: 30 of them outlast the old start-up
+  // deadline (4 × 500 ms) whatever the backoff.
+  mailjet.faults.set({ failNext: { count: 1_000_000, status: 503 }, latencyMs: 100 });
+  const destination = await startAsProcess(t, mailjet, { MAILJET_REQUEST_TIMEOUT_MS: '500' });
+  await eventually('30 answers 503 to the start-up', () => answered503(mailjet) >= 30);
+
+  const waiting = await readiness(destination.url);
+  assert.equal(waiting.status, 503);
+  assert.equal(waiting.body.status, 'not ready');
+  assert.equal(waiting.body.checks.mailjet, false);
+  assert.equal(waiting.body.checks.consumerGroup, false);
+  assert.match(waiting.body.reasons?.mailjet ?? '', /waiting for Mailjet: get-list answered 503/);
+  const metrics = await (await fetch(`${destination.url}/metrics`)).text();
+  const failed =
+    /^mailjet_destination_mailjet_requests_total\{operation="get-list",status="503"\} (\d+)$/m.exec(
+      metrics,
+    )?.[1];
+  assert.ok(Number(failed) >= 30, `the failing requests in /metrics: ${failed}`);
+
+  const call = {
+    userId: 'u-early',
+    messageId: 'early-1',
+    traits: { email: 'early@example.com', plan: 'pro' },
+  };
+  const stored = await fetch(`${destination.url}/v1/identify`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(call),
+  });
+  assert.equal(stored.status, 200, 'the intake takes calls while the worker waits');
+
+  mailjet.faults.clear();
+  await eventually(
+    'ready once Mailjet answers',
+    async () => (await readiness(destination.url)).status === 200,
+  );
+  await eventually('the contact', () => mailjet.store.contact('early@example.com') !== undefined);
+  assert.deepEqual(mailjet.store.contact('early@example.com')?.Properties, { plan: 'pro' });
+});
+
+// What broke: a start-up waiting for Mailjet could not be stopped: the process had no destination to
+// shut down until the wait ended.
+test('shutdown while start-up waits for Mailjet ends the wait at once, cleanly', {
+  timeout: 120_000,
+}, async (t) => {
+  const mailjet = await startTestMailjet(t);
+  mailjet.faults.set({ failNext: { count: 1_000_000, status: 503 } });
+  // A deadline the test would not outlive: a shutdown that waited for it would fail the test.
+  const destination = await startAsProcess(t, mailjet, {
+    MAILJET_REQUEST_TIMEOUT_MS: '500',
+    DESTINATION_SHUTDOWN_TIMEOUT_MS: '600000',
+  });
+  await eventually('the start-up waiting for Mailjet', () => answered503(mailjet) >= 3);
+  assert.equal(await destination.shutdown(), true, 'clean: nothing was in flight');
+  await assert.rejects(fetch(`${destination.url}/health/live`), 'the process stopped listening');
+  assert.equal(mailjet.store.contactsOf(1).length, 0);
+});
+
 test('a wrong key pair or list stops start-up with what to do', async (t) => {
   const mailjet = await startTestMailjet(t);
-  const start = (env: NodeJS.ProcessEnv, credentials = MAILJET_CREDENTIALS) =>
-    startDestination({
-      config: loadDestinationConfig({ DESTINATION_PORT: '0', DESTINATION_AUTH_DISABLED: 'true', ...env }),
-      topics: loadTopicConfig({
-        IDENTIFY_TOPIC: uniqueName('identifies'),
-        DESTINATION_DEAD_LETTER_TOPIC: uniqueName('identifies-dlq'),
-        IDENTITY_TOPIC: uniqueName('identities'),
-      }),
-      ...testStack(),
-      mailjet: { baseUrl: mailjet.url, ...credentials },
-      logger: silentLogger(),
+  const fatalOf = async (env: NodeJS.ProcessEnv, credentials = MAILJET_CREDENTIALS) => {
+    let report: (error: Error) => void = () => {};
+    const fatal = new Promise<Error>((resolve) => {
+      report = resolve;
     });
-  await assert.rejects(start({ MAILJET_LIST_ID: '777' }), (err: unknown) => {
-    assert.ok(err instanceof ConnectorError);
-    assert.equal(err.code, 'MAILJET_LIST_NOT_FOUND');
-    assert.match(err.message, /no contact list 777/);
-    return true;
-  });
-  await assert.rejects(start({}, { apiKey: 'wrong', apiSecret: 'wrong' }), (err: unknown) => {
-    assert.ok(err instanceof ConnectorError);
-    assert.equal(err.code, 'MAILJET_AUTH_FAILED');
-    assert.match(err.message, /MAILJET_API_KEY/);
-    return true;
-  });
+    const destination = await startAsProcess(t, mailjet, env, { credentials, onFatal: report });
+    const error = await fatal;
+    const { status, body } = await readiness(destination.url);
+    assert.equal(status, 503);
+    assert.equal(body.checks.mailjet, false);
+    assert.match(body.reasons?.mailjet ?? '', new RegExp(error instanceof ConnectorError ? error.code : '-'));
+    assert.equal(await destination.shutdown(), false, 'a stop on an error is not clean');
+    return error;
+  };
+  const missingList = await fatalOf({ MAILJET_LIST_ID: '777' });
+  assert.ok(missingList instanceof ConnectorError);
+  assert.equal(missingList.code, 'MAILJET_LIST_NOT_FOUND');
+  assert.match(missingList.message, /no contact list 777/);
+  // Even after Mailjet failed for a while: a refusal ends the wait.
+  mailjet.faults.set({ failNext: { count: 5, status: 503 } });
+  const wrongKeys = await fatalOf({}, { apiKey: 'wrong', apiSecret: 'wrong' });
+  assert.ok(wrongKeys instanceof ConnectorError);
+  assert.equal(wrongKeys.code, 'MAILJET_AUTH_FAILED');
+  assert.match(wrongKeys.message, /MAILJET_API_KEY/);
 });
 
 test('while Mailjet fails nothing is committed and the lag shows the call; once it answers, the contact is written and committed', async (t) => {

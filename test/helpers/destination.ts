@@ -4,6 +4,7 @@ import { loadTopicConfig, type TopicConfig } from '../../core/topics.ts';
 import { type DestinationConfig, loadDestinationConfig } from '../../destination/config.ts';
 import { type RunningDestination, startDestination } from '../../destination/server.ts';
 import { type LocalMailjet, startLocalMailjet } from '../../local-saas/mailjet/server.ts';
+import { eventually } from './connector.ts';
 import { testStack, uniqueName } from './stack.ts';
 
 export const MAILJET_CREDENTIALS = { apiKey: 'test-api-key', apiSecret: 'test-api-secret' };
@@ -23,7 +24,10 @@ export interface TestDestination extends RunningDestination {
   post(path: string, body: unknown): Promise<Response>;
 }
 
-/** A destination on topics and a group of its own, writing to `mailjet`, shut down when the test ends. */
+/**
+ * A destination on topics and a group of its own, writing to `mailjet`, shut down when the test ends;
+ * returned once its worker (if it runs one) read the Mailjet list and joined its group.
+ */
 export async function startTestDestination(
   t: TestContext,
   mailjet: LocalMailjet,
@@ -56,6 +60,14 @@ export async function startTestDestination(
     logger: silentLogger(),
   });
   t.after(() => destination.shutdown());
+  // Only a worker has something to wait for (an intake takes calls once it listens); asked of an intake,
+  // readiness would be probed early, and a test that takes a service away after would read the old probe.
+  if (config.DESTINATION_ROLE !== 'intake') {
+    await eventually(
+      'the worker started',
+      async () => (await fetch(`${destination.url}/health/ready`)).status === 200,
+    );
+  }
   const authorization = `Basic ${Buffer.from(`${DESTINATION_WRITE_KEY}:`).toString('base64')}`;
   return {
     ...destination,

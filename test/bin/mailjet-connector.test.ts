@@ -425,3 +425,61 @@ test('connector: stopping for good on an error (Segment refuses the write key) m
   assert.equal(await exited, 1, `the connector stopped on an error; its output:\n${output}`);
   assert.match(output, /SEGMENT_AUTH_FAILED/);
 });
+
+test('destination: a worker whose start-up waits for a failing Mailjet stops on SIGTERM with exit 0; a wrong key pair exits 1 saying what to do', async (t) => {
+  // What broke: a Mailjet failing at start-up for longer than 4 × MAILJET_REQUEST_TIMEOUT_MS made the
+  // worker exit 1; it now waits, and the process must still stop on a signal and on a refused key pair.
+  const keys = { apiKey: 'bin-mailjet-key', apiSecret: 'bin-mailjet-secret' };
+  const mailjet = await startLocalMailjet({ credentials: [keys] });
+  t.after(() => mailjet.stop());
+  const { brokers, registryUrl } = testStack();
+  const worker = (credentials: typeof keys) => {
+    const child = spawn(fileURLToPath(new URL('../../mailjet-connector', import.meta.url)), ['destination'], {
+      env: {
+        ...process.env,
+        KAFKA_BROKERS: brokers.join(','),
+        SCHEMA_REGISTRY_URL: registryUrl,
+        ...uniqueTopicEnv(),
+        DESTINATION_ROLE: 'worker',
+        DESTINATION_PORT: '0',
+        DESTINATION_AUTH_DISABLED: 'true',
+        DESTINATION_GROUP_ID: uniqueName('destination'),
+        MAILJET_API_URL: mailjet.url,
+        MAILJET_API_KEY: credentials.apiKey,
+        MAILJET_API_SECRET: credentials.apiSecret,
+        MAILJET_REQUEST_TIMEOUT_MS: '500',
+        MAILJET_RETRY_MAX_DELAY_MS: '200',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const output = { text: '' };
+    for (const stream of [child.stdout, child.stderr]) {
+      stream.on('data', (chunk: Buffer) => {
+        output.text += chunk.toString();
+      });
+    }
+    t.after(() => child.kill('SIGKILL'));
+    return { child, output, exited: new Promise<number | null>((resolve) => child.once('exit', resolve)) };
+  };
+  const answered503 = () => mailjet.store.requests(100_000).filter((r) => r.status === 503).length;
+
+  // Every request answers 503, each after latencyMs, one at a time: 30 of them outlast the old start-up
+  // deadline (4 × 500 ms) whatever the backoff.
+  mailjet.faults.set({ failNext: { count: 1_000_000, status: 503 }, latencyMs: 100 });
+  const waiting = worker(keys);
+  await eventually('30 answers 503 to the start-up', () => {
+    assert.equal(waiting.child.exitCode, null, `the worker waits; its output:\n${waiting.output.text}`);
+    return answered503() >= 30;
+  });
+  // Each try of the start-up is logged, with what it waited for.
+  assert.match(waiting.output.text, /"operation":"get-list".*Mailjet did not take the request; retrying/);
+  waiting.child.kill('SIGTERM');
+  assert.equal(await waiting.exited, 0, `stopped as asked; its output:\n${waiting.output.text}`);
+
+  mailjet.faults.set({ failNext: { count: 3, status: 503 }, latencyMs: 0 });
+  const refused = worker({ apiKey: 'wrong', apiSecret: 'wrong' });
+  assert.equal(await refused.exited, 1, `a refused key pair; its output:\n${refused.output.text}`);
+  assert.match(refused.output.text, /MAILJET_AUTH_FAILED/);
+  assert.match(refused.output.text, /Check MAILJET_API_KEY and MAILJET_API_SECRET/);
+});

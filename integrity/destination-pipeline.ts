@@ -22,8 +22,6 @@ const MAILJET_KEYS = { apiKey: 'integrity-mailjet-key', apiSecret: 'integrity-ma
 /** Mailjet's default list, the destination's default MAILJET_LIST_ID. */
 export const LIST_ID = 1;
 const PARTITIONS = 3;
-/** Starts of the worker in a row that may fail before the run gives up (an orchestrator's restarts). */
-const WORKER_START_ATTEMPTS = 5;
 
 export interface DestinationTopics {
   IDENTIFY_TOPIC: string;
@@ -137,34 +135,23 @@ export class DestinationPipeline {
   }
 
   /**
-   * Starts the worker and waits until it runs. Its start-up reads the list and the properties from
-   * Mailjet within a bounded time (4 × MAILJET_REQUEST_TIMEOUT_MS) and exits 1 when Mailjet keeps failing
-   * longer: as an orchestrator would, it is started again (its ending recorded), a few times.
+   * Starts the worker and waits until it runs: its start-up waits for Mailjet as long as the faults in
+   * force make it fail, so a start during a burst of faults only runs later.
    */
   async startWorker(): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        this.worker = await startService({
-          what: 'the destination worker',
-          command: process.execPath,
-          args: serviceArgs('destination'),
-          env: {
-            ...this.#clusterEnv(),
-            DESTINATION_ROLE: 'worker',
-            DESTINATION_PORT: '0',
-            ...this.#workerEnv,
-          },
-          readyMessage: 'Mailjet destination running',
-          keepProblems: 5,
-        });
-        return;
-      } catch (err) {
-        if (attempt >= WORKER_START_ATTEMPTS) throw err;
-        const reason =
-          (err as Error).message.split('\n').find((line) => line.startsWith('error ')) ?? 'no reason';
-        this.endings.push(`worker start-up failed (${reason.slice(0, 120)}), started again`);
-      }
-    }
+    this.worker = await startService({
+      what: 'the destination worker',
+      command: process.execPath,
+      args: serviceArgs('destination'),
+      env: {
+        ...this.#clusterEnv(),
+        DESTINATION_ROLE: 'worker',
+        DESTINATION_PORT: '0',
+        ...this.#workerEnv,
+      },
+      readyMessage: 'Mailjet destination running',
+      keepProblems: 5,
+    });
   }
 
   /** SIGKILLs the worker: no shutdown, no last commit, whatever it was writing to Mailjet. */

@@ -19,7 +19,7 @@ import {
   type StoredIdentify,
 } from './destination-count.ts';
 import { DestinationPipeline, IDENTIFY_WRITE_KEY } from './destination-pipeline.ts';
-import { IdentifySender, identifyMessageIdOf, MISMATCHED_TRAIT } from './identify-sender.ts';
+import { identifyMessageIdOf, identifySender, MISMATCHED_TRAIT } from './identify-sender.ts';
 import { readTopic } from './read-back.ts';
 import type { DestinationScenario } from './scenario.ts';
 import { seededRandom } from './seeded-random.ts';
@@ -77,7 +77,7 @@ export async function runDestinationOnce(
   const registry = createSchemaRegistryClient(cluster.registryUrl);
   const failures: string[] = [];
   try {
-    const sender = new IdentifySender({
+    const sender = identifySender({
       url: pipeline.intakeUrl,
       writeKey: IDENTIFY_WRITE_KEY,
       random: bodiesRandom,

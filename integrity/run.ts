@@ -32,7 +32,7 @@ import { waitCaughtUp } from './caught-up.ts';
 import { countRun, type RunFigures, type RunRecords, summarize } from './count.ts';
 import { summarizeDestination } from './destination-count.ts';
 import { type DestinationRunLine, runDestinationOnce } from './destination-run.ts';
-import { MailjetSender } from './mailjet-sender.ts';
+import { mailjetSender } from './mailjet-sender.ts';
 import { authorization, Pipeline } from './pipeline.ts';
 import {
   deadLetteredEvents,
@@ -160,7 +160,7 @@ async function runOnce(
   const failures: string[] = [];
   const messageIdPrefix = String(seed);
   try {
-    const sender = new MailjetSender({
+    const sender = mailjetSender({
       url: pipeline.webhookUrl,
       authorization,
       random: bodiesRandom,

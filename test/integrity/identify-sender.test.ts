@@ -5,8 +5,8 @@ import { type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AUDIENCE_KEY,
-  IdentifySender,
   identifyMessageIdOf,
+  identifySender,
   MISMATCHED_TRAIT,
 } from '../../integrity/identify-sender.ts';
 import { seededRandom } from '../../integrity/seeded-random.ts';
@@ -34,7 +34,7 @@ async function flakyIntake(t: TestContext) {
 }
 
 function sender(url: string, seed: number, mismatched = new Set<number>()) {
-  return new IdentifySender({
+  return identifySender({
     url,
     writeKey: 'wk',
     random: seededRandom(seed),

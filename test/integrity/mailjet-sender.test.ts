@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MailjetSender, messageIdOf } from '../../integrity/mailjet-sender.ts';
+import { mailjetSender, messageIdOf } from '../../integrity/mailjet-sender.ts';
 import { seededRandom } from '../../integrity/seeded-random.ts';
 
 /** A webhook endpoint that answers 503 to the first post of every body, then 200; it keeps what it got. */
@@ -29,7 +29,7 @@ async function flakyEndpoint(t: TestContext) {
 }
 
 function sender(url: string, seed: number) {
-  return new MailjetSender({
+  return mailjetSender({
     url,
     authorization: 'Basic x',
     random: seededRandom(seed),

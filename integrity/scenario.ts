@@ -6,12 +6,15 @@
  */
 import type { KafkaClient } from '../core/kafka.ts';
 import type { SchemaRegistryClient } from '../core/schema-registry.ts';
+import type { Stack, StackPart } from '../stack/local-stack.ts';
 import type { RunRecords } from './count.ts';
 import type { Pipeline } from './pipeline.ts';
 import type { Random } from './seeded-random.ts';
 
 export interface ScenarioContext {
   pipeline: Pipeline;
+  /** The cluster; its `broker` and `registry` parts are there for scenarios that need the lane's own stack. */
+  stack: Stack;
   random: Random;
   kafka: KafkaClient;
   registry: SchemaRegistryClient;
@@ -35,9 +38,21 @@ export interface Scenario {
   /** The issue's number of the scenario. */
   number: number;
   description: string;
+  /**
+   * The scenario stops and starts the broker or the registry: it needs the lane's own stack, and fails
+   * its run against an existing cluster (KAFKA_BROKERS), which is not the lane's to stop.
+   */
+  faultsTheStack?: boolean;
   /** Settings of the connector for this scenario. */
   connectorEnv?: NodeJS.ProcessEnv;
   inject(context: ScenarioContext): Promise<Injected>;
   /** Failures beyond the common checks. */
   check?(records: RunRecords, injected: Injected): string[];
+}
+
+/** The stack's broker or registry, for a scenario that `faultsTheStack` (run.ts refuses an existing cluster first). */
+export function stackPart(stack: Stack, part: 'broker' | 'registry'): StackPart {
+  const found = stack[part];
+  if (!found) throw new Error(`the lane's stack has no ${part} to stop: it is an existing cluster`);
+  return found;
 }

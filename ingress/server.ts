@@ -51,7 +51,10 @@ export async function startIngress(deps: IngressDependencies): Promise<RunningIn
     valueSubject(topics.RAW_TOPIC),
     mailjetEventRawSchema,
     { log, onFatal: fatal.report },
-  );
+  ).catch(async (err: unknown) => {
+    await clients.close();
+    throw err;
+  });
   const rawSerializer = rawSchema.serializer;
   const producer = await kafka.producer({ idempotent: true });
   const batching = createBatchingProducer(producer);

@@ -106,9 +106,10 @@ runBench({
     const faultingTheStack = chosen.filter((scenario) => scenario.faultsTheStack).map((s) => s.name);
     if (faultingTheStack.length > 0 && existingCluster(loadStackConfig())) {
       process.stderr.write(
-        `${faultingTheStack.join(' and ')} stop(s) the broker or the schema registry, which needs the lane's ` +
-          'own stack, not an existing cluster: unset KAFKA_BROKERS and SCHEMA_REGISTRY_URL (the lane then ' +
-          'starts a stack of its own on free ports), or leave those scenarios out with --scenario.\n',
+        `${faultingTheStack.join(', ')}: these scenarios stop the broker or the schema registry, so they ` +
+          "need the lane's own stack, and KAFKA_BROKERS names an existing cluster, which is not the " +
+          "lane's to stop. Unset KAFKA_BROKERS and SCHEMA_REGISTRY_URL (the lane then starts a stack of its " +
+          'own on free ports), or leave those scenarios out with --scenario.\n',
       );
       return 1;
     }

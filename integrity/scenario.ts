@@ -31,6 +31,8 @@ export interface Injected {
   refused?: Set<string>;
   unreadablePoison?: number;
   unmappable?: Set<string>;
+  /** What the scenario saw go wrong while it injected (a service answering what it must not). */
+  problems?: string[];
 }
 
 export interface Scenario {

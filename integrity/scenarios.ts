@@ -3,9 +3,17 @@ import type { Scenario } from './scenario.ts';
 import { brokerKill } from './scenarios/broker-kill.ts';
 import { connectorKill } from './scenarios/connector-kill.ts';
 import { poisonRecords } from './scenarios/poison-records.ts';
+import { registryDown } from './scenarios/registry-down.ts';
 import { segmentFaults } from './scenarios/segment-faults.ts';
 import { sigtermAll } from './scenarios/sigterm-all.ts';
 
-export const scenarios: Scenario[] = [connectorKill, sigtermAll, segmentFaults, poisonRecords, brokerKill];
+export const scenarios: Scenario[] = [
+  connectorKill,
+  sigtermAll,
+  segmentFaults,
+  poisonRecords,
+  brokerKill,
+  registryDown,
+];
 
 export const scenarioNames = scenarios.map((s) => s.name);

@@ -19,7 +19,7 @@ import {
   createFatalLatch,
   type GroupConsumer,
   openServiceClients,
-  registerValueSchema,
+  registerValueSchemaOrLater,
   type ServiceClients,
   startGroupConsumer,
 } from '../core/service-clients.ts';
@@ -67,17 +67,27 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
   );
   const runsIntake = config.DESTINATION_ROLE !== 'worker';
   const runsWorker = config.DESTINATION_ROLE !== 'intake';
-  const identifySerializer = runsIntake
-    ? await registerValueSchema(registry, valueSubject(topics.IDENTIFY_TOPIC), segmentIdentifySchema)
+  const fatal = createFatalLatch(log, deps.onFatal);
+  // As in the ingress: started during a registry outage, the intake listens, answers 503 + Retry-After
+  // and is not ready until the identify schema has an id.
+  const identifySchema = runsIntake
+    ? await registerValueSchemaOrLater(registry, valueSubject(topics.IDENTIFY_TOPIC), segmentIdentifySchema, {
+        log,
+        onFatal: fatal.report,
+      }).catch(async (err: unknown) => {
+        await clients.close();
+        throw err;
+      })
     : undefined;
+  const identifySerializer = identifySchema?.serializer;
 
   const producer = await kafka.producer({ idempotent: true });
   const batching = createBatchingProducer(producer);
   const abort = new AbortController();
-  const fatal = createFatalLatch(log, deps.onFatal);
   const worker = runsWorker
     ? await startWorker(deps, { clients, metrics, log, batching, signal: abort.signal, fatal }).catch(
         async (err: unknown) => {
+          identifySchema?.abandon();
           await Promise.allSettled([producer.disconnect(), clients.close()]);
           throw err;
         },
@@ -105,13 +115,13 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     logger,
     readiness: async () => {
       const { kafka: kafkaUp, schemaRegistry } = await probe.check();
-      // The intake encodes with the identify schema's id registered at start: it takes calls without the
+      // Once the identify schema has its id, the intake encodes with it and takes calls without the
       // registry, so where it runs the registry is only reported. A worker alone decodes with it.
       const registryCheck = { schemaRegistry };
       return readinessOf(
         {
           kafka: kafkaUp,
-          ...(runsIntake ? {} : registryCheck),
+          ...(identifySchema ? { identifySchema: identifySchema.registered() } : registryCheck),
           ...(worker ? { consumerGroup: worker.consumer.joined(), mailjet: !fatal.happened() } : {}),
         },
         runsIntake ? registryCheck : undefined,
@@ -124,6 +134,7 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     config.DESTINATION_PORT,
     'Mailjet destination, DESTINATION_PORT',
   ).catch(async (err: unknown) => {
+    identifySchema?.abandon();
     await Promise.allSettled([worker?.consumer.disconnect(), producer.disconnect(), clients.close()]);
     throw err;
   });
@@ -150,6 +161,7 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
         );
         log.info('stopping intake');
         stopIntake();
+        identifySchema?.abandon();
         const answered = (await Promise.race([idle().then(() => 'idle' as const), deadline])) === 'idle';
         await app.close();
         // Past the deadline, waiting for Mailjet stops and the uncommitted records come again later.

@@ -158,6 +158,7 @@ async function start(args: string[]): Promise<void> {
     security: stack.security,
     compression: stack.compression,
     logger,
+    onFatal: stopOnFatal,
   });
   stops.push(() => ingress.shutdown());
 
@@ -256,8 +257,8 @@ async function ingressOnly(): Promise<void> {
   const config = loadIngressConfig();
   const logger = createLogger({ level: LOG_LEVEL });
   const stops: Stop[] = [];
-  stopOnSignals(logger, stops, config.INGRESS_SHUTDOWN_TIMEOUT_MS + 5000);
-  const ingress = await startIngress({ config, topics, ...cluster, logger });
+  const stopOnFatal = stopOnSignals(logger, stops, config.INGRESS_SHUTDOWN_TIMEOUT_MS + 5000);
+  const ingress = await startIngress({ config, topics, ...cluster, logger, onFatal: stopOnFatal });
   stops.push(() => ingress.shutdown());
 }
 

@@ -1,7 +1,8 @@
 /**
  * The connector process: what it reads (the raw topic, the identity topic, the schema registry), what it
- * writes (Segment, the normalized and dead-letter topics), in which order it starts (topics, schemas,
- * identity view, health server, then, once the view read the identity topic, the raw consumer), and
+ * writes (Segment, the normalized and dead-letter topics), in which order it starts (topics, identity
+ * view, health server, the normalized schema (waiting for the registry), then, once the view read the
+ * identity topic, the raw consumer), and
  * in which order it stops: stop fetching → finish the batches in flight (Segment, topics) → commit → flush → disconnect.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,7 +15,7 @@ import {
   createFatalLatch,
   type GroupConsumer,
   openServiceClients,
-  registerValueSchema,
+  registerValueSchemaWhenReachable,
   startGroupConsumer,
 } from '../core/service-clients.ts';
 import { ensureTopics, type TopicConfig } from '../core/topics.ts';
@@ -61,11 +62,6 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
     [topics.IDENTITY_TOPIC],
     log,
   );
-  const normalizedSerializer = await registerValueSchema(
-    registry,
-    valueSubject(topics.NORMALIZED_TOPIC),
-    mailjetEventNormalizedSchema,
-  );
   const identities = await startIdentityView({
     kafka,
     topic: topics.IDENTITY_TOPIC,
@@ -86,21 +82,6 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
 
   const abort = new AbortController();
   const fatal = createFatalLatch(log, deps.onFatal);
-  const handler = createBatchHandler({
-    decode: registry.decoder<MailjetEventRaw>(mailjetEventRawSchema),
-    mapping: mappingOptionsOf(config),
-    userIdOf: (email) => identities.userIdOf(email),
-    sink,
-    producer: batching,
-    normalizedSerializer,
-    normalizedTopic: topics.NORMALIZED_TOPIC,
-    deadLetterTopic: topics.DEAD_LETTER_TOPIC,
-    metrics,
-    logger: log,
-    signal: abort.signal,
-    onFatal: fatal.report,
-  });
-
   // The health server first: while the identity view reads the table (minutes for a large one) the
   // process answers, live and not ready (check `identities`).
   let consumer: GroupConsumer | undefined;
@@ -138,6 +119,28 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
   });
 
   try {
+    // Once the health server answers: started during a registry outage, the connector is live and not
+    // ready, and waits for the registry (a record cannot be written without the normalized schema's id).
+    const normalizedSerializer = await registerValueSchemaWhenReachable(
+      registry,
+      valueSubject(topics.NORMALIZED_TOPIC),
+      mailjetEventNormalizedSchema,
+      { log },
+    );
+    const handler = createBatchHandler({
+      decode: registry.decoder<MailjetEventRaw>(mailjetEventRawSchema),
+      mapping: mappingOptionsOf(config),
+      userIdOf: (email) => identities.userIdOf(email),
+      sink,
+      producer: batching,
+      normalizedSerializer,
+      normalizedTopic: topics.NORMALIZED_TOPIC,
+      deadLetterTopic: topics.DEAD_LETTER_TOPIC,
+      metrics,
+      logger: log,
+      signal: abort.signal,
+      onFatal: fatal.report,
+    });
     // No raw record is fetched before the view holds every identity the topic had at start.
     await identities.ready;
     consumer = await startGroupConsumer({

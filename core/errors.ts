@@ -126,7 +126,7 @@ export const errorCatalogue = {
   },
   REGISTRY_UNAVAILABLE: {
     retriable: true,
-    hint: 'The schema registry did not answer; the record is retried, not dead-lettered. Check SCHEMA_REGISTRY_URL.',
+    hint: 'The schema registry did not answer. Records are retried, not dead-lettered; a process started meanwhile waits for it, live and not ready (the ingress answers webhooks 503 with Retry-After until its schema has an id). Check SCHEMA_REGISTRY_URL and the registry.',
   },
   REPLAY_ARGUMENT_INVALID: {
     retriable: false,

@@ -1,11 +1,13 @@
 /**
  * What every process of the project opens the same way: the Kafka client, the schema registry client
  * and the readiness probe of both; its value schemas registered (a refusal stops start-up with what to
- * do); and a consumer group whose join readiness reports and whose end for good stops the process.
+ * do, a registry that does not answer is waited for); and a consumer group whose join readiness reports and whose end for good stops the process.
  */
+
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createClusterProbe } from './cluster-probe.ts';
 import type { ClusterSecurity } from './cluster-security.ts';
-import { ConnectorError } from './errors.ts';
+import { ConnectorError, isRetriable } from './errors.ts';
 import {
   type BatchRunOptions,
   createKafkaClient,
@@ -62,7 +64,10 @@ export function openServiceClients(deps: ClusterDependencies, defaultClientId: s
   return { kafka, registry, probe, close: () => Promise.allSettled([kafka.close(), probe.close()]) };
 }
 
-/** Registers `schema` under `subject` (compatibility checked by the registry) and returns its serializer. */
+/**
+ * Registers `schema` under `subject` (compatibility checked by the registry) and returns its serializer.
+ * Fails with REGISTRY_UNAVAILABLE (retriable) when the registry did not answer, else with what it refused.
+ */
 export async function registerValueSchema(
   registry: SchemaRegistryClient,
   subject: string,
@@ -79,6 +84,15 @@ export async function registerValueSchema(
         { cause: err },
       );
     }
+    // The registry client reports a refused connection as a 400 of its own: whether the registry
+    // answered at all is asked again, so that only a real refusal stops a process.
+    if ((status !== undefined && status >= 500) || !(await registry.ping())) {
+      throw new ConnectorError(
+        'REGISTRY_UNAVAILABLE',
+        `Registering ${subject}: the schema registry did not answer: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
     throw new ConnectorError(
       'SCHEMA_REGISTRATION_FAILED',
       `Registering ${subject}: ${(err as Error).message}`,
@@ -87,6 +101,104 @@ export async function registerValueSchema(
       },
     );
   }
+}
+
+/** Between two attempts to register while the registry does not answer: doubling up to the last. */
+const REGISTRATION_RETRY_MS = [500, 1000, 2000, 5000];
+
+/**
+ * registerValueSchema, waiting for a registry that does not answer: a process started during a registry
+ * outage (a deploy, a rescheduled pod) comes up when the registry does, instead of exiting and waiting
+ * for someone to start it again. A refusal fails at once; `signal` gives up (the process is stopping).
+ */
+export async function registerValueSchemaWhenReachable(
+  registry: SchemaRegistryClient,
+  subject: string,
+  schema: object,
+  options: { log: Logger; signal?: AbortSignal },
+): Promise<AvroSerializer> {
+  for (let attempt = 0; ; attempt++) {
+    options.signal?.throwIfAborted();
+    try {
+      const serializer = await registerValueSchema(registry, subject, schema);
+      if (attempt > 0) options.log.info({ subject, schemaId: serializer.schemaId }, 'schema registered');
+      return serializer;
+    } catch (err) {
+      if (!isRetriable(err)) throw err;
+      const waitMs = REGISTRATION_RETRY_MS[Math.min(attempt, REGISTRATION_RETRY_MS.length - 1)] as number;
+      options.log.warn(
+        { subject, attempt: attempt + 1, retryInMs: waitMs, code: (err as ConnectorError).code },
+        (err as Error).message.split('\n')[0],
+      );
+      await sleep(waitMs, undefined, options.signal ? { signal: options.signal } : {});
+    }
+  }
+}
+
+/** A value schema registered while the process already runs, and the serializer to use meanwhile. */
+export interface PendingValueSchema {
+  /**
+   * Encodes with the registered schema; until it is registered, throws REGISTRY_UNAVAILABLE (retriable),
+   * so an intake answers 503 with Retry-After and stores nothing.
+   */
+  serializer: AvroSerializer;
+  registered(): boolean;
+  /** Gives up waiting (the process is stopping). */
+  abandon(): void;
+}
+
+/**
+ * registerValueSchema for an intake, which must listen even while the registry is away: when the
+ * registry answers, registered (or refused) at once, as registerValueSchema; when it does not, resolves
+ * at once all the same and goes on trying (registerValueSchemaWhenReachable), the intake answering
+ * "retry later" meanwhile. A refusal then goes to `onFatal`: nothing the process writes could be encoded.
+ */
+export async function registerValueSchemaOrLater(
+  registry: SchemaRegistryClient,
+  subject: string,
+  schema: object,
+  options: { log: Logger; onFatal: (error: Error) => void },
+): Promise<PendingValueSchema> {
+  try {
+    const serializer = await registerValueSchema(registry, subject, schema);
+    return { serializer, registered: () => true, abandon: () => {} };
+  } catch (err) {
+    if (!isRetriable(err)) throw err;
+    options.log.warn({ subject, code: (err as ConnectorError).code }, (err as Error).message.split('\n')[0]);
+  }
+  let registered: AvroSerializer | undefined;
+  const abandoned = new AbortController();
+  registerValueSchemaWhenReachable(registry, subject, schema, {
+    log: options.log,
+    signal: abandoned.signal,
+  }).then(
+    (serializer) => {
+      registered = serializer;
+    },
+    (err: unknown) => {
+      if (!abandoned.signal.aborted) options.onFatal(err as Error);
+    },
+  );
+  const notYet = () =>
+    new ConnectorError(
+      'REGISTRY_UNAVAILABLE',
+      `The schema registry has not answered since this process started: ${subject} has no schema id yet`,
+    );
+  return {
+    serializer: {
+      subject,
+      get schemaId() {
+        if (!registered) throw notYet();
+        return registered.schemaId;
+      },
+      encode(value) {
+        if (!registered) throw notYet();
+        return registered.encode(value);
+      },
+    },
+    registered: () => registered !== undefined,
+    abandon: () => abandoned.abort(),
+  };
 }
 
 /**

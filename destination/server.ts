@@ -20,7 +20,7 @@ import {
   createFatalLatch,
   type GroupConsumer,
   openServiceClients,
-  registerValueSchema,
+  registerValueSchemaOrLater,
   type ServiceClients,
   startGroupConsumer,
 } from '../core/service-clients.ts';
@@ -75,16 +75,25 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
   );
   const runsIntake = config.DESTINATION_ROLE !== 'worker';
   const runsWorker = config.DESTINATION_ROLE !== 'intake';
-  const identifySerializer = runsIntake
-    ? await registerValueSchema(registry, valueSubject(topics.IDENTIFY_TOPIC), segmentIdentifySchema)
+  const fatal = createFatalLatch(log, deps.onFatal);
+  // As in the ingress: started during a registry outage, the intake listens, answers 503 + Retry-After
+  // and is not ready until the identify schema has an id.
+  const identifySchema = runsIntake
+    ? await registerValueSchemaOrLater(registry, valueSubject(topics.IDENTIFY_TOPIC), segmentIdentifySchema, {
+        log,
+        onFatal: fatal.report,
+      }).catch(async (err: unknown) => {
+        await clients.close();
+        throw err;
+      })
     : undefined;
+  const identifySerializer = identifySchema?.serializer;
 
   const producer = await kafka.producer({ idempotent: true });
   const batching = createBatchingProducer(producer);
   const abort = new AbortController();
   // Aborted as shutdown begins: a start-up waiting for Mailjet has nothing in flight to finish.
   const starting = new AbortController();
-  const fatal = createFatalLatch(log, deps.onFatal);
   const startup: WorkerStartup = { listRead: false, waitingFor: 'reading the Mailjet list and properties' };
   let worker: { consumer: GroupConsumer } | undefined;
 
@@ -109,14 +118,14 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     logger,
     readiness: async () => {
       const { kafka: kafkaUp, schemaRegistry } = await probe.check();
-      // The intake encodes with the identify schema's id registered at start: it takes calls without the
+      // Once the identify schema has its id, the intake encodes with it and takes calls without the
       // registry, so where it runs the registry is only reported. A worker alone decodes with it.
       const registryCheck = { schemaRegistry };
       const mailjetUp = startup.listRead && !fatal.happened();
       return readinessOf(
         {
           kafka: kafkaUp,
-          ...(runsIntake ? {} : registryCheck),
+          ...(identifySchema ? { identifySchema: identifySchema.registered() } : registryCheck),
           ...(runsWorker ? { consumerGroup: worker?.consumer.joined() ?? false, mailjet: mailjetUp } : {}),
         },
         runsIntake ? registryCheck : undefined,
@@ -130,6 +139,7 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     config.DESTINATION_PORT,
     'Mailjet destination, DESTINATION_PORT',
   ).catch(async (err: unknown) => {
+    identifySchema?.abandon();
     await Promise.allSettled([producer.disconnect(), clients.close()]);
     throw err;
   });
@@ -187,6 +197,7 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
         log.info('stopping intake');
         stopIntake();
         starting.abort(new Error('shutdown during start-up'));
+        identifySchema?.abandon();
         const answered = (await Promise.race([idle().then(() => 'idle' as const), deadline])) === 'idle';
         await app.close();
         // Past the deadline, waiting for Mailjet stops and the uncommitted records come again later.

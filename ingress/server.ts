@@ -9,8 +9,9 @@ import { parseTrustProxy, readinessOf } from '../core/http-answers.ts';
 import { listenOn } from '../core/http-listen.ts';
 import {
   type ClusterDependencies,
+  createFatalLatch,
   openServiceClients,
-  registerValueSchema,
+  registerValueSchemaOrLater,
 } from '../core/service-clients.ts';
 import { ensureTopics, type TopicConfig } from '../core/topics.ts';
 import { mailjetEventRawSchema, valueSubject } from '../schemas/index.ts';
@@ -22,6 +23,8 @@ import { createIngressMetrics } from './metrics.ts';
 export interface IngressDependencies extends ClusterDependencies {
   config: IngressConfig;
   topics: TopicConfig;
+  /** Called when the ingress cannot go on (the registry refused the raw schema); the process should stop. */
+  onFatal?: (error: Error) => void;
 }
 
 export interface RunningIngress {
@@ -40,11 +43,19 @@ export async function startIngress(deps: IngressDependencies): Promise<RunningIn
   const { kafka, registry, probe } = clients;
 
   await ensureTopics(kafka, topics, [topics.RAW_TOPIC, topics.DEAD_LETTER_TOPIC], [], log);
-  const rawSerializer = await registerValueSchema(
+  // Registered while the ingress already listens: started during a registry outage, it answers webhooks
+  // 503 + Retry-After (Mailjet retries them) and is not ready until the raw schema has an id.
+  const fatal = createFatalLatch(log, deps.onFatal);
+  const rawSchema = await registerValueSchemaOrLater(
     registry,
     valueSubject(topics.RAW_TOPIC),
     mailjetEventRawSchema,
-  );
+    { log, onFatal: fatal.report },
+  ).catch(async (err: unknown) => {
+    await clients.close();
+    throw err;
+  });
+  const rawSerializer = rawSchema.serializer;
   const producer = await kafka.producer({ idempotent: true });
   const batching = createBatchingProducer(producer);
   const publisher = createEventPublisher({
@@ -67,9 +78,9 @@ export async function startIngress(deps: IngressDependencies): Promise<RunningIn
     trustProxy: parseTrustProxy(config.INGRESS_TRUST_PROXY),
     publisher,
     readiness: async () => {
-      // The raw schema's id was registered at start: webhooks need Kafka, not the registry.
+      // Once the raw schema has its id, webhooks need Kafka, not the registry.
       const { kafka: kafkaUp, schemaRegistry } = await probe.check();
-      return readinessOf({ kafka: kafkaUp }, { schemaRegistry });
+      return readinessOf({ kafka: kafkaUp, rawSchema: rawSchema.registered() }, { schemaRegistry });
     },
     metrics: createIngressMetrics(),
     logger,
@@ -81,11 +92,17 @@ export async function startIngress(deps: IngressDependencies): Promise<RunningIn
     config.INGRESS_PORT,
     'ingress, INGRESS_PORT',
   ).catch(async (err: unknown) => {
+    rawSchema.abandon();
     await Promise.allSettled([producer.disconnect(), clients.close()]);
     throw err;
   });
   log.info(
-    { port, path: config.INGRESS_PATH, rawTopic: topics.RAW_TOPIC, schemaId: rawSerializer.schemaId },
+    {
+      port,
+      path: config.INGRESS_PATH,
+      rawTopic: topics.RAW_TOPIC,
+      schemaId: rawSchema.registered() ? rawSerializer.schemaId : null,
+    },
     'ingress listening',
   );
 
@@ -101,9 +118,11 @@ export async function startIngress(deps: IngressDependencies): Promise<RunningIn
         );
         log.info({ pending: publisher.pending() }, 'stopping intake');
         stopIntake();
+        rawSchema.abandon();
         const drained = await Promise.race([idle().then(() => 'idle' as const), deadline]);
         await app.close();
         const flushed =
+          !fatal.happened() &&
           drained === 'idle' &&
           (await Promise.race([publisher.drain().then(() => 'drained' as const), deadline])) === 'drained';
         await Promise.allSettled([producer.disconnect(), clients.close()]);

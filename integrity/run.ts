@@ -28,6 +28,7 @@ import {
 } from '../bench/harness.ts';
 import { createKafkaClient } from '../core/kafka.ts';
 import { createSchemaRegistryClient } from '../core/schema-registry.ts';
+import { existingCluster, loadStackConfig } from '../stack/local-stack.ts';
 import { waitCaughtUp } from './caught-up.ts';
 import { countRun, type RunFigures, type RunRecords, summarize } from './count.ts';
 import { summarizeDestination } from './destination-count.ts';
@@ -105,6 +106,19 @@ runBench({
       `${quick ? 'quick' : 'long'}: ${seedsPerScenario} seed(s) per scenario, ${load.seconds} s of load at ` +
         `${load.bodiesPerSecond} webhooks/s (single and grouped, up to ${load.maxEventsPerBody} events)`,
     );
+    // Checked before anything starts: such a run would fail minutes later, or worse pass untested.
+    const faultingTheStack = chosen
+      .filter((scenario) => 'faultsTheStack' in scenario && scenario.faultsTheStack)
+      .map((s) => s.name);
+    if (faultingTheStack.length > 0 && existingCluster(loadStackConfig())) {
+      process.stderr.write(
+        `${faultingTheStack.join(', ')}: these scenarios stop the broker or the schema registry, so they ` +
+          "need the lane's own stack, and KAFKA_BROKERS names an existing cluster, which is not the " +
+          "lane's to stop. Unset KAFKA_BROKERS and SCHEMA_REGISTRY_URL (the lane then starts a stack of its " +
+          'own on free ports), or leave those scenarios out with --scenario.\n',
+      );
+      return 1;
+    }
     const { stack } = await startBenchStack();
     const lines: (RunLine | DestinationRunLine)[] = [];
     for (const scenario of chosen) {
@@ -174,6 +188,7 @@ async function runOnce(
     const loadEnds = performance.now() + loadMs;
     const injected = await scenario.inject({
       pipeline,
+      stack,
       random: faultsRandom,
       kafka,
       registry,
@@ -221,6 +236,11 @@ async function runOnce(
       );
     }
     failures.push(...(scenario.check?.(records, injected) ?? []));
+    // A process the scenario did not stop must still run: one that ended by itself never recovered.
+    for (const which of ['ingress', 'connector'] as const) {
+      const child = pipeline[which];
+      if (child && !child.alive()) failures.push(`the ${which} ended by itself (${await child.exited})`);
+    }
     if (sent.acked.size === 0) failures.push('no webhook was acked: the run tested nothing');
     return {
       scenario: scenario.name,

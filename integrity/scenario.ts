@@ -6,6 +6,7 @@
  */
 import type { KafkaClient } from '../core/kafka.ts';
 import type { SchemaRegistryClient } from '../core/schema-registry.ts';
+import type { Stack, StackPart } from '../stack/local-stack.ts';
 import type { RunRecords } from './count.ts';
 import type { DestinationPipeline } from './destination-pipeline.ts';
 import type { Pipeline } from './pipeline.ts';
@@ -13,6 +14,8 @@ import type { Random } from './seeded-random.ts';
 
 export interface ScenarioContext {
   pipeline: Pipeline;
+  /** The cluster; its `broker` and `registry` parts are there for scenarios that need the lane's own stack. */
+  stack: Stack;
   random: Random;
   kafka: KafkaClient;
   registry: SchemaRegistryClient;
@@ -29,6 +32,8 @@ export interface Injected {
   refused?: Set<string>;
   unreadablePoison?: number;
   unmappable?: Set<string>;
+  /** What the scenario saw go wrong while it injected (a service answering what it must not). */
+  problems?: string[];
 }
 
 export interface Scenario {
@@ -36,6 +41,11 @@ export interface Scenario {
   /** The issue's number of the scenario. */
   number: number;
   description: string;
+  /**
+   * The scenario stops and starts the broker or the registry: it needs the lane's own stack, and fails
+   * its run against an existing cluster (KAFKA_BROKERS), which is not the lane's to stop.
+   */
+  faultsTheStack?: boolean;
   /** Settings of the connector for this scenario. */
   connectorEnv?: NodeJS.ProcessEnv;
   inject(context: ScenarioContext): Promise<Injected>;
@@ -69,4 +79,11 @@ export type AnyScenario = Scenario | DestinationScenario;
 
 export function isDestinationScenario(scenario: AnyScenario): scenario is DestinationScenario {
   return 'kind' in scenario && scenario.kind === 'destination';
+}
+
+/** The stack's broker or registry, for a scenario that `faultsTheStack` (run.ts refuses an existing cluster first). */
+export function stackPart(stack: Stack, part: 'broker' | 'registry'): StackPart {
+  const found = stack[part];
+  if (!found) throw new Error(`the lane's stack has no ${part} to stop: it is an existing cluster`);
+  return found;
 }

@@ -1,8 +1,10 @@
 /** Every scenario of the lane, in the order a run takes them (one file each under scenarios/). */
 import type { AnyScenario } from './scenario.ts';
+import { brokerKill } from './scenarios/broker-kill.ts';
 import { connectorKill } from './scenarios/connector-kill.ts';
 import { mailjetDestination } from './scenarios/mailjet-destination.ts';
 import { poisonRecords } from './scenarios/poison-records.ts';
+import { registryDown } from './scenarios/registry-down.ts';
 import { segmentFaults } from './scenarios/segment-faults.ts';
 import { sigtermAll } from './scenarios/sigterm-all.ts';
 
@@ -11,6 +13,8 @@ export const scenarios: AnyScenario[] = [
   sigtermAll,
   segmentFaults,
   poisonRecords,
+  brokerKill,
+  registryDown,
   mailjetDestination,
 ];
 

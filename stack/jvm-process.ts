@@ -10,6 +10,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const WATCHDOG = `
 "$@" </dev/null &
@@ -42,6 +43,11 @@ export interface JvmProcess {
   resume(): void;
   /** SIGTERM to the group, then SIGKILL after `graceMs`; resolves when everything is gone. */
   stop(graceMs?: number): Promise<void>;
+  /**
+   * SIGKILL to the group at once, a crash: the JVM flushes and closes nothing (what is in its data
+   * folder is what it had written). Resolves when everything is gone.
+   */
+  kill(): Promise<void>;
 }
 
 export interface JvmOptions {
@@ -110,6 +116,16 @@ export function startJvm(options: JvmOptions): JvmProcess {
         clearTimeout(timer);
       }
       // The watchdog removes it too; this covers a watchdog that was itself killed.
+      await rm(options.cleanupDir, { recursive: true, force: true });
+    },
+    async kill() {
+      // The watchdog dies with the JVM (same group), so its clean-up is done here. Its exit says nothing
+      // of the JVM's: that one is gone (its data folder's lock released) once the group is.
+      if (!done) {
+        signalGroup('SIGKILL');
+        await exited;
+      }
+      while (groupAlive(pid)) await sleep(50);
       await rm(options.cleanupDir, { recursive: true, force: true });
     },
   };

@@ -6,6 +6,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { type Static, Type } from '@sinclair/typebox';
 import {
@@ -15,8 +16,10 @@ import {
   securityProblems,
 } from '../core/cluster-security.ts';
 import { loadConfig } from '../core/config.ts';
+import { ConnectorError } from '../core/errors.ts';
 import { type ProducerCompression, producerCompressions } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
+import type { JvmProcess } from './jvm-process.ts';
 import { type RunningBroker, startKafkaBroker } from './kafka-broker.ts';
 import { projectDir } from './maven-artifacts.ts';
 import { type RunningRegistry, startSchemaRegistry } from './schema-registry-server.ts';
@@ -119,13 +122,33 @@ export function existingCluster(config: StackConfig): ClusterAccess | undefined 
   };
 }
 
+/**
+ * The broker or the registry of a local stack, to take away and bring back (the integrity lane's
+ * faults). Started again, it is the same one: the same port, so clients find it where they left it, and
+ * the same data folder, so it keeps what it stored.
+ */
+export interface StackPart {
+  /** SIGKILL (a crash: nothing flushed or closed) or SIGTERM (a clean stop); resolves once it is gone. */
+  stop(signal: 'SIGKILL' | 'SIGTERM'): Promise<void>;
+  /** Starts it again on its port and data folder; resolves once it answers. */
+  start(): Promise<void>;
+  running(): boolean;
+}
+
 export interface Stack extends ClusterAccess {
   /** True when the stack is someone else's cluster, which stop() leaves alone. */
   external: boolean;
   /** The absolute data folder of a local stack started with LOCAL_STACK_DATA_DIR. */
   dataDir?: string;
-  /** Process group ids of the JVMs this stack started (empty when external). */
-  pids: number[];
+  /** Process group ids of the JVMs this stack runs now (empty when external). */
+  readonly pids: number[];
+  /**
+   * The local broker and registry, to stop and start again. Only with a data folder: without one a
+   * stopped broker's log and the registry's in-memory schemas are gone, and what came back would be
+   * another cluster. Absent for an existing cluster, which is not ours to stop.
+   */
+  broker?: StackPart;
+  registry?: StackPart;
   stop(): Promise<void>;
 }
 
@@ -186,9 +209,30 @@ export async function startStack(config: StackConfig, logger: Logger, cacheDir?:
     await Promise.all([stopQuietly(broker), stopQuietly(registry)]);
     throw signal.reason;
   }
-  const { bootstrap, process: brokerJvm } = broker.value;
+  const { bootstrap, controllerPort, process: brokerJvm } = broker.value;
   const { url, process: registryJvm } = registry.value;
   log.info({ brokers: bootstrap, registry: url, ms: Date.now() - started }, 'local stack ready');
+
+  const again = { readyTimeoutMs: config.LOCAL_STACK_TIMEOUT_MS, ...(cacheDir ? { cacheDir } : {}) };
+  const brokerPart = restartable('broker', brokerJvm, log, async () => {
+    const started = await startKafkaBroker({
+      ...again,
+      heapMb: config.LOCAL_KAFKA_HEAP_MB,
+      port: Number(bootstrap.slice(bootstrap.lastIndexOf(':') + 1)),
+      controllerPort,
+      ...(dataDir ? { dataDir: join(dataDir, DATA_PARTS.kafka) } : {}),
+    });
+    return started.process;
+  });
+  const registryPart = restartable('registry', registryJvm, log, async () => {
+    const started = await startSchemaRegistry({
+      ...again,
+      heapMb: config.LOCAL_SCHEMA_REGISTRY_HEAP_MB,
+      port: Number(new URL(url).port),
+      ...(dataDir ? { dataDir: join(dataDir, DATA_PARTS.registry) } : {}),
+    });
+    return started.process;
+  });
 
   let stopping: Promise<void> | undefined;
   return {
@@ -196,13 +240,70 @@ export async function startStack(config: StackConfig, logger: Logger, cacheDir?:
     registryUrl: url,
     compression: config.KAFKA_COMPRESSION,
     external: false,
-    ...(dataDir ? { dataDir } : {}),
-    pids: [brokerJvm.pid, registryJvm.pid],
+    ...(dataDir ? { dataDir, broker: brokerPart, registry: registryPart } : {}),
+    get pids() {
+      return [brokerPart.jvm().pid, registryPart.jvm().pid];
+    },
     stop() {
-      stopping ??= Promise.all([brokerJvm.stop(), registryJvm.stop()]).then(() => {
+      stopping ??= Promise.all([brokerPart.stopForGood(), registryPart.stopForGood()]).then(() => {
         log.info('local stack stopped');
       });
       return stopping;
+    },
+  };
+}
+
+/** How many times, a second apart, a part started again tries to take its port back. */
+const PORT_RETAKE_ATTEMPTS = 10;
+
+/**
+ * A part of the stack around its current JVM. stop() and start() are serialised, and the stack's own
+ * stop waits for a start under way, so no JVM started again outlives the stack.
+ */
+function restartable(
+  name: string,
+  first: JvmProcess,
+  log: Logger,
+  startAgain: () => Promise<JvmProcess>,
+): StackPart & { jvm(): JvmProcess; stopForGood(): Promise<void> } {
+  let jvm = first;
+  let stopped = false;
+  let busy: Promise<unknown> = Promise.resolve();
+  const serialised = <T>(step: () => Promise<T>): Promise<T> => {
+    const result = busy.then(step);
+    busy = result.catch(() => {});
+    return result;
+  };
+  return {
+    jvm: () => jvm,
+    running: () => !jvm.hasExited(),
+    stop: (signal) =>
+      serialised(async () => {
+        if (signal === 'SIGKILL') await jvm.kill();
+        else await jvm.stop();
+        log.info({ part: name, signal }, 'local stack part stopped');
+      }),
+    start: () =>
+      serialised(async () => {
+        if (stopped) throw new Error(`the local stack is stopped: its ${name} cannot start again`);
+        if (!jvm.hasExited()) return;
+        // Its port was free a moment ago, but any outgoing connection may be given it as its own port
+        // meanwhile; that clash passes when the connection closes, so the same port is tried again.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            jvm = await startAgain();
+            break;
+          } catch (err) {
+            const clash = err instanceof ConnectorError && err.code === 'PORT_TAKEN';
+            if (!clash || attempt >= PORT_RETAKE_ATTEMPTS) throw err;
+            await sleep(1000);
+          }
+        }
+        log.info({ part: name }, 'local stack part started again');
+      }),
+    stopForGood: () => {
+      stopped = true;
+      return serialised(() => jvm.stop());
     },
   };
 }

@@ -27,6 +27,7 @@ export async function startTestConnector(
   topics: TopicConfig,
   segment: LocalSegment,
   env: NodeJS.ProcessEnv = {},
+  cluster: { brokers: string[]; registryUrl: string } = testStack(),
 ): Promise<TestConnector> {
   const config = loadConnectorConfig({
     CONNECTOR_GROUP_ID: uniqueName('connector'),
@@ -37,7 +38,7 @@ export async function startTestConnector(
   const connector = await startConnector({
     config,
     topics,
-    ...testStack(),
+    ...cluster,
     segment: { endpoint: segment.url, writeKey: SEGMENT_WRITE_KEY },
     logger: silentLogger(),
   });

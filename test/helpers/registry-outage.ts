@@ -47,3 +47,33 @@ export async function forwardToTestRegistry(req: IncomingMessage, res: ServerRes
   res.end(Buffer.from(await forwarded.arrayBuffer()));
   return forwarded.status;
 }
+
+export interface RegistryNotYetUp {
+  /** Where the process under test finds the registry: nothing answers there until `start()`. */
+  url: string;
+  /** From now on the test registry answers at `url`, as a registry that came back. */
+  start(): Promise<void>;
+}
+
+/** A registry that is down when the process under test starts: its port refuses connections until `start()`. */
+export async function registryNotYetUp(t: TestContext): Promise<RegistryNotYetUp> {
+  const server = createServer(async (req, res) => {
+    await forwardToTestRegistry(req, res);
+  });
+  // A port picked now and listened on later; nothing else on the loopback takes it meanwhile in a test.
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        if (!server.listening) return resolve();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  );
+  return {
+    url: `http://127.0.0.1:${port}`,
+    start: () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve)),
+  };
+}

@@ -218,7 +218,7 @@ test('readiness, liveness and metrics describe what happened', async (t) => {
   assert.equal(ready.status, 200);
   assert.deepEqual(await ready.json(), {
     status: 'ready',
-    checks: { kafka: true },
+    checks: { kafka: true, rawSchema: true },
     optional: { schemaRegistry: true },
   });
   assert.equal((await fetch(`${ingress.url}/health/live`)).status, 200);

@@ -10,27 +10,32 @@ import type { DestinationSummary } from '../../integrity/destination-count.ts';
 import type { DestinationRunLine } from '../../integrity/destination-run.ts';
 import type { RunLine } from '../../integrity/run.ts';
 import { scenarios } from '../../integrity/scenarios.ts';
-import { testStack } from '../helpers/stack.ts';
 
 const run = promisify(execFile);
+
+const notForTheLane = new Set([
+  'NODE_TEST_CONTEXT',
+  'KAFKA_BROKERS',
+  'SCHEMA_REGISTRY_URL',
+  'LOCAL_KAFKA_PORT',
+  'LOCAL_SCHEMA_REGISTRY_PORT',
+  'LOCAL_STACK_DATA_DIR',
+]);
 
 test('the integrity lane in quick mode: no scenario loses an acked event or duplicates one in Segment', {
   timeout: 15 * 60_000,
 }, async (t) => {
   const resultsDir = mkdtempSync(join(tmpdir(), 'integrity-results-'));
   t.after(() => rmSync(resultsDir, { recursive: true, force: true }));
-  const { brokers, registryUrl } = testStack();
   const lane = await run(
     process.execPath,
     ['--disable-warning=TimeoutNegativeWarning', 'integrity/run.ts', '--quick', '--results-dir', resultsDir],
     {
       cwd: new URL('../../', import.meta.url),
-      // The test stack, not a stack of the lane's own; and not a test process (no NODE_TEST_CONTEXT).
-      env: {
-        ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'NODE_TEST_CONTEXT')),
-        KAFKA_BROKERS: brokers.join(','),
-        SCHEMA_REGISTRY_URL: registryUrl,
-      },
+      // A stack of the lane's own, not the test stack: scenarios kill its broker and registry. On free
+      // ports and in a data folder of its own, whatever this run's cluster settings say; and not a test
+      // process (no NODE_TEST_CONTEXT).
+      env: Object.fromEntries(Object.entries(process.env).filter(([name]) => !notForTheLane.has(name))),
       maxBuffer: 64 * 2 ** 20,
     },
   ).catch((err: { stdout?: string; stderr?: string; message: string }) => {

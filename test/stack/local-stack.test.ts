@@ -252,3 +252,62 @@ test('clearLocalStackData (start --fresh) deletes what the broker and registry k
   await clearLocalStackData(dataDir);
   assert.deepEqual(await readdir(dataDir), ['notes.txt']);
 });
+
+// Broke: nothing could take the local broker or registry away and bring it back on the same port and
+// folder, so the integrity lane could not kill the broker mid-stream (issue #16, scenarios 1 and 8).
+test('a broker SIGKILLed and started again on its port and data folder keeps its records and offsets; a registry too keeps its schemas', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'mailjet-connector-part-restart-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const stack = await startStack(loadStackConfig({ LOCAL_STACK_DATA_DIR: dataDir }), silentLogger());
+  t.after(() => stack.stop());
+  const { broker, registry: registryPart } = stack;
+  assert.ok(broker && registryPart, 'a stack with a data folder has parts to restart');
+  const topic = uniqueName('part-restart');
+  const groupId = uniqueName('part-restart-group');
+  const firstPids = stack.pids;
+
+  // Clients made before the kill, used again after it: the parts come back where they were.
+  await withClients(stack, async (clients) => {
+    await clients.kafka.ensureTopics([{ topic, partitions: 1 }]);
+    const serializer = await clients.registry.serializer(`${topic}-value`, PING_V1);
+    const producer = await clients.kafka.producer({ idempotent: true });
+    try {
+      await producer.send([
+        { topic, records: [1, 2, 3].map((n) => ({ key: null, value: serializer.encode({ n }) })) },
+      ]);
+    } finally {
+      await producer.disconnect();
+    }
+    const consumer = await clients.kafka.consumer({ groupId });
+    try {
+      await consumer.subscribe([topic], { fromBeginning: true });
+      void consumer.runBatches(async () => {});
+      await eventually('the group committed offset 3', async () => {
+        return (await clients.kafka.committedOffsets(groupId, topic)).get(0) === '3';
+      });
+    } finally {
+      await consumer.disconnect();
+    }
+
+    await broker.stop('SIGKILL');
+    assert.equal(broker.running(), false);
+    assert.equal(groupAlive(firstPids[0] as number), false, 'the killed broker JVM is gone');
+    await registryPart.stop('SIGKILL');
+    assert.equal(await clients.registry.ping(), false, 'nothing answers at the registry URL');
+
+    await Promise.all([broker.start(), registryPart.start()]);
+    assert.equal(broker.running(), true);
+    assert.notDeepEqual(stack.pids, firstPids, 'the stack names the JVMs it runs now');
+    assert.deepEqual(
+      await storedValues(clients, topic, 3),
+      [1, 2, 3].map((n) => ({ schemaId: serializer.schemaId, value: { n } })),
+      'every record, decoded through the schema id it was written with',
+    );
+    assert.equal((await clients.kafka.committedOffsets(groupId, topic)).get(0), '3', 'the offset kept');
+    assert.equal(await clients.registry.register(`${topic}-value`, PING_V1), serializer.schemaId);
+  });
+
+  const pids = stack.pids;
+  await stack.stop();
+  assert.deepEqual(pids.filter(groupAlive), [], 'stop() ends the JVMs started again');
+});

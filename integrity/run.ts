@@ -4,7 +4,7 @@
  * One JSON line per run, then one summary line per scenario; the results go to
  * bench/results/integrity.json, which `npm run docs` renders into docs/reliability.md.
  *
- *   npm run integrity [-- --quick] [--scenario NAME] [--seeds N] [--seed S] [--results-dir DIR]
+ *   npm run integrity [-- --quick] [--scenario NAME] [--seeds N] [--seed S] [--parallel N] [--results-dir DIR]
  *
  * Exits 1 when a run lost an acked event, delivered one Mailjet event under two messageIds, broke a
  * scenario's own requirement, or did not catch up.
@@ -42,18 +42,20 @@ import {
   readTopic,
   segmentEvents,
 } from './read-back.ts';
+import { runPool } from './run-pool.ts';
 import { isDestinationScenario, type Scenario } from './scenario.ts';
 import { scenarioNames, scenarios } from './scenarios.ts';
 import { seededRandom } from './seeded-random.ts';
 
 const usage =
-  'npm run integrity -- [--quick] [--scenario NAME] [--seeds N] [--seed S] [--results-dir DIR]\n' +
+  'npm run integrity -- [--quick] [--scenario NAME] [--seeds N] [--seed S] [--parallel N] [--results-dir DIR]\n' +
   `  scenarios: ${scenarioNames.join(', ')}`;
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     scenario: { type: 'string', multiple: true },
     seeds: { type: 'string' },
+    parallel: { type: 'string' },
     seed: { type: 'string' },
     'results-dir': { type: 'string' },
   },
@@ -61,6 +63,7 @@ const { values: args } = parseArgs({
 const isCount = (text: string | undefined) => text === undefined || /^[1-9]\d*$/.test(text);
 checkFlags(usage, [
   isCount(args.seeds),
+  isCount(args.parallel),
   args.seed === undefined || /^\d+$/.test(args.seed),
   (args.scenario ?? []).every((name) => scenarioNames.includes(name)),
 ]);
@@ -73,6 +76,11 @@ const load = quick
 /** The destination's runs: identify calls over few contacts, so each contact is written many times. */
 const destinationLoad = { ...load, maxCallsPerBody: load.maxEventsPerBody, contacts: quick ? 40 : 100 };
 const seedsPerScenario = args.seed !== undefined ? 1 : Number(args.seeds ?? load.seeds);
+/**
+ * Runs at a time (scenarios that fault the stack always run alone). More than one puts the runs under
+ * each other's load too: their recovery figures say so, their counts must hold all the same.
+ */
+const parallel = Number(args.parallel ?? (quick ? 2 : 3));
 const chosen = scenarios.filter((s) => args.scenario === undefined || args.scenario.includes(s.name));
 /** After the load: how long the sender keeps retrying unacked bodies, and the pipeline may take to catch up. */
 const SENDER_GRACE_MS = 60_000;
@@ -104,7 +112,8 @@ runBench({
   async main() {
     printMachine(
       `${quick ? 'quick' : 'long'}: ${seedsPerScenario} seed(s) per scenario, ${load.seconds} s of load at ` +
-        `${load.bodiesPerSecond} webhooks/s (single and grouped, up to ${load.maxEventsPerBody} events)`,
+        `${load.bodiesPerSecond} webhooks/s (single and grouped, up to ${load.maxEventsPerBody} events), ` +
+        `${parallel} run(s) at a time (those that fault the stack alone)`,
     );
     // Checked before anything starts: such a run would fail minutes later, or worse pass untested.
     const faultingTheStack = chosen
@@ -120,17 +129,21 @@ runBench({
       return 1;
     }
     const { stack } = await startBenchStack();
-    const lines: (RunLine | DestinationRunLine)[] = [];
-    for (const scenario of chosen) {
-      for (let i = 0; i < seedsPerScenario; i++) {
-        const seed = args.seed !== undefined ? Number(args.seed) : randomInt(2 ** 31);
-        const line = isDestinationScenario(scenario)
-          ? await runDestinationOnce(stack, scenario, seed, destinationLoad, quick)
-          : await runOnce(stack, scenario, seed);
-        console.log(JSON.stringify(line));
-        lines.push(line);
-      }
-    }
+    const jobs = chosen.flatMap((scenario) =>
+      Array.from({ length: seedsPerScenario }, () => ({
+        scenario,
+        seed: args.seed !== undefined ? Number(args.seed) : randomInt(2 ** 31),
+      })),
+    );
+    const lines: (RunLine | DestinationRunLine)[] = await runPool(jobs, {
+      parallel,
+      exclusive: ({ scenario }) => 'faultsTheStack' in scenario && scenario.faultsTheStack === true,
+      run: ({ scenario, seed }): Promise<RunLine | DestinationRunLine> =>
+        isDestinationScenario(scenario)
+          ? runDestinationOnce(stack, scenario, seed, destinationLoad, quick)
+          : runOnce(stack, scenario, seed),
+      onResult: (line) => console.log(JSON.stringify(line)),
+    });
     const summaries = chosen.map((scenario) =>
       isDestinationScenario(scenario)
         ? summarizeDestination(

@@ -215,6 +215,12 @@ export interface KafkaClient {
      * committed transactions; off, records of open and aborted transactions too.
      */
     readCommitted?: boolean;
+    /**
+     * How long the group waits for a member that stopped heartbeating (a SIGKILLed or frozen process)
+     * before its partitions go to the others; a member that leaves cleanly hands them over at once.
+     * Default 30 s. The broker refuses values outside its group.min/max.session.timeout.ms.
+     */
+    sessionTimeoutMs?: number;
   }): Promise<Consumer>;
   /** Closes the admin connection this client opened lazily; producers and consumers close themselves. */
   close(): Promise<void>;
@@ -403,7 +409,12 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       await connectOrClose(producer, connect);
       return wrapTransactionalProducer(producer);
     },
-    async consumer({ groupId, maxBytesPerPartition = 256 * 1024, readCommitted = true }) {
+    async consumer({
+      groupId,
+      maxBytesPerPartition = 256 * 1024,
+      readCommitted = true,
+      sessionTimeoutMs = DEFAULT_SESSION_TIMEOUT_MS,
+    }) {
       const consumer = new PlatformaticConsumer({
         ...base(),
         groupId,
@@ -417,10 +428,7 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
         isolationLevel: readCommitted
           ? FetchIsolationLevels.READ_COMMITTED
           : FetchIsolationLevels.READ_UNCOMMITTED,
-        // Java's defaults: a member that died without leaving is replaced after 30 s, not 60.
-        sessionTimeout: 30_000,
-        rebalanceTimeout: 60_000,
-        heartbeatInterval: 3000,
+        ...groupTimeouts(sessionTimeoutMs),
       });
       await connectOrClose(consumer, connect);
       return wrapConsumer(consumer, { log: log.child({ groupId }), maxBytesPerPartition });
@@ -433,6 +441,27 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
         () => {},
       );
     },
+  };
+}
+
+/** Java's default session: a member that died without leaving is replaced after 30 s (the client's own is 60). */
+export const DEFAULT_SESSION_TIMEOUT_MS = 30_000;
+
+/**
+ * A group member's timeouts from its session timeout. Heartbeats every tenth of the session (Java's
+ * 3 s of its 30 s), so a member misses several before the coordinator gives up on it. The rebalance
+ * timeout (how long the coordinator waits for the members to rejoin, each finishing its batches in
+ * flight first) stays 60 s, never below the session, which the client requires.
+ */
+export function groupTimeouts(sessionTimeoutMs: number): {
+  sessionTimeout: number;
+  heartbeatInterval: number;
+  rebalanceTimeout: number;
+} {
+  return {
+    sessionTimeout: sessionTimeoutMs,
+    heartbeatInterval: Math.max(100, Math.floor(sessionTimeoutMs / 10)),
+    rebalanceTimeout: Math.max(60_000, sessionTimeoutMs),
   };
 }
 

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { type TestContext, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { murmur2 as clientMurmur2, consumerReceivesChannel } from '@platformatic/kafka';
 import { pino } from 'pino';
 import {
   createKafkaClient,
+  DEFAULT_SESSION_TIMEOUT_MS,
+  groupTimeouts,
   type IncomingRecord,
   type KafkaClient,
   murmur2,
@@ -500,4 +504,89 @@ test('concurrent first admin calls share one connection, and close() leaves no s
     () => sockets() <= before,
     10_000,
   );
+});
+
+test("a group member's timeouts follow its session: Java's by default, heartbeats a tenth of it", () => {
+  assert.deepEqual(groupTimeouts(DEFAULT_SESSION_TIMEOUT_MS), {
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3000,
+    rebalanceTimeout: 60_000,
+  });
+  assert.deepEqual(groupTimeouts(6000), {
+    sessionTimeout: 6000,
+    heartbeatInterval: 600,
+    rebalanceTimeout: 60_000,
+  });
+  // The client refuses a rebalance timeout below the session.
+  assert.equal(groupTimeouts(300_000).rebalanceTimeout, 300_000);
+});
+
+// A SIGKILLed member held its partitions for a fixed 30 s session: every connector killed stalled its
+// partitions that long, whatever the deployment wanted.
+test('a member killed without leaving loses its partitions to the others within its session timeout', async (t) => {
+  const kafka = testKafka(t);
+  const topic = uniqueName('session');
+  const groupId = uniqueName('session-group');
+  const sessionTimeoutMs = 6000;
+  await kafka.ensureTopics([{ topic, partitions: 2 }]);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+  // One key per partition, so each send reaches both.
+  const keys = [0, 1].map((partition) => {
+    for (let i = 0; ; i++) if (partitionOf({ key: `k${i}`, value: null }, 2) === partition) return `k${i}`;
+  });
+  const sendToBoth = (value: string) =>
+    producer.send([{ topic, records: keys.map((key) => ({ key, value: Buffer.from(value) })) }]);
+
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL('../helpers/group-member-child.ts', import.meta.url))],
+    {
+      env: {
+        PATH: process.env.PATH,
+        GROUP_MEMBER_BROKERS: testStack().brokers.join(','),
+        GROUP_MEMBER_GROUP_ID: groupId,
+        GROUP_MEMBER_TOPIC: topic,
+        GROUP_MEMBER_SESSION_TIMEOUT_MS: String(sessionTimeoutMs),
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  t.after(async () => {
+    child.kill('SIGKILL');
+    await exited;
+  });
+  let childJoins = 0;
+  child.stdout.on('data', (chunk: Buffer) => {
+    childJoins += chunk.toString().split('joined').length - 1;
+  });
+  await eventually('the first member joined', () => childJoins > 0);
+
+  const consumer = await kafka.consumer({ groupId, sessionTimeoutMs });
+  t.after(() => consumer.disconnect());
+  await consumer.subscribe([topic], { fromBeginning: true });
+  const handled = new Map<number, string[]>();
+  await consumer.runBatches(async (batch) => {
+    const values = handled.get(batch.partition) ?? [];
+    handled.set(batch.partition, values);
+    values.push(...batch.records.map((record) => String(record.value)));
+  });
+  // Both members in the group, one partition each: this one handles the records of one partition only.
+  await eventually('the second member joined and the first rejoined', () => childJoins > 1);
+  await sendToBoth('before');
+  await eventually('this member handles its own partition', () => handled.size === 1);
+  const mine = [...handled.keys()][0] as number;
+  const theirs = mine === 0 ? 1 : 0;
+
+  child.kill('SIGKILL');
+  await exited;
+  await sendToBoth('after');
+  // Well within the 30 s a fixed session held the partition: only the short session lets this pass.
+  await eventually(
+    "the killed member's partition handed to this one",
+    () => handled.get(theirs)?.includes('after') ?? false,
+    4 * sessionTimeoutMs,
+  );
+  assert.ok(handled.get(mine)?.includes('after'), 'its own partition went on');
 });

@@ -89,6 +89,11 @@ export interface TopicDescription {
   minInsyncReplicas: number;
 }
 
+export interface GroupDescription {
+  state: string;
+  members: { memberId: string; partitions: Record<string, number[]> }[];
+}
+
 export interface ClusterInfo {
   clusterId: string;
   brokers: { nodeId: number; host: string; port: number }[];
@@ -193,6 +198,12 @@ export interface KafkaClient {
   committedOffsets(groupId: string, topic: string): Promise<Map<number, string>>;
   /** The next offset to be written, per partition (the high watermark). */
   endOffsets(topic: string): Promise<Map<number, string>>;
+  /**
+   * A consumer group as its coordinator sees it: its state (`Stable` once a rebalance is over,
+   * `PreparingRebalance` and `CompletingRebalance` during one, `Empty`, `Dead`) and each member's
+   * partitions, by topic.
+   */
+  describeGroup(groupId: string): Promise<GroupDescription>;
   /**
    * Per partition, the first offset whose record timestamp is at or after `timestampMs`; the high
    * watermark where no record is that late.
@@ -375,6 +386,19 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
         ]),
       );
       return new Map(partitionIndexes.map((p) => [p, String(found.get(p) ?? -1n)]));
+    },
+    async describeGroup(groupId) {
+      const groups = await (await connectedAdmin()).describeGroups({ groups: [groupId] });
+      const group = groups.get(groupId);
+      return {
+        state: group?.state ?? 'Dead',
+        members: [...(group?.members.values() ?? [])].map((member) => ({
+          memberId: member.id,
+          partitions: Object.fromEntries(
+            [...(member.assignments?.values() ?? [])].map((a) => [a.topic, [...a.partitions]]),
+          ),
+        })),
+      };
     },
     async endOffsets(topic) {
       const offsets = await listOffsets(topic, ListOffsetTimestamps.LATEST);

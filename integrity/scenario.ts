@@ -7,7 +7,7 @@
 import type { KafkaClient } from '../core/kafka.ts';
 import type { SchemaRegistryClient } from '../core/schema-registry.ts';
 import type { RunRecords } from './count.ts';
-import type { Pipeline } from './pipeline.ts';
+import type { Pipeline, PipelineShape } from './pipeline.ts';
 import type { Random } from './seeded-random.ts';
 
 export interface ScenarioContext {
@@ -28,6 +28,17 @@ export interface Injected {
   refused?: Set<string>;
   unreadablePoison?: number;
   unmappable?: Set<string>;
+  /**
+   * The normalized records a clean stop's effects could land among (see scenarios/rebalance.ts), and
+   * what kept the window from being exact.
+   */
+  cleanStop?: { window: NormalizedWindow; problems: string[] };
+}
+
+/** Per partition of the normalized topic: the records from offset `from` up to (not including) `to`. */
+export interface NormalizedWindow {
+  from: Map<number, bigint>;
+  to: Map<number, bigint>;
 }
 
 export interface Scenario {
@@ -37,6 +48,8 @@ export interface Scenario {
   description: string;
   /** Settings of the connector for this scenario. */
   connectorEnv?: NodeJS.ProcessEnv;
+  /** Connector processes at the start (default 1) and partitions of the run's topics (default 3). */
+  shape?: Partial<PipelineShape>;
   inject(context: ScenarioContext): Promise<Injected>;
   /** Failures beyond the common checks. */
   check?(records: RunRecords, injected: Injected): string[];

@@ -2,9 +2,10 @@
 import type { Scenario } from './scenario.ts';
 import { connectorKill } from './scenarios/connector-kill.ts';
 import { poisonRecords } from './scenarios/poison-records.ts';
+import { rebalance } from './scenarios/rebalance.ts';
 import { segmentFaults } from './scenarios/segment-faults.ts';
 import { sigtermAll } from './scenarios/sigterm-all.ts';
 
-export const scenarios: Scenario[] = [connectorKill, sigtermAll, segmentFaults, poisonRecords];
+export const scenarios: Scenario[] = [connectorKill, rebalance, sigtermAll, segmentFaults, poisonRecords];
 
 export const scenarioNames = scenarios.map((s) => s.name);

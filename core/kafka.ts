@@ -10,7 +10,9 @@ import {
   type CompressionAlgorithmValue,
   ConfigResourceTypes,
   type ConnectionPoolEventPayload,
+  type ExtendedGroupProtocolSubscription,
   FetchIsolationLevels,
+  type GroupPartitionsAssignments,
   ListOffsetTimestamps,
   type Message,
   type MessagesStream,
@@ -439,7 +441,7 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       readCommitted = true,
       sessionTimeoutMs = DEFAULT_SESSION_TIMEOUT_MS,
     }) {
-      const consumer = new PlatformaticConsumer({
+      const consumer: PlatformaticConsumer = new PlatformaticConsumer({
         ...base(),
         groupId,
         autocommit: false,
@@ -453,6 +455,9 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
           ? FetchIsolationLevels.READ_COMMITTED
           : FetchIsolationLevels.READ_UNCOMMITTED,
         ...groupTimeouts(sessionTimeoutMs),
+        // Sticky: each member tells what it had when it rejoins, and the leader leaves it there.
+        protocolsMetadata: (): Buffer => ownershipUserData(consumer),
+        partitionAssigner: stickyAssigner,
       });
       await connectOrClose(consumer, connect);
       return wrapConsumer(consumer, { log: log.child({ groupId }), maxBytesPerPartition });
@@ -487,6 +492,133 @@ export function groupTimeouts(sessionTimeoutMs: number): {
     heartbeatInterval: Math.max(100, Math.floor(sessionTimeoutMs / 10)),
     rebalanceTimeout: Math.max(60_000, sessionTimeoutMs),
   };
+}
+
+/** Partitions by topic. */
+export type TopicPartitions = Record<string, number[]>;
+
+/** A member of a group as the leader sees it when it assigns: its topics and what it had. */
+export interface GroupMemberClaim {
+  memberId: string;
+  topics: string[];
+  /** The partitions it had; absent for a new member. */
+  owned?: TopicPartitions;
+}
+
+/**
+ * A balanced assignment that moves as few partitions as it can (Kafka's StickyAssignor, for the
+ * classic eager protocol): each member keeps what it had, up to its share, and only the partitions
+ * of members gone, or beyond a member's share, go to the others. With round robin a member leaving
+ * moved partitions between the members that stayed: the batches each had in flight during the
+ * rebalance could not be committed, and came again to another member (duplicates). A partition two
+ * members claim (one was cut off and came back) stays with neither: the claims are not to be trusted.
+ */
+export function stickyAssignment(
+  members: GroupMemberClaim[],
+  partitionCounts: ReadonlyMap<string, number>,
+): Map<string, TopicPartitions> {
+  const ids = members.map((m) => m.memberId).sort();
+  const byId = new Map(members.map((m) => [m.memberId, m]));
+  const all: { topic: string; partition: number; key: string }[] = [];
+  for (const topic of [...partitionCounts.keys()].sort()) {
+    if (!members.some((m) => m.topics.includes(topic))) continue;
+    for (let partition = 0; partition < (partitionCounts.get(topic) ?? 0); partition++) {
+      all.push({ topic, partition, key: `${topic}:${partition}` });
+    }
+  }
+  const claims = new Map<string, { memberId: string; contested: boolean }>();
+  for (const id of ids) {
+    const member = byId.get(id) as GroupMemberClaim;
+    for (const [topic, partitions] of Object.entries(member.owned ?? {})) {
+      if (!member.topics.includes(topic)) continue;
+      for (const partition of partitions) {
+        const key = `${topic}:${partition}`;
+        const claim = claims.get(key);
+        if (claim) claim.contested = true;
+        else claims.set(key, { memberId: id, contested: false });
+      }
+    }
+  }
+  const kept = new Map<string, typeof all>(ids.map((id) => [id, []]));
+  const pool: typeof all = [];
+  for (const tp of all) {
+    const claim = claims.get(tp.key);
+    if (claim && !claim.contested) kept.get(claim.memberId)?.push(tp);
+    else pool.push(tp);
+  }
+  // Shares: floor(total / members) each, one more for as many as the remainder, given first to those
+  // that had the most (so fewer partitions move).
+  const base = Math.floor(all.length / Math.max(1, ids.length));
+  let larger = all.length - base * ids.length;
+  const share = new Map<string, number>();
+  for (const id of [...ids].sort((a, b) => (kept.get(b)?.length ?? 0) - (kept.get(a)?.length ?? 0))) {
+    share.set(id, base + (larger-- > 0 ? 1 : 0));
+  }
+  for (const id of ids) {
+    const mine = kept.get(id) as typeof all;
+    pool.push(...mine.splice(share.get(id) as number));
+  }
+  pool.sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
+  for (const tp of pool) {
+    const eligible = ids.filter((id) => byId.get(id)?.topics.includes(tp.topic));
+    const size = (id: string) => kept.get(id)?.length ?? 0;
+    const below = eligible.filter((id) => size(id) < (share.get(id) as number));
+    const candidates = below.length > 0 ? below : eligible;
+    const to = candidates.reduce((best, id) => (size(id) < size(best) ? id : best), candidates[0] as string);
+    kept.get(to)?.push(tp);
+  }
+  return new Map(
+    ids.map((id) => {
+      const partitions: TopicPartitions = {};
+      for (const { topic, partition } of kept.get(id) ?? []) {
+        partitions[topic] = [...(partitions[topic] ?? []), partition];
+      }
+      for (const list of Object.values(partitions)) list.sort((a, b) => a - b);
+      return [id, partitions];
+    }),
+  );
+}
+
+/**
+ * What a member tells the leader when it (re)joins: the partitions it had, and nothing that changes
+ * with each generation. A member joining again while the group is stable (the client does, after
+ * some errors) with other metadata than before starts a new rebalance, and each would start the next.
+ */
+function ownershipUserData(consumer: PlatformaticConsumer): Buffer {
+  const partitions: TopicPartitions = {};
+  for (const { topic, partitions: list } of consumer.assignments ?? []) {
+    partitions[topic] = [...list].sort((a, b) => a - b);
+  }
+  return Buffer.from(JSON.stringify({ partitions }));
+}
+
+/** The leader's side of the sticky assignment, on @platformatic/kafka's assigner interface. */
+function stickyAssigner(
+  _current: string,
+  members: Map<string, ExtendedGroupProtocolSubscription>,
+  topics: Set<string>,
+  metadata: { topics: Map<string, { partitionsCount: number }> },
+): GroupPartitionsAssignments[] {
+  const claims: GroupMemberClaim[] = [...members].map(([memberId, member]) => {
+    const claim: GroupMemberClaim = { memberId, topics: member.topics ?? [] };
+    try {
+      // Another client in the group (or an older version of this one) sends other user data, or none.
+      const data = JSON.parse(String(member.metadata ?? '')) as { partitions?: TopicPartitions };
+      if (data && typeof data.partitions === 'object') claim.owned = data.partitions;
+    } catch {}
+    return claim;
+  });
+  const counts = new Map<string, number>();
+  for (const topic of topics) {
+    const count = metadata.topics.get(topic)?.partitionsCount;
+    if (count !== undefined) counts.set(topic, count);
+  }
+  return [...stickyAssignment(claims, counts)].map(([memberId, partitions]) => ({
+    memberId,
+    assignments: new Map(
+      Object.entries(partitions).map(([topic, list]) => [topic, { topic, partitions: list }]),
+    ),
+  }));
 }
 
 /** The topic-level configs a TopicSpec asks for, as CreateTopics takes them. */
@@ -842,6 +974,12 @@ interface PartitionQueue {
  *   a dry run does not start over). So a failed batch comes again from the committed offset,
  *   and no record of a partition this member lost is handed over after the rebalance (those in the
  *   handlers at that moment finish: duplicates at worst, as with any at-least-once consumer).
+ * - A batch handled whose commit was refused (during a rebalance no commit is made) is not handed
+ *   over again by this member: once the join is over, its offset is committed for the partitions
+ *   this member kept, in the new generation, and the new stream starts after it. With the sticky
+ *   assignment (stickyAssignment) the members that stay keep their partitions when one leaves
+ *   cleanly, so a clean leave hands no record out twice; only the partitions that move (those of a
+ *   member that died, or given to one that joined) may bring back a batch in flight.
  * - startOffsetOf is asked for the assigned partitions at each join (the first stream and the one
  *   after each rebalance), before anything is read; its offsets replace the committed ones.
  * - A stream error gives up for good (onCrash) only when waiting cannot heal it (isFatal: a refused
@@ -887,6 +1025,12 @@ function createBatchRunner(
   let joinsAsked = -1;
   /** Where each partition's handled records end, this run: a rebalance restart never goes back before. */
   const positions = new Map<string, bigint>();
+  /**
+   * Batches handled whose commit was refused or failed (a rebalance under way, mostly), per partition:
+   * the next offset to commit. Committed after the join if the partition is still this member's,
+   * rather than handled again from the committed offset.
+   */
+  const uncommitted = new Map<string, { next: bigint; leaderEpoch: number }>();
   let backoffTimer: { timer: NodeJS.Timeout; wake: () => void } | undefined;
 
   const accepting = () => !halted && !stopped && !options.signal?.aborted;
@@ -924,19 +1068,31 @@ function createBatchRunner(
     joinsAsked = joins;
     const assigned = (consumer.assignments ?? []).filter((a) => topics.includes(a.topic));
     const offsets: { topic: string; partition: number; offset: bigint }[] = [];
+    const owned = new Set<string>();
+    const toCommit: { topic: string; partition: number; next: bigint; leaderEpoch: number }[] = [];
     if (assigned.length > 0) {
       const committed = await consumer.listCommittedOffsets({ topics: assigned });
       for (const { topic, partitions } of assigned) {
         for (const partition of partitions) {
+          const key = keyOf(topic, partition);
+          owned.add(key);
           const start = askStart ? options.startOffsetOf?.(topic, partition) : undefined;
           const done = committed.get(topic)?.[partition] ?? -1n;
-          const handled = positions.get(keyOf(topic, partition)) ?? -1n;
+          const pending = uncommitted.get(key);
+          let handled = positions.get(key) ?? -1n;
+          if (pending && pending.next > done) {
+            if (pending.next > handled) handled = pending.next;
+            if (start === undefined) toCommit.push({ topic, partition, ...pending });
+          } else uncommitted.delete(key);
           const from = start !== undefined ? BigInt(start) : done > handled ? done : handled;
           // Omitted: the stream starts it at the earliest or latest offset (fallbackMode).
           if (from >= 0n) offsets.push({ topic, partition, offset: from });
         }
       }
     }
+    // Once the join is over, a partition no longer assigned is another member's: it hands those
+    // records out again from the committed offset (a duplicate, never a loss).
+    if (!rebalancing) for (const key of uncommitted.keys()) if (!owned.has(key)) uncommitted.delete(key);
     const opened = await consumer.consume({
       topics,
       mode: MessagesStreamModes.MANUAL,
@@ -951,6 +1107,9 @@ function createBatchRunner(
       return;
     }
     stream = opened;
+    // What this member handled before the rebalance on partitions it kept: committed now, in the new
+    // generation, instead of handled again (the new stream starts after them).
+    if (!rebalancing && commit) void commitPending(toCommit);
     queues = new Map();
     for (const { topic, partitions } of assigned) {
       for (const partition of partitions) {
@@ -1122,8 +1281,9 @@ function createBatchRunner(
         // it. A join from a member that already joined the new generation starts yet another rebalance,
         // so concurrent commits during one kept the group rebalancing for good (two members, four
         // partitions committed a record at a time: a new generation every 3 s, then stuck). So commits
-        // go one at a time, and none is made while a rebalance is known to be under way: the batch then
-        // comes again from the committed offset, a duplicate at worst, as with any rebalance.
+        // go one at a time, and none is made while a rebalance is known to be under way: the batch is
+        // then committed after the join if this member keeps the partition (see openStream), or
+        // comes again from the committed offset to its new owner, a duplicate at worst.
         const attempt = committing.then(() => {
           if (rebalancing) throw new Error('a rebalance is under way');
           return consumer.commit({ offsets: [offset] });
@@ -1131,16 +1291,53 @@ function createBatchRunner(
         committing = attempt.catch(() => {});
         await attempt;
       } catch (err) {
-        // Handled but not committed: it comes again (a duplicate, never a loss).
+        // Handled but not committed: committed after the next join if this member keeps the partition,
+        // else handed out again by its new owner (a duplicate, never a loss).
+        const key = keyOf(topic, partition);
+        if ((uncommitted.get(key)?.next ?? -1n) < next) uncommitted.set(key, { next, leaderEpoch });
         log.warn({ err, topic, partition, offset: String(next) }, 'a batch was handled but not committed');
         restart('failed commit', backoff(++failures));
         return;
       }
+      const pending = uncommitted.get(keyOf(topic, partition));
+      if (pending && pending.next <= next) uncommitted.delete(keyOf(topic, partition));
     }
     failures = 0;
     positions.set(keyOf(topic, partition), next);
     if (queue.end !== undefined && next >= queue.end) queue.ended = true;
     options.onCommitted?.(topic, partition, String(next));
+  }
+
+  /** One commit for all of them, queued at once: no batch's later commit of a partition goes before it. */
+  async function commitPending(
+    pending: { topic: string; partition: number; next: bigint; leaderEpoch: number }[],
+  ): Promise<void> {
+    if (pending.length === 0) return;
+    const attempt = committing.then(() => {
+      if (rebalancing) throw new Error('a rebalance is under way');
+      return consumer.commit({
+        offsets: pending.map(({ topic, partition, next, leaderEpoch }) => ({
+          topic,
+          partition,
+          offset: next,
+          leaderEpoch,
+        })),
+      });
+    });
+    committing = attempt.catch(() => {});
+    try {
+      await attempt;
+    } catch (err) {
+      // Kept for the next join: committed then for the partitions still this member's.
+      log.debug({ err }, 'batches handled before the rebalance are still not committed');
+      return;
+    }
+    for (const { topic, partition, next } of pending) {
+      const key = keyOf(topic, partition);
+      if (uncommitted.get(key)?.next === next) uncommitted.delete(key);
+      if ((positions.get(key) ?? -1n) < next) positions.set(key, next);
+      options.onCommitted?.(topic, partition, String(next));
+    }
   }
 
   function backoff(attempt: number): number {

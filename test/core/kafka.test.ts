@@ -13,6 +13,7 @@ import {
   type KafkaClient,
   murmur2,
   partitionOf,
+  stickyAssignment,
 } from '../../core/kafka.ts';
 import { silentLogger } from '../../core/logger.ts';
 import { eventually } from '../helpers/connector.ts';
@@ -589,4 +590,104 @@ test('a member killed without leaving loses its partitions to the others within 
     4 * sessionTimeoutMs,
   );
   assert.ok(handled.get(mine)?.includes('after'), 'its own partition went on');
+});
+
+test('the sticky assignment: balanced, each member keeps what it had up to its share', () => {
+  const six = new Map([['t', 6]]);
+  const member = (memberId: string, owned?: number[]) => ({
+    memberId,
+    topics: ['t'],
+    ...(owned ? { owned: { t: owned } } : {}),
+  });
+  const plain = (assignment: Map<string, Record<string, number[]>>) =>
+    Object.fromEntries([...assignment].map(([id, partitions]) => [id, partitions.t ?? []]));
+  // A new group: every partition once, two each.
+  assert.deepEqual(plain(stickyAssignment([member('a'), member('b'), member('c')], six)), {
+    a: [0, 3],
+    b: [1, 4],
+    c: [2, 5],
+  });
+  // c left: a and b keep theirs and share c's.
+  assert.deepEqual(plain(stickyAssignment([member('a', [0, 3]), member('b', [1, 4])], six)), {
+    a: [0, 2, 3],
+    b: [1, 4, 5],
+  });
+  // d joined: it takes one of each, the others keep the rest.
+  assert.deepEqual(
+    plain(stickyAssignment([member('a', [0, 2, 3]), member('b', [1, 4, 5]), member('d')], six)),
+    { a: [0, 2], b: [1, 4], d: [3, 5] },
+  );
+  // Two claims of partition 1 (a member cut off came back): neither is trusted, it goes where there is room.
+  assert.deepEqual(plain(stickyAssignment([member('a', [0, 1, 2]), member('b', [1, 3, 4, 5])], six)), {
+    a: [0, 1, 2],
+    b: [3, 4, 5],
+  });
+});
+
+// A member leaving cleanly made the others hand records out twice: the batches they had in flight when
+// the rebalance began could not be committed, and the round-robin assignment moved partitions between
+// the members that stayed, so each such batch came again, from the committed offset, to its new owner.
+test('a member that leaves cleanly under load: no record is handed out twice, in the group', async (t) => {
+  const kafka = testKafka(t);
+  const topic = uniqueName('clean-leave');
+  const groupId = uniqueName('clean-leave-group');
+  const partitions = 6;
+  await kafka.ensureTopics([{ topic, partitions }]);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+
+  const handled = new Map<string, number>();
+  let handledCalls = 0;
+  const members = await Promise.all(
+    // Members that notice the rebalance at different moments (their heartbeats a tenth of their
+    // sessions): the first waits for the last to rejoin, its batches finishing meanwhile.
+    [6000, 30_000, 30_000].map(async (sessionTimeoutMs) => {
+      const consumer = await kafka.consumer({ groupId, sessionTimeoutMs });
+      t.after(() => consumer.disconnect());
+      const member = { consumer, joins: 0 };
+      consumer.onGroupJoin(() => member.joins++);
+      await consumer.subscribe([topic], { fromBeginning: true });
+      await consumer.runBatches(
+        async (batch) => {
+          // A sink that takes a while: batches are in the handlers whenever the group rebalances.
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          for (const record of batch.records) {
+            const value = String(record.value);
+            handled.set(value, (handled.get(value) ?? 0) + 1);
+          }
+          handledCalls++;
+        },
+        { partitionsConcurrently: 3, maxBatchRecords: 5 },
+      );
+      return member;
+    }),
+  );
+  const [first, second, leaving] = members as [(typeof members)[0], (typeof members)[0], (typeof members)[0]];
+
+  let sent = 0;
+  let sending = true;
+  const load = (async () => {
+    while (sending) {
+      const records = Array.from({ length: partitions }, () => ({
+        key: `k${sent}`,
+        value: Buffer.from(String(sent++)),
+      }));
+      await producer.send([{ topic, records }]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  })();
+  await eventually('all three members joined and handling', () => handled.size > 200);
+  const joinsBefore = { first: first.joins, second: second.joins };
+  await leaving.consumer.disconnect();
+  await eventually(
+    'the two others rejoined',
+    () => first.joins > joinsBefore.first && second.joins > joinsBefore.second,
+  );
+  const callsAfterLeave = handledCalls;
+  await eventually('batches handled after the rebalance', () => handledCalls > callsAfterLeave + 20);
+  sending = false;
+  await load;
+  await eventually('every record handled', () => handled.size === sent);
+  const twice = [...handled].filter(([, count]) => count > 1).map(([value]) => value);
+  assert.deepEqual(twice, [], `${twice.length} of ${sent} records handed out twice`);
 });

@@ -460,7 +460,11 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
         partitionAssigner: stickyAssigner,
       });
       await connectOrClose(consumer, connect);
-      return wrapConsumer(consumer, { log: log.child({ groupId }), maxBytesPerPartition });
+      return wrapConsumer(consumer, {
+        log: log.child({ groupId }),
+        maxBytesPerPartition,
+        sessionTimeoutMs,
+      });
     },
     async close() {
       const closing = admin;
@@ -724,11 +728,23 @@ function isFatal(err: unknown): boolean {
     if (error.code === 'PLT_KFK_AUTHENTICATION' || error.code === 'PLT_KFK_USER') return true;
     if (
       typeof error.apiId === 'string' &&
-      /AUTHORIZATION_FAILED|SASL_AUTHENTICATION_FAILED/.test(error.apiId)
+      /AUTHORIZATION_FAILED|SASL_AUTHENTICATION_FAILED|INVALID_SESSION_TIMEOUT/.test(error.apiId)
     )
       return true;
   }
   return false;
+}
+
+/** A consumer's fatal error as the catalogue's code when it has one: the setting to fix is then named. */
+function consumerFatalError(err: unknown, sessionTimeoutMs: number): Error {
+  if (hasApiError(err, 'INVALID_SESSION_TIMEOUT')) {
+    return new ConnectorError(
+      'KAFKA_SESSION_TIMEOUT_REFUSED',
+      `The group coordinator refused a session timeout of ${sessionTimeoutMs} ms (KAFKA_SESSION_TIMEOUT_MS)`,
+      { cause: err },
+    );
+  }
+  return err as Error;
 }
 
 /** Certificate errors of Node's TLS: the brokers' certificate is not one the configured CAs vouch for. */
@@ -882,7 +898,7 @@ function wrapTransactionalProducer(producer: PlatformaticProducer): Transactiona
  */
 function wrapConsumer(
   consumer: PlatformaticConsumer,
-  settings: { log: Logger; maxBytesPerPartition: number },
+  settings: { log: Logger; maxBytesPerPartition: number; sessionTimeoutMs: number },
 ): Consumer {
   let topics: string[] = [];
   let fallbackMode: MessagesStreamFallbackModeValue = MessagesStreamFallbackModes.LATEST;
@@ -909,6 +925,7 @@ function wrapConsumer(
         fallbackMode,
         log: settings.log,
         maxBytesPerPartition: settings.maxBytesPerPartition,
+        sessionTimeoutMs: settings.sessionTimeoutMs,
         handler,
         options,
         crashed: (error) => {
@@ -993,6 +1010,7 @@ function createBatchRunner(
     fallbackMode: MessagesStreamFallbackModeValue;
     log: Logger;
     maxBytesPerPartition: number;
+    sessionTimeoutMs: number;
     handler: (batch: RecordBatch) => Promise<unknown>;
     options: BatchRunOptions;
     crashed: (error: Error) => void;
@@ -1353,8 +1371,9 @@ function createBatchRunner(
     restart('stream error', backoff(++failures));
   }
 
-  function crash(error: Error): void {
+  function crash(failure: Error): void {
     if (stopped) return;
+    const error = consumerFatalError(failure, context.sessionTimeoutMs);
     log.error({ err: error }, 'the Kafka consumer gives up');
     void stop().finally(() => context.crashed(error));
   }
@@ -1451,7 +1470,7 @@ function createBatchRunner(
       } catch (err) {
         if (isFatal(err)) {
           stopped = true;
-          throw err;
+          throw consumerFatalError(err, context.sessionTimeoutMs);
         }
         // A coordinator still loading past the client's retries (a broker just started) or a broker
         // away: joined later, quietly, as after any restart; onGroupJoin tells when.

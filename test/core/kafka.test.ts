@@ -592,6 +592,25 @@ test('a member killed without leaving loses its partitions to the others within 
   assert.ok(handled.get(mine)?.includes('after'), 'its own partition went on');
 });
 
+// A session the brokers refuse (below group.min.session.timeout.ms) was retried for good, quietly:
+// the process ran and never joined its group.
+test('a session timeout the brokers refuse stops the start, saying which setting to fix', async (t) => {
+  const kafka = testKafka(t);
+  const topic = uniqueName('refused-session');
+  await kafka.ensureTopics([{ topic, partitions: 1 }]);
+  const consumer = await kafka.consumer({ groupId: uniqueName('refused-session'), sessionTimeoutMs: 1000 });
+  t.after(() => consumer.disconnect());
+  await consumer.subscribe([topic], { fromBeginning: true });
+  await assert.rejects(
+    consumer.runBatches(async () => {}),
+    (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'KAFKA_SESSION_TIMEOUT_REFUSED');
+      assert.match(err.message, /1000 ms/);
+      return true;
+    },
+  );
+});
+
 test('the sticky assignment: balanced, each member keeps what it had up to its share', () => {
   const six = new Map([['t', 6]]);
   const member = (memberId: string, owned?: number[]) => ({

@@ -23,6 +23,7 @@ import {
   Consumer as PlatformaticConsumer,
   Producer as PlatformaticProducer,
   ProduceAcks,
+  ROUNDROBIN_ASSIGNOR,
 } from '@platformatic/kafka';
 import { ConnectorError } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -441,6 +442,12 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       readCommitted = true,
       sessionTimeoutMs = DEFAULT_SESSION_TIMEOUT_MS,
     }) {
+      // The user data of this member's JoinGroup: the partitions it has (see stickyAssignment), updated
+      // at each join. A Buffer the client encodes as it joins, not a protocolsMetadata callback: the
+      // client resolves that one asynchronously before each JoinGroup, so two joins asked at once (a
+      // heartbeat's and a refused commit's) went out as two, and the leader's second started another
+      // rebalance, and so on for good.
+      const protocol = { name: ROUNDROBIN_ASSIGNOR, version: 1, metadata: ownershipUserData([]) };
       const consumer: PlatformaticConsumer = new PlatformaticConsumer({
         ...base(),
         groupId,
@@ -456,8 +463,11 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
           : FetchIsolationLevels.READ_UNCOMMITTED,
         ...groupTimeouts(sessionTimeoutMs),
         // Sticky: each member tells what it had when it rejoins, and the leader leaves it there.
-        protocolsMetadata: (): Buffer => ownershipUserData(consumer),
+        protocols: [protocol],
         partitionAssigner: stickyAssigner,
+      });
+      consumer.on('consumer:group:join', () => {
+        protocol.metadata = ownershipUserData(consumer.assignments ?? []);
       });
       await connectOrClose(consumer, connect);
       return wrapConsumer(consumer, {
@@ -588,9 +598,9 @@ export function stickyAssignment(
  * with each generation. A member joining again while the group is stable (the client does, after
  * some errors) with other metadata than before starts a new rebalance, and each would start the next.
  */
-function ownershipUserData(consumer: PlatformaticConsumer): Buffer {
+function ownershipUserData(assignments: { topic: string; partitions: number[] }[]): Buffer {
   const partitions: TopicPartitions = {};
-  for (const { topic, partitions: list } of consumer.assignments ?? []) {
+  for (const { topic, partitions: list } of assignments) {
     partitions[topic] = [...list].sort((a, b) => a - b);
   }
   return Buffer.from(JSON.stringify({ partitions }));
@@ -992,8 +1002,8 @@ interface PartitionQueue {
  *   and no record of a partition this member lost is handed over after the rebalance (those in the
  *   handlers at that moment finish: duplicates at worst, as with any at-least-once consumer).
  * - A batch handled whose commit was refused (during a rebalance no commit is made) is not handed
- *   over again by this member: once the join is over, its offset is committed for the partitions
- *   this member kept, in the new generation, and the new stream starts after it. With the sticky
+ *   over again by this member: after the join the new stream starts after it on the partitions this
+ *   member kept, and its offset is committed with the first commit that goes through. With the sticky
  *   assignment (stickyAssignment) the members that stay keep their partitions when one leaves
  *   cleanly, so a clean leave hands no record out twice; only the partitions that move (those of a
  *   member that died, or given to one that joined) may bring back a batch in flight.
@@ -1048,7 +1058,12 @@ function createBatchRunner(
    * the next offset to commit. Committed after the join if the partition is still this member's,
    * rather than handled again from the committed offset.
    */
-  const uncommitted = new Map<string, { next: bigint; leaderEpoch: number }>();
+  const uncommitted = new Map<
+    string,
+    { topic: string; partition: number; next: bigint; leaderEpoch: number }
+  >();
+  /** The partitions assigned at the last join (empty while a rebalance is under way). */
+  let ownedNow = new Set<string>();
   let backoffTimer: { timer: NodeJS.Timeout; wake: () => void } | undefined;
 
   const accepting = () => !halted && !stopped && !options.signal?.aborted;
@@ -1087,7 +1102,6 @@ function createBatchRunner(
     const assigned = (consumer.assignments ?? []).filter((a) => topics.includes(a.topic));
     const offsets: { topic: string; partition: number; offset: bigint }[] = [];
     const owned = new Set<string>();
-    const toCommit: { topic: string; partition: number; next: bigint; leaderEpoch: number }[] = [];
     if (assigned.length > 0) {
       const committed = await consumer.listCommittedOffsets({ topics: assigned });
       for (const { topic, partitions } of assigned) {
@@ -1098,9 +1112,8 @@ function createBatchRunner(
           const done = committed.get(topic)?.[partition] ?? -1n;
           const pending = uncommitted.get(key);
           let handled = positions.get(key) ?? -1n;
-          if (pending && pending.next > done) {
+          if (pending && pending.next > done && start === undefined) {
             if (pending.next > handled) handled = pending.next;
-            if (start === undefined) toCommit.push({ topic, partition, ...pending });
           } else uncommitted.delete(key);
           const from = start !== undefined ? BigInt(start) : done > handled ? done : handled;
           // Omitted: the stream starts it at the earliest or latest offset (fallbackMode).
@@ -1111,6 +1124,7 @@ function createBatchRunner(
     // Once the join is over, a partition no longer assigned is another member's: it hands those
     // records out again from the committed offset (a duplicate, never a loss).
     if (!rebalancing) for (const key of uncommitted.keys()) if (!owned.has(key)) uncommitted.delete(key);
+    ownedNow = rebalancing ? new Set() : owned;
     const opened = await consumer.consume({
       topics,
       mode: MessagesStreamModes.MANUAL,
@@ -1125,9 +1139,6 @@ function createBatchRunner(
       return;
     }
     stream = opened;
-    // What this member handled before the rebalance on partitions it kept: committed now, in the new
-    // generation, instead of handled again (the new stream starts after them).
-    if (!rebalancing && commit) void commitPending(toCommit);
     queues = new Map();
     for (const { topic, partitions } of assigned) {
       for (const partition of partitions) {
@@ -1312,13 +1323,20 @@ function createBatchRunner(
         // Handled but not committed: committed after the next join if this member keeps the partition,
         // else handed out again by its new owner (a duplicate, never a loss).
         const key = keyOf(topic, partition);
-        if ((uncommitted.get(key)?.next ?? -1n) < next) uncommitted.set(key, { next, leaderEpoch });
+        if ((uncommitted.get(key)?.next ?? -1n) < next) {
+          uncommitted.set(key, { topic, partition, next, leaderEpoch });
+        }
         log.warn({ err, topic, partition, offset: String(next) }, 'a batch was handled but not committed');
         restart('failed commit', backoff(++failures));
         return;
       }
       const pending = uncommitted.get(keyOf(topic, partition));
       if (pending && pending.next <= next) uncommitted.delete(keyOf(topic, partition));
+      // A commit went through in this generation: the batches this member handled before the join, on
+      // partitions it kept, are committed now. Not at the join itself: a commit sent then may still
+      // meet the rebalance's end, and the client answers that by joining again, which from the leader
+      // starts another rebalance, and so on for good.
+      if (!rebalancing && uncommitted.size > 0) void commitPending();
     }
     failures = 0;
     positions.set(keyOf(topic, partition), next);
@@ -1326,35 +1344,36 @@ function createBatchRunner(
     options.onCommitted?.(topic, partition, String(next));
   }
 
-  /** One commit for all of them, queued at once: no batch's later commit of a partition goes before it. */
-  async function commitPending(
-    pending: { topic: string; partition: number; next: bigint; leaderEpoch: number }[],
-  ): Promise<void> {
+  /**
+   * One commit of the batches handled before the last join on partitions this member kept, queued at
+   * once (no batch's later commit of a partition goes before it). Tried once: if it fails, those
+   * records come again to whoever has the partition next (a duplicate, never a loss).
+   */
+  async function commitPending(): Promise<void> {
+    const pending = [...uncommitted].filter(([key]) => ownedNow.has(key));
+    for (const [key] of pending) uncommitted.delete(key);
     if (pending.length === 0) return;
+    const offsets = pending.map(([, { topic, partition, next, leaderEpoch }]) => ({
+      topic,
+      partition,
+      offset: next,
+      leaderEpoch,
+    }));
     const attempt = committing.then(() => {
       if (rebalancing) throw new Error('a rebalance is under way');
-      return consumer.commit({
-        offsets: pending.map(({ topic, partition, next, leaderEpoch }) => ({
-          topic,
-          partition,
-          offset: next,
-          leaderEpoch,
-        })),
-      });
+      return consumer.commit({ offsets });
     });
     committing = attempt.catch(() => {});
     try {
       await attempt;
     } catch (err) {
-      // Kept for the next join: committed then for the partitions still this member's.
-      log.debug({ err }, 'batches handled before the rebalance are still not committed');
+      log.debug({ err }, 'batches handled before the rebalance were not committed');
       return;
     }
-    for (const { topic, partition, next } of pending) {
+    for (const { topic, partition, offset } of offsets) {
       const key = keyOf(topic, partition);
-      if (uncommitted.get(key)?.next === next) uncommitted.delete(key);
-      if ((positions.get(key) ?? -1n) < next) positions.set(key, next);
-      options.onCommitted?.(topic, partition, String(next));
+      if ((positions.get(key) ?? -1n) < offset) positions.set(key, offset);
+      options.onCommitted?.(topic, partition, String(offset));
     }
   }
 

@@ -1311,7 +1311,7 @@ function createBatchRunner(
         // so concurrent commits during one kept the group rebalancing for good (two members, four
         // partitions committed a record at a time: a new generation every 3 s, then stuck). So commits
         // go one at a time, and none is made while a rebalance is known to be under way: the batch is
-        // then committed after the join if this member keeps the partition (see openStream), or
+        // then committed after the join if this member keeps the partition (see `uncommitted`), or
         // comes again from the committed offset to its new owner, a duplicate at worst.
         const attempt = committing.then(() => {
           if (rebalancing) throw new Error('a rebalance is under way');

@@ -1,6 +1,7 @@
 /** Every option of the connector process: type, default and meaning. Validated once at start-up. */
 import { type Static, Type } from '@sinclair/typebox';
 import { loadConfig } from '../core/config.ts';
+import { consumerGroupProperties } from '../core/service-clients.ts';
 import type { MappingOptions } from './segment-mapping.ts';
 
 export const connectorConfigSchema = Type.Object(
@@ -64,6 +65,7 @@ export const connectorConfigSchema = Type.Object(
       default: 'mailjet-connector',
       description: 'Kafka consumer group of the connector; instances with the same id share the partitions.',
     }),
+    ...consumerGroupProperties,
     CONNECTOR_PARTITIONS_CONCURRENTLY: Type.Integer({
       minimum: 1,
       default: 3,

@@ -149,6 +149,7 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
       topics: [topics.RAW_TOPIC],
       handler,
       run: { partitionsConcurrently: config.CONNECTOR_PARTITIONS_CONCURRENTLY },
+      sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
       log,
       // Through the latch: readiness and the shutdown's verdict must know the consumer is gone.
       onFatal: fatal.report,

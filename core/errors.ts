@@ -72,6 +72,10 @@ export const errorCatalogue = {
     retriable: false,
     hint: 'Check SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD (Confluent Cloud: the registry API key and secret, not the cluster ones) and the account rights on the subjects, then start again.',
   },
+  KAFKA_SESSION_TIMEOUT_REFUSED: {
+    retriable: false,
+    hint: "Set KAFKA_SESSION_TIMEOUT_MS within the brokers' group.min.session.timeout.ms and group.max.session.timeout.ms (6000 and 1800000 unless the cluster changed them), then start again.",
+  },
   KAFKA_UNAVAILABLE: {
     retriable: true,
     hint: 'Kafka did not acknowledge in time. The webhook was answered 503 with Retry-After, so Mailjet sends it again; check the brokers (KAFKA_BROKERS) and the topic.',

@@ -10,7 +10,9 @@ import {
   type CompressionAlgorithmValue,
   ConfigResourceTypes,
   type ConnectionPoolEventPayload,
+  type ExtendedGroupProtocolSubscription,
   FetchIsolationLevels,
+  type GroupPartitionsAssignments,
   ListOffsetTimestamps,
   type Message,
   type MessagesStream,
@@ -21,6 +23,7 @@ import {
   Consumer as PlatformaticConsumer,
   Producer as PlatformaticProducer,
   ProduceAcks,
+  ROUNDROBIN_ASSIGNOR,
 } from '@platformatic/kafka';
 import { ConnectorError } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -87,6 +90,11 @@ export interface TopicDescription {
   replicationFactor: number;
   maxMessageBytes: number;
   minInsyncReplicas: number;
+}
+
+export interface GroupDescription {
+  state: string;
+  members: { memberId: string; partitions: Record<string, number[]> }[];
 }
 
 export interface ClusterInfo {
@@ -194,6 +202,12 @@ export interface KafkaClient {
   /** The next offset to be written, per partition (the high watermark). */
   endOffsets(topic: string): Promise<Map<number, string>>;
   /**
+   * A consumer group as its coordinator sees it: its state (`Stable` once a rebalance is over,
+   * `PreparingRebalance` and `CompletingRebalance` during one, `Empty`, `Dead`) and each member's
+   * partitions, by topic.
+   */
+  describeGroup(groupId: string): Promise<GroupDescription>;
+  /**
    * Per partition, the first offset whose record timestamp is at or after `timestampMs`; the high
    * watermark where no record is that late.
    */
@@ -215,6 +229,12 @@ export interface KafkaClient {
      * committed transactions; off, records of open and aborted transactions too.
      */
     readCommitted?: boolean;
+    /**
+     * How long the group waits for a member that stopped heartbeating (a SIGKILLed or frozen process)
+     * before its partitions go to the others; a member that leaves cleanly hands them over at once.
+     * Default 30 s. The broker refuses values outside its group.min/max.session.timeout.ms.
+     */
+    sessionTimeoutMs?: number;
   }): Promise<Consumer>;
   /** Closes the admin connection this client opened lazily; producers and consumers close themselves. */
   close(): Promise<void>;
@@ -370,6 +390,19 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       );
       return new Map(partitionIndexes.map((p) => [p, String(found.get(p) ?? -1n)]));
     },
+    async describeGroup(groupId) {
+      const groups = await (await connectedAdmin()).describeGroups({ groups: [groupId] });
+      const group = groups.get(groupId);
+      return {
+        state: group?.state ?? 'Dead',
+        members: [...(group?.members.values() ?? [])].map((member) => ({
+          memberId: member.id,
+          partitions: Object.fromEntries(
+            [...(member.assignments?.values() ?? [])].map((a) => [a.topic, [...a.partitions]]),
+          ),
+        })),
+      };
+    },
     async endOffsets(topic) {
       const offsets = await listOffsets(topic, ListOffsetTimestamps.LATEST);
       return new Map([...offsets].map(([partition, offset]) => [partition, String(offset)]));
@@ -403,8 +436,19 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       await connectOrClose(producer, connect);
       return wrapTransactionalProducer(producer);
     },
-    async consumer({ groupId, maxBytesPerPartition = 256 * 1024, readCommitted = true }) {
-      const consumer = new PlatformaticConsumer({
+    async consumer({
+      groupId,
+      maxBytesPerPartition = 256 * 1024,
+      readCommitted = true,
+      sessionTimeoutMs = DEFAULT_SESSION_TIMEOUT_MS,
+    }) {
+      // The user data of this member's JoinGroup: the partitions it has (see stickyAssignment), updated
+      // at each join. A Buffer the client encodes as it joins, not a protocolsMetadata callback: the
+      // client resolves that one asynchronously before each JoinGroup, so two joins asked at once (a
+      // heartbeat's and a refused commit's) went out as two, and the leader's second started another
+      // rebalance, and so on for good.
+      const protocol = { name: ROUNDROBIN_ASSIGNOR, version: 1, metadata: ownershipUserData([]) };
+      const consumer: PlatformaticConsumer = new PlatformaticConsumer({
         ...base(),
         groupId,
         autocommit: false,
@@ -417,13 +461,20 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
         isolationLevel: readCommitted
           ? FetchIsolationLevels.READ_COMMITTED
           : FetchIsolationLevels.READ_UNCOMMITTED,
-        // Java's defaults: a member that died without leaving is replaced after 30 s, not 60.
-        sessionTimeout: 30_000,
-        rebalanceTimeout: 60_000,
-        heartbeatInterval: 3000,
+        ...groupTimeouts(sessionTimeoutMs),
+        // Sticky: each member tells what it had when it rejoins, and the leader leaves it there.
+        protocols: [protocol],
+        partitionAssigner: stickyAssigner,
+      });
+      consumer.on('consumer:group:join', () => {
+        protocol.metadata = ownershipUserData(consumer.assignments ?? []);
       });
       await connectOrClose(consumer, connect);
-      return wrapConsumer(consumer, { log: log.child({ groupId }), maxBytesPerPartition });
+      return wrapConsumer(consumer, {
+        log: log.child({ groupId }),
+        maxBytesPerPartition,
+        sessionTimeoutMs,
+      });
     },
     async close() {
       const closing = admin;
@@ -434,6 +485,154 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       );
     },
   };
+}
+
+/** Java's default session: a member that died without leaving is replaced after 30 s (the client's own is 60). */
+export const DEFAULT_SESSION_TIMEOUT_MS = 30_000;
+
+/**
+ * A group member's timeouts from its session timeout. Heartbeats every tenth of the session (Java's
+ * 3 s of its 30 s), so a member misses several before the coordinator gives up on it. The rebalance
+ * timeout (how long the coordinator waits for the members to rejoin, each finishing its batches in
+ * flight first) stays 60 s, never below the session, which the client requires.
+ */
+export function groupTimeouts(sessionTimeoutMs: number): {
+  sessionTimeout: number;
+  heartbeatInterval: number;
+  rebalanceTimeout: number;
+} {
+  return {
+    sessionTimeout: sessionTimeoutMs,
+    heartbeatInterval: Math.max(100, Math.floor(sessionTimeoutMs / 10)),
+    rebalanceTimeout: Math.max(60_000, sessionTimeoutMs),
+  };
+}
+
+/** Partitions by topic. */
+export type TopicPartitions = Record<string, number[]>;
+
+/** A member of a group as the leader sees it when it assigns: its topics and what it had. */
+export interface GroupMemberClaim {
+  memberId: string;
+  topics: string[];
+  /** The partitions it had; absent for a new member. */
+  owned?: TopicPartitions;
+}
+
+/**
+ * A balanced assignment that moves as few partitions as it can (Kafka's StickyAssignor, for the
+ * classic eager protocol): each member keeps what it had, up to its share, and only the partitions
+ * of members gone, or beyond a member's share, go to the others. With round robin a member leaving
+ * moved partitions between the members that stayed: the batches each had in flight during the
+ * rebalance could not be committed, and came again to another member (duplicates). A partition two
+ * members claim (one was cut off and came back) stays with neither: the claims are not to be trusted.
+ */
+export function stickyAssignment(
+  members: GroupMemberClaim[],
+  partitionCounts: ReadonlyMap<string, number>,
+): Map<string, TopicPartitions> {
+  const ids = members.map((m) => m.memberId).sort();
+  const byId = new Map(members.map((m) => [m.memberId, m]));
+  const all: { topic: string; partition: number; key: string }[] = [];
+  for (const topic of [...partitionCounts.keys()].sort()) {
+    if (!members.some((m) => m.topics.includes(topic))) continue;
+    for (let partition = 0; partition < (partitionCounts.get(topic) ?? 0); partition++) {
+      all.push({ topic, partition, key: `${topic}:${partition}` });
+    }
+  }
+  const claims = new Map<string, { memberId: string; contested: boolean }>();
+  for (const id of ids) {
+    const member = byId.get(id) as GroupMemberClaim;
+    for (const [topic, partitions] of Object.entries(member.owned ?? {})) {
+      if (!member.topics.includes(topic)) continue;
+      for (const partition of partitions) {
+        const key = `${topic}:${partition}`;
+        const claim = claims.get(key);
+        if (claim) claim.contested = true;
+        else claims.set(key, { memberId: id, contested: false });
+      }
+    }
+  }
+  const kept = new Map<string, typeof all>(ids.map((id) => [id, []]));
+  const pool: typeof all = [];
+  for (const tp of all) {
+    const claim = claims.get(tp.key);
+    if (claim && !claim.contested) kept.get(claim.memberId)?.push(tp);
+    else pool.push(tp);
+  }
+  // Shares: floor(total / members) each, one more for as many as the remainder, given first to those
+  // that had the most (so fewer partitions move).
+  const base = Math.floor(all.length / Math.max(1, ids.length));
+  let larger = all.length - base * ids.length;
+  const share = new Map<string, number>();
+  for (const id of [...ids].sort((a, b) => (kept.get(b)?.length ?? 0) - (kept.get(a)?.length ?? 0))) {
+    share.set(id, base + (larger-- > 0 ? 1 : 0));
+  }
+  for (const id of ids) {
+    const mine = kept.get(id) as typeof all;
+    pool.push(...mine.splice(share.get(id) as number));
+  }
+  pool.sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
+  for (const tp of pool) {
+    const eligible = ids.filter((id) => byId.get(id)?.topics.includes(tp.topic));
+    const size = (id: string) => kept.get(id)?.length ?? 0;
+    const below = eligible.filter((id) => size(id) < (share.get(id) as number));
+    const candidates = below.length > 0 ? below : eligible;
+    const to = candidates.reduce((best, id) => (size(id) < size(best) ? id : best), candidates[0] as string);
+    kept.get(to)?.push(tp);
+  }
+  return new Map(
+    ids.map((id) => {
+      const partitions: TopicPartitions = {};
+      for (const { topic, partition } of kept.get(id) ?? []) {
+        partitions[topic] = [...(partitions[topic] ?? []), partition];
+      }
+      for (const list of Object.values(partitions)) list.sort((a, b) => a - b);
+      return [id, partitions];
+    }),
+  );
+}
+
+/**
+ * What a member tells the leader when it (re)joins: the partitions it had, and nothing that changes
+ * with each generation. A member joining again while the group is stable (the client does, after
+ * some errors) with other metadata than before starts a new rebalance, and each would start the next.
+ */
+function ownershipUserData(assignments: { topic: string; partitions: number[] }[]): Buffer {
+  const partitions: TopicPartitions = {};
+  for (const { topic, partitions: list } of assignments) {
+    partitions[topic] = [...list].sort((a, b) => a - b);
+  }
+  return Buffer.from(JSON.stringify({ partitions }));
+}
+
+/** The leader's side of the sticky assignment, on @platformatic/kafka's assigner interface. */
+function stickyAssigner(
+  _current: string,
+  members: Map<string, ExtendedGroupProtocolSubscription>,
+  topics: Set<string>,
+  metadata: { topics: Map<string, { partitionsCount: number }> },
+): GroupPartitionsAssignments[] {
+  const claims: GroupMemberClaim[] = [...members].map(([memberId, member]) => {
+    const claim: GroupMemberClaim = { memberId, topics: member.topics ?? [] };
+    try {
+      // Another client in the group (or an older version of this one) sends other user data, or none.
+      const data = JSON.parse(String(member.metadata ?? '')) as { partitions?: TopicPartitions };
+      if (data && typeof data.partitions === 'object') claim.owned = data.partitions;
+    } catch {}
+    return claim;
+  });
+  const counts = new Map<string, number>();
+  for (const topic of topics) {
+    const count = metadata.topics.get(topic)?.partitionsCount;
+    if (count !== undefined) counts.set(topic, count);
+  }
+  return [...stickyAssignment(claims, counts)].map(([memberId, partitions]) => ({
+    memberId,
+    assignments: new Map(
+      Object.entries(partitions).map(([topic, list]) => [topic, { topic, partitions: list }]),
+    ),
+  }));
 }
 
 /** The topic-level configs a TopicSpec asks for, as CreateTopics takes them. */
@@ -539,11 +738,23 @@ function isFatal(err: unknown): boolean {
     if (error.code === 'PLT_KFK_AUTHENTICATION' || error.code === 'PLT_KFK_USER') return true;
     if (
       typeof error.apiId === 'string' &&
-      /AUTHORIZATION_FAILED|SASL_AUTHENTICATION_FAILED/.test(error.apiId)
+      /AUTHORIZATION_FAILED|SASL_AUTHENTICATION_FAILED|INVALID_SESSION_TIMEOUT/.test(error.apiId)
     )
       return true;
   }
   return false;
+}
+
+/** A consumer's fatal error as the catalogue's code when it has one: the setting to fix is then named. */
+function consumerFatalError(err: unknown, sessionTimeoutMs: number): Error {
+  if (hasApiError(err, 'INVALID_SESSION_TIMEOUT')) {
+    return new ConnectorError(
+      'KAFKA_SESSION_TIMEOUT_REFUSED',
+      `The group coordinator refused a session timeout of ${sessionTimeoutMs} ms (KAFKA_SESSION_TIMEOUT_MS)`,
+      { cause: err },
+    );
+  }
+  return err as Error;
 }
 
 /** Certificate errors of Node's TLS: the brokers' certificate is not one the configured CAs vouch for. */
@@ -697,7 +908,7 @@ function wrapTransactionalProducer(producer: PlatformaticProducer): Transactiona
  */
 function wrapConsumer(
   consumer: PlatformaticConsumer,
-  settings: { log: Logger; maxBytesPerPartition: number },
+  settings: { log: Logger; maxBytesPerPartition: number; sessionTimeoutMs: number },
 ): Consumer {
   let topics: string[] = [];
   let fallbackMode: MessagesStreamFallbackModeValue = MessagesStreamFallbackModes.LATEST;
@@ -724,6 +935,7 @@ function wrapConsumer(
         fallbackMode,
         log: settings.log,
         maxBytesPerPartition: settings.maxBytesPerPartition,
+        sessionTimeoutMs: settings.sessionTimeoutMs,
         handler,
         options,
         crashed: (error) => {
@@ -789,6 +1001,12 @@ interface PartitionQueue {
  *   a dry run does not start over). So a failed batch comes again from the committed offset,
  *   and no record of a partition this member lost is handed over after the rebalance (those in the
  *   handlers at that moment finish: duplicates at worst, as with any at-least-once consumer).
+ * - A batch handled whose commit was refused (during a rebalance no commit is made) is not handed
+ *   over again by this member: after the join the new stream starts after it on the partitions this
+ *   member kept, and its offset is committed with the first commit that goes through. With the sticky
+ *   assignment (stickyAssignment) the members that stay keep their partitions when one leaves
+ *   cleanly, so a clean leave hands no record out twice; only the partitions that move (those of a
+ *   member that died, or given to one that joined) may bring back a batch in flight.
  * - startOffsetOf is asked for the assigned partitions at each join (the first stream and the one
  *   after each rebalance), before anything is read; its offsets replace the committed ones.
  * - A stream error gives up for good (onCrash) only when waiting cannot heal it (isFatal: a refused
@@ -802,6 +1020,7 @@ function createBatchRunner(
     fallbackMode: MessagesStreamFallbackModeValue;
     log: Logger;
     maxBytesPerPartition: number;
+    sessionTimeoutMs: number;
     handler: (batch: RecordBatch) => Promise<unknown>;
     options: BatchRunOptions;
     crashed: (error: Error) => void;
@@ -834,6 +1053,17 @@ function createBatchRunner(
   let joinsAsked = -1;
   /** Where each partition's handled records end, this run: a rebalance restart never goes back before. */
   const positions = new Map<string, bigint>();
+  /**
+   * Batches handled whose commit was refused or failed (a rebalance under way, mostly), per partition:
+   * the next offset to commit. Committed after the join if the partition is still this member's,
+   * rather than handled again from the committed offset.
+   */
+  const uncommitted = new Map<
+    string,
+    { topic: string; partition: number; next: bigint; leaderEpoch: number }
+  >();
+  /** The partitions assigned at the last join (empty while a rebalance is under way). */
+  let ownedNow = new Set<string>();
   let backoffTimer: { timer: NodeJS.Timeout; wake: () => void } | undefined;
 
   const accepting = () => !halted && !stopped && !options.signal?.aborted;
@@ -871,19 +1101,30 @@ function createBatchRunner(
     joinsAsked = joins;
     const assigned = (consumer.assignments ?? []).filter((a) => topics.includes(a.topic));
     const offsets: { topic: string; partition: number; offset: bigint }[] = [];
+    const owned = new Set<string>();
     if (assigned.length > 0) {
       const committed = await consumer.listCommittedOffsets({ topics: assigned });
       for (const { topic, partitions } of assigned) {
         for (const partition of partitions) {
+          const key = keyOf(topic, partition);
+          owned.add(key);
           const start = askStart ? options.startOffsetOf?.(topic, partition) : undefined;
           const done = committed.get(topic)?.[partition] ?? -1n;
-          const handled = positions.get(keyOf(topic, partition)) ?? -1n;
+          const pending = uncommitted.get(key);
+          let handled = positions.get(key) ?? -1n;
+          if (pending && pending.next > done && start === undefined) {
+            if (pending.next > handled) handled = pending.next;
+          } else uncommitted.delete(key);
           const from = start !== undefined ? BigInt(start) : done > handled ? done : handled;
           // Omitted: the stream starts it at the earliest or latest offset (fallbackMode).
           if (from >= 0n) offsets.push({ topic, partition, offset: from });
         }
       }
     }
+    // Once the join is over, a partition no longer assigned is another member's: it hands those
+    // records out again from the committed offset (a duplicate, never a loss).
+    if (!rebalancing) for (const key of uncommitted.keys()) if (!owned.has(key)) uncommitted.delete(key);
+    ownedNow = rebalancing ? new Set() : owned;
     const opened = await consumer.consume({
       topics,
       mode: MessagesStreamModes.MANUAL,
@@ -1069,8 +1310,9 @@ function createBatchRunner(
         // it. A join from a member that already joined the new generation starts yet another rebalance,
         // so concurrent commits during one kept the group rebalancing for good (two members, four
         // partitions committed a record at a time: a new generation every 3 s, then stuck). So commits
-        // go one at a time, and none is made while a rebalance is known to be under way: the batch then
-        // comes again from the committed offset, a duplicate at worst, as with any rebalance.
+        // go one at a time, and none is made while a rebalance is known to be under way: the batch is
+        // then committed after the join if this member keeps the partition (see `uncommitted`), or
+        // comes again from the committed offset to its new owner, a duplicate at worst.
         const attempt = committing.then(() => {
           if (rebalancing) throw new Error('a rebalance is under way');
           return consumer.commit({ offsets: [offset] });
@@ -1078,16 +1320,61 @@ function createBatchRunner(
         committing = attempt.catch(() => {});
         await attempt;
       } catch (err) {
-        // Handled but not committed: it comes again (a duplicate, never a loss).
+        // Handled but not committed: committed after the next join if this member keeps the partition,
+        // else handed out again by its new owner (a duplicate, never a loss).
+        const key = keyOf(topic, partition);
+        if ((uncommitted.get(key)?.next ?? -1n) < next) {
+          uncommitted.set(key, { topic, partition, next, leaderEpoch });
+        }
         log.warn({ err, topic, partition, offset: String(next) }, 'a batch was handled but not committed');
         restart('failed commit', backoff(++failures));
         return;
       }
+      const pending = uncommitted.get(keyOf(topic, partition));
+      if (pending && pending.next <= next) uncommitted.delete(keyOf(topic, partition));
+      // A commit went through in this generation: the batches this member handled before the join, on
+      // partitions it kept, are committed now. Not at the join itself: a commit sent then may still
+      // meet the rebalance's end, and the client answers that by joining again, which from the leader
+      // starts another rebalance, and so on for good.
+      if (!rebalancing && uncommitted.size > 0) void commitPending();
     }
     failures = 0;
     positions.set(keyOf(topic, partition), next);
     if (queue.end !== undefined && next >= queue.end) queue.ended = true;
     options.onCommitted?.(topic, partition, String(next));
+  }
+
+  /**
+   * One commit of the batches handled before the last join on partitions this member kept, queued at
+   * once (no batch's later commit of a partition goes before it). Tried once: if it fails, those
+   * records come again to whoever has the partition next (a duplicate, never a loss).
+   */
+  async function commitPending(): Promise<void> {
+    const pending = [...uncommitted].filter(([key]) => ownedNow.has(key));
+    for (const [key] of pending) uncommitted.delete(key);
+    if (pending.length === 0) return;
+    const offsets = pending.map(([, { topic, partition, next, leaderEpoch }]) => ({
+      topic,
+      partition,
+      offset: next,
+      leaderEpoch,
+    }));
+    const attempt = committing.then(() => {
+      if (rebalancing) throw new Error('a rebalance is under way');
+      return consumer.commit({ offsets });
+    });
+    committing = attempt.catch(() => {});
+    try {
+      await attempt;
+    } catch (err) {
+      log.debug({ err }, 'batches handled before the rebalance were not committed');
+      return;
+    }
+    for (const { topic, partition, offset } of offsets) {
+      const key = keyOf(topic, partition);
+      if ((positions.get(key) ?? -1n) < offset) positions.set(key, offset);
+      options.onCommitted?.(topic, partition, String(offset));
+    }
   }
 
   function backoff(attempt: number): number {
@@ -1103,8 +1390,9 @@ function createBatchRunner(
     restart('stream error', backoff(++failures));
   }
 
-  function crash(error: Error): void {
+  function crash(failure: Error): void {
     if (stopped) return;
+    const error = consumerFatalError(failure, context.sessionTimeoutMs);
     log.error({ err: error }, 'the Kafka consumer gives up');
     void stop().finally(() => context.crashed(error));
   }
@@ -1201,7 +1489,7 @@ function createBatchRunner(
       } catch (err) {
         if (isFatal(err)) {
           stopped = true;
-          throw err;
+          throw consumerFatalError(err, context.sessionTimeoutMs);
         }
         // A coordinator still loading past the client's retries (a broker just started) or a broker
         // away: joined later, quietly, as after any restart; onGroupJoin tells when.

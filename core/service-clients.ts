@@ -1,16 +1,18 @@
 /**
  * What every process of the project opens the same way: the Kafka client, the schema registry client
  * and the readiness probe of both; its value schemas registered (a refusal stops start-up with what to
- * do, a registry that does not answer is waited for); and a consumer group whose join readiness reports and whose end for good stops the process.
+ * do, a registry that does not answer is waited for); and a consumer group whose join readiness reports
+ * and whose end for good stops the process.
  */
-
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Type } from '@sinclair/typebox';
 import { createClusterProbe } from './cluster-probe.ts';
 import type { ClusterSecurity } from './cluster-security.ts';
 import { ConnectorError, isRetriable } from './errors.ts';
 import {
   type BatchRunOptions,
   createKafkaClient,
+  DEFAULT_SESSION_TIMEOUT_MS,
   type KafkaClient,
   type ProducerCompression,
   type RecordBatch,
@@ -226,6 +228,20 @@ export interface GroupConsumer {
   disconnect(): Promise<void>;
 }
 
+/** The settings of a process that consumes in a group (the connector, the destination worker). */
+export const consumerGroupProperties = {
+  KAFKA_SESSION_TIMEOUT_MS: Type.Integer({
+    // Kafka's defaults for group.min.session.timeout.ms and group.max.session.timeout.ms: a broker
+    // refuses a member whose session is outside its bounds.
+    minimum: 6000,
+    maximum: 1_800_000,
+    default: DEFAULT_SESSION_TIMEOUT_MS,
+    examples: [10_000],
+    description:
+      "How long the consumer group waits for an instance that stopped without leaving (killed, frozen, cut off) before its partitions go to the other instances; heartbeats every tenth of it. Shorter: a killed instance stalls its partitions less long; too short for the network or GC pauses: needless rebalances. A clean stop (SIGTERM) hands them over at once. Within the brokers' group.min/max.session.timeout.ms.",
+  }),
+};
+
 /** A consumer group on `topics` from their beginning, handing batches to `handler`. */
 export async function startGroupConsumer(options: {
   kafka: KafkaClient;
@@ -235,14 +251,17 @@ export async function startGroupConsumer(options: {
   run?: BatchRunOptions;
   /** See KafkaClient.consumer. */
   maxBytesPerPartition?: number;
+  /** See KafkaClient.consumer; KAFKA_SESSION_TIMEOUT_MS of the process. */
+  sessionTimeoutMs?: number;
   log: Logger;
   /** Called when the client gives up for good (after its own retries); the process should stop. */
   onFatal?: (error: Error) => void;
 }): Promise<GroupConsumer> {
-  const { kafka, groupId, maxBytesPerPartition } = options;
+  const { kafka, groupId, maxBytesPerPartition, sessionTimeoutMs } = options;
   const consumer = await kafka.consumer({
     groupId,
     ...(maxBytesPerPartition === undefined ? {} : { maxBytesPerPartition }),
+    ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }),
   });
   let joined = false;
   consumer.onGroupJoin(() => {

@@ -2,6 +2,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { loadConfig } from '../core/config.ts';
 import { parseTrustProxy, trustProxySetting } from '../core/http-answers.ts';
+import { consumerGroupProperties } from '../core/service-clients.ts';
 
 export const destinationConfigSchema = Type.Object(
   {
@@ -82,6 +83,7 @@ export const destinationConfigSchema = Type.Object(
       default: 'mailjet-connector-destination',
       description: 'Consumer group of the worker that writes contacts to Mailjet.',
     }),
+    ...consumerGroupProperties,
     DESTINATION_SHUTDOWN_TIMEOUT_MS: Type.Integer({
       minimum: 100,
       default: 25_000,

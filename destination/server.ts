@@ -299,6 +299,7 @@ async function startWorker(
     // the batch makes four times the jobs, each polled until done, so far fewer calls a second
     // (npm run bench:destination).
     maxBytesPerPartition: 1024 * 1024,
+    sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
     log,
     ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
   });

@@ -49,3 +49,41 @@ export async function waitCaughtUp(
     await sleep(POLL_MS);
   }
 }
+
+/**
+ * Waits until the group is settled: its rebalance over with `members` members (state Stable), then
+ * committed, on every partition of `topic`, at least the end offsets it had then. Every record written
+ * before that moment was then handled and committed, those the last rebalance handed out again
+ * included. Rejects after `timeoutMs`, naming what is not there yet.
+ */
+export async function waitGroupSettled(
+  kafka: KafkaClient,
+  options: { groupId: string; topic: string; members: number; timeoutMs: number },
+): Promise<void> {
+  const deadline = performance.now() + options.timeoutMs;
+  const late = (state: string) =>
+    new Error(`the group did not settle within ${options.timeoutMs / 1000} s: ${state}`);
+  for (;;) {
+    const group = await kafka.describeGroup(options.groupId);
+    if (group.state === 'Stable' && group.members.length === options.members) break;
+    if (performance.now() > deadline) {
+      throw late(`${group.state} with ${group.members.length} members, not Stable with ${options.members}`);
+    }
+    await sleep(POLL_MS);
+  }
+  const end = await kafka.endOffsets(options.topic);
+  for (;;) {
+    const committed = await kafka.committedOffsets(options.groupId, options.topic);
+    // An empty partition has nothing to commit (its committed offset stays -1).
+    const behind = [...end].filter(
+      ([partition, offset]) => Number(offset) > 0 && Number(committed.get(partition) ?? -1) < Number(offset),
+    );
+    if (behind.length === 0) return;
+    if (performance.now() > deadline) {
+      throw late(
+        `partitions behind: ${behind.map(([p, o]) => `${p} (committed ${committed.get(p) ?? -1} of ${o})`).join(', ')}`,
+      );
+    }
+    await sleep(POLL_MS);
+  }
+}

@@ -10,6 +10,8 @@ export interface DeliveredEvent {
   messageId: string;
   /** Mailjet `MessageID`; undefined when the record carries none. */
   mailjetMessageId: string | undefined;
+  /** Where a normalized record is in its topic. */
+  at?: { partition: number; offset: bigint };
 }
 
 /** A dead-letter record: the Mailjet event inside it when its value could be read, and why it is there. */
@@ -132,4 +134,41 @@ export function summarize(
     recovery_p50_s: recoveries.length === 0 ? null : (recoveries[(recoveries.length - 1) >> 1] as number),
     recovery_max_s: recoveries.length === 0 ? null : (recoveries.at(-1) as number),
   };
+}
+
+/**
+ * Normalized records beyond the raw topic's copies of their Mailjet event (a sender's retry the
+ * ingress stored twice is normalized twice, rightly) that were written inside `window`: per event,
+ * its latest copies are the extra ones, each counted where it landed.
+ */
+export function normalizedDuplicatesWithin(
+  records: Pick<RunRecords, 'raw' | 'normalized'>,
+  window: { from: ReadonlyMap<number, bigint>; to: ReadonlyMap<number, bigint> },
+): { count: number; examples: string[] } {
+  const rawCopies = new Map<string, number>();
+  for (const id of records.raw) if (id !== undefined) rawCopies.set(id, (rawCopies.get(id) ?? 0) + 1);
+  const copies = new Map<string, { partition: number; offset: bigint }[]>();
+  for (const { mailjetMessageId, at } of records.normalized) {
+    if (mailjetMessageId === undefined || at === undefined) continue;
+    const list = copies.get(mailjetMessageId) ?? [];
+    copies.set(mailjetMessageId, list);
+    list.push(at);
+  }
+  let count = 0;
+  const examples: string[] = [];
+  for (const [id, list] of copies) {
+    const extra = list.length - Math.max(1, rawCopies.get(id) ?? 1);
+    if (extra <= 0) continue;
+    // One key, one partition: a later copy has a higher offset.
+    list.sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
+    for (const { partition, offset } of list.slice(-extra)) {
+      const from = window.from.get(partition) ?? 0n;
+      const to = window.to.get(partition) ?? 0n;
+      if (offset >= from && offset < to) {
+        count++;
+        if (examples.length < EXAMPLES) examples.push(id);
+      }
+    }
+  }
+  return { count, examples };
 }

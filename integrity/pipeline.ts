@@ -1,8 +1,8 @@
 /**
  * The processes of one integrity run, each an OS process as production runs them (bench/service-child.ts
- * starts them from the build): the local Segment server, the ingress and the connector, on topics and a
- * consumer group of the run's own. The ingress keeps its port across restarts, as behind a load
- * balancer, so the sender's retries find it again.
+ * starts them from the build): the local Segment server, the ingress and one or more connectors (one
+ * consumer group), on topics and a consumer group of the run's own. The ingress keeps its port across
+ * restarts, as behind a load balancer, so the sender's retries find it again.
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -14,7 +14,14 @@ export const WRITE_KEY = 'integrity-write-key';
 const USER = 'mailjet';
 const PASSWORD = 'integrity-lane-secret';
 export const authorization = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
-const PARTITIONS = 3;
+/** What a scenario does not say otherwise: one connector over three partitions. */
+const DEFAULT_SHAPE: PipelineShape = { connectors: 1, partitions: 3 };
+
+/** How many connector processes a run starts with, and the partitions of its topics. */
+export interface PipelineShape {
+  connectors: number;
+  partitions: number;
+}
 
 export interface RunTopics {
   RAW_TOPIC: string;
@@ -28,8 +35,10 @@ export class Pipeline {
   readonly groupId: string;
   readonly segmentUrl: string;
   readonly webhookUrl: string;
+  readonly partitions: number;
   ingress: ServiceChild | undefined;
-  connector: ServiceChild | undefined;
+  /** The connectors running (or started and not yet stopped by the run), oldest first. */
+  readonly connectors: ServiceChild[] = [];
   /** How each stopped or killed process ended (`exit 0`, `signal SIGKILL`), in order. */
   readonly endings: string[] = [];
   readonly #cluster: ClusterAccess;
@@ -37,6 +46,11 @@ export class Pipeline {
   readonly #segment: Awaited<ReturnType<typeof startSegmentChild>>;
   /** The scenario's own connector settings. */
   readonly #connectorEnv: NodeJS.ProcessEnv;
+  /** Each connector's number in its endings, in the order they were started. */
+  readonly #numbers = new Map<ServiceChild, number>();
+  #started = 0;
+  /** Endings name connectors by number only when a run has several. */
+  readonly #numbered: boolean;
 
   private constructor(
     cluster: ClusterAccess,
@@ -44,8 +58,11 @@ export class Pipeline {
     ingressPort: number,
     segment: Awaited<ReturnType<typeof startSegmentChild>>,
     connectorEnv: NodeJS.ProcessEnv,
+    shape: PipelineShape,
   ) {
     this.#cluster = cluster;
+    this.partitions = shape.partitions;
+    this.#numbered = shape.connectors > 1;
     this.#connectorEnv = connectorEnv;
     this.#ingressPort = ingressPort;
     this.#segment = segment;
@@ -60,13 +77,15 @@ export class Pipeline {
     this.webhookUrl = `http://127.0.0.1:${ingressPort}/webhooks/mailjet`;
   }
 
-  /** The local Segment server (its memory holding `maxEvents` events), then the ingress and the connector. */
+  /** The local Segment server (its memory holding `maxEvents` events), then the ingress and the connectors. */
   static async start(
     cluster: ClusterAccess,
     scenario: string,
     maxEvents: number,
     connectorEnv: NodeJS.ProcessEnv = {},
+    shape: Partial<PipelineShape> = {},
   ): Promise<Pipeline> {
+    const { connectors, partitions } = { ...DEFAULT_SHAPE, ...shape };
     const run = `integrity.${scenario}.${randomBytes(4).toString('hex')}`;
     const segment = await startSegmentChild({
       writeKey: WRITE_KEY,
@@ -74,9 +93,12 @@ export class Pipeline {
       maxEvents,
       env: { PATH: process.env.PATH },
     });
-    const pipeline = new Pipeline(cluster, run, await freePort(), segment, connectorEnv);
+    const pipeline = new Pipeline(cluster, run, await freePort(), segment, connectorEnv, {
+      connectors,
+      partitions,
+    });
     await pipeline.startIngress();
-    await pipeline.startConnector();
+    await Promise.all(Array.from({ length: connectors }, () => pipeline.startConnector()));
     return pipeline;
   }
 
@@ -86,7 +108,7 @@ export class Pipeline {
       LOG_LEVEL: 'info',
       KAFKA_BROKERS: this.#cluster.brokers.join(','),
       SCHEMA_REGISTRY_URL: this.#cluster.registryUrl,
-      TOPIC_PARTITIONS: String(PARTITIONS),
+      TOPIC_PARTITIONS: String(this.partitions),
       ...this.topics,
     };
   }
@@ -108,9 +130,16 @@ export class Pipeline {
     });
   }
 
-  async startConnector(): Promise<void> {
-    this.connector = await startService({
-      what: 'the connector',
+  /** The first connector running: the only one of a run with one. */
+  get connector(): ServiceChild | undefined {
+    return this.connectors[0];
+  }
+
+  /** Starts one more connector in the group; resolves once it runs (it joined the group). */
+  async startConnector(): Promise<ServiceChild> {
+    const number = ++this.#started;
+    const connector = await startService({
+      what: this.#numbered ? `connector ${number}` : 'the connector',
       command: process.execPath,
       args: serviceArgs('connector'),
       env: {
@@ -125,20 +154,43 @@ export class Pipeline {
       readyMessage: 'connector running',
       keepProblems: 5,
     });
+    this.#numbers.set(connector, number);
+    this.connectors.push(connector);
+    return connector;
   }
 
-  /** SIGKILLs the connector: no shutdown, no last commit, whatever it was doing. */
-  async killConnector(): Promise<void> {
-    const connector = this.connector;
-    if (!connector?.alive()) return;
+  /** SIGKILLs a connector (the first by default): no shutdown, no last commit, whatever it was doing. */
+  async killConnector(connector = this.connector): Promise<void> {
+    if (!connector) return;
+    this.#forget(connector);
+    if (!connector.alive()) return;
     connector.child.kill('SIGKILL');
-    this.endings.push(`connector ${await connector.exited}`);
+    this.endings.push(`${this.#name(connector)} ${await connector.exited}`);
   }
 
-  /** SIGTERMs a process, as an orchestrator does, and records how it ended. */
+  /** SIGTERMs one connector, as an orchestrator scaling down does, and records how it ended. */
+  async stopConnector(connector: ServiceChild): Promise<void> {
+    this.#forget(connector);
+    this.endings.push(`${this.#name(connector)} ${await connector.stop()}`);
+  }
+
+  /** SIGTERMs a process (every connector, for 'connector'), as an orchestrator does, and records how each ended. */
   async stop(which: 'ingress' | 'connector'): Promise<void> {
-    const child = this[which];
-    if (child) this.endings.push(`${which} ${await child.stop()}`);
+    if (which === 'connector') {
+      await Promise.all([...this.connectors].map((connector) => this.stopConnector(connector)));
+      return;
+    }
+    const child = this.ingress;
+    if (child) this.endings.push(`ingress ${await child.stop()}`);
+  }
+
+  #forget(connector: ServiceChild): void {
+    const index = this.connectors.indexOf(connector);
+    if (index >= 0) this.connectors.splice(index, 1);
+  }
+
+  #name(connector: ServiceChild): string {
+    return this.#numbered ? `connector ${this.#numbers.get(connector)}` : 'connector';
   }
 
   /** Sets faults of the local Segment server (its `/_local/faults`), in force until set again. */

@@ -82,6 +82,7 @@ export async function normalizedEvents(
       return {
         messageId: normalized.message_id,
         mailjetMessageId: normalized.mailjet_message_id ?? undefined,
+        at: { partition: record.partition, offset: BigInt(record.offset) },
       };
     }),
   );

@@ -181,7 +181,13 @@ async function runOnce(
   const faultsRandom = seededRandom(seed ^ 0x5bd1e995);
   const loadMs = load.seconds * 1000;
   const expectedEvents = Math.ceil(load.seconds * load.bodiesPerSecond * load.maxEventsPerBody * 1.5);
-  const pipeline = await Pipeline.start(stack, scenario.name, expectedEvents + 10_000, scenario.connectorEnv);
+  const pipeline = await Pipeline.start(
+    stack,
+    scenario.name,
+    expectedEvents + 10_000,
+    scenario.connectorEnv,
+    scenario.shape,
+  );
   const kafka = createKafkaClient({ brokers: stack.brokers, clientId: 'integrity', logger: benchLogger });
   const registry = createSchemaRegistryClient(stack.registryUrl);
   const failures: string[] = [];

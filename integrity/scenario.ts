@@ -9,7 +9,7 @@ import type { SchemaRegistryClient } from '../core/schema-registry.ts';
 import type { Stack, StackPart } from '../stack/local-stack.ts';
 import type { RunRecords } from './count.ts';
 import type { DestinationPipeline } from './destination-pipeline.ts';
-import type { Pipeline } from './pipeline.ts';
+import type { Pipeline, PipelineShape } from './pipeline.ts';
 import type { Random } from './seeded-random.ts';
 
 export interface ScenarioContext {
@@ -34,6 +34,17 @@ export interface Injected {
   unmappable?: Set<string>;
   /** What the scenario saw go wrong while it injected (a service answering what it must not). */
   problems?: string[];
+  /**
+   * The normalized records a clean stop's effects could land among (see scenarios/rebalance.ts), and
+   * what kept the window from being exact.
+   */
+  cleanStop?: { window: NormalizedWindow; problems: string[] };
+}
+
+/** Per partition of the normalized topic: the records from offset `from` up to (not including) `to`. */
+export interface NormalizedWindow {
+  from: Map<number, bigint>;
+  to: Map<number, bigint>;
 }
 
 export interface Scenario {
@@ -48,6 +59,8 @@ export interface Scenario {
   faultsTheStack?: boolean;
   /** Settings of the connector for this scenario. */
   connectorEnv?: NodeJS.ProcessEnv;
+  /** Connector processes at the start (default 1) and partitions of the run's topics (default 3). */
+  shape?: Partial<PipelineShape>;
   inject(context: ScenarioContext): Promise<Injected>;
   /** Failures beyond the common checks. */
   check?(records: RunRecords, injected: Injected): string[];

@@ -4,12 +4,14 @@ import { brokerKill } from './scenarios/broker-kill.ts';
 import { connectorKill } from './scenarios/connector-kill.ts';
 import { mailjetDestination } from './scenarios/mailjet-destination.ts';
 import { poisonRecords } from './scenarios/poison-records.ts';
+import { rebalance } from './scenarios/rebalance.ts';
 import { registryDown } from './scenarios/registry-down.ts';
 import { segmentFaults } from './scenarios/segment-faults.ts';
 import { sigtermAll } from './scenarios/sigterm-all.ts';
 
 export const scenarios: AnyScenario[] = [
   connectorKill,
+  rebalance,
   sigtermAll,
   segmentFaults,
   poisonRecords,

@@ -63,3 +63,16 @@ test('the endpoint must be an http(s) URL', () => {
     /SEGMENT_ENDPOINT: Expected string to match/,
   );
 });
+
+test('the session timeout: 30 s unless set, within what a broker accepts by default', () => {
+  assert.equal(loadConnectorConfig({}).KAFKA_SESSION_TIMEOUT_MS, 30_000);
+  assert.equal(loadConnectorConfig({ KAFKA_SESSION_TIMEOUT_MS: '10000' }).KAFKA_SESSION_TIMEOUT_MS, 10_000);
+  assert.match(
+    configError({ KAFKA_SESSION_TIMEOUT_MS: '1000' }),
+    /KAFKA_SESSION_TIMEOUT_MS: Expected integer to be greater or equal to 6000 \(got 1000, for example KAFKA_SESSION_TIMEOUT_MS=10000\)/,
+  );
+  assert.match(
+    configError({ KAFKA_SESSION_TIMEOUT_MS: '3600000' }),
+    /KAFKA_SESSION_TIMEOUT_MS: Expected integer to be less or equal to 1800000/,
+  );
+});

@@ -1,14 +1,19 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { type TestContext, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { murmur2 as clientMurmur2, consumerReceivesChannel } from '@platformatic/kafka';
 import { pino } from 'pino';
 import {
   createKafkaClient,
+  DEFAULT_SESSION_TIMEOUT_MS,
+  groupTimeouts,
   type IncomingRecord,
   type KafkaClient,
   murmur2,
   partitionOf,
+  stickyAssignment,
 } from '../../core/kafka.ts';
 import { silentLogger } from '../../core/logger.ts';
 import { eventually } from '../helpers/connector.ts';
@@ -500,4 +505,208 @@ test('concurrent first admin calls share one connection, and close() leaves no s
     () => sockets() <= before,
     10_000,
   );
+});
+
+test("a group member's timeouts follow its session: Java's by default, heartbeats a tenth of it", () => {
+  assert.deepEqual(groupTimeouts(DEFAULT_SESSION_TIMEOUT_MS), {
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3000,
+    rebalanceTimeout: 60_000,
+  });
+  assert.deepEqual(groupTimeouts(6000), {
+    sessionTimeout: 6000,
+    heartbeatInterval: 600,
+    rebalanceTimeout: 60_000,
+  });
+  // The client refuses a rebalance timeout below the session.
+  assert.equal(groupTimeouts(300_000).rebalanceTimeout, 300_000);
+});
+
+// A SIGKILLed member held its partitions for a fixed 30 s session: every connector killed stalled its
+// partitions that long, whatever the deployment wanted.
+test('a member killed without leaving loses its partitions to the others within its session timeout', async (t) => {
+  const kafka = testKafka(t);
+  const topic = uniqueName('session');
+  const groupId = uniqueName('session-group');
+  const sessionTimeoutMs = 6000;
+  await kafka.ensureTopics([{ topic, partitions: 2 }]);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+  // One key per partition, so each send reaches both.
+  const keys = [0, 1].map((partition) => {
+    for (let i = 0; ; i++) if (partitionOf({ key: `k${i}`, value: null }, 2) === partition) return `k${i}`;
+  });
+  const sendToBoth = (value: string) =>
+    producer.send([{ topic, records: keys.map((key) => ({ key, value: Buffer.from(value) })) }]);
+
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL('../helpers/group-member-child.ts', import.meta.url))],
+    {
+      env: {
+        PATH: process.env.PATH,
+        GROUP_MEMBER_BROKERS: testStack().brokers.join(','),
+        GROUP_MEMBER_GROUP_ID: groupId,
+        GROUP_MEMBER_TOPIC: topic,
+        GROUP_MEMBER_SESSION_TIMEOUT_MS: String(sessionTimeoutMs),
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  t.after(async () => {
+    child.kill('SIGKILL');
+    await exited;
+  });
+  let childJoins = 0;
+  child.stdout.on('data', (chunk: Buffer) => {
+    childJoins += chunk.toString().split('joined').length - 1;
+  });
+  await eventually('the first member joined', () => childJoins > 0);
+
+  const consumer = await kafka.consumer({ groupId, sessionTimeoutMs });
+  t.after(() => consumer.disconnect());
+  await consumer.subscribe([topic], { fromBeginning: true });
+  const handled = new Map<number, string[]>();
+  await consumer.runBatches(async (batch) => {
+    const values = handled.get(batch.partition) ?? [];
+    handled.set(batch.partition, values);
+    values.push(...batch.records.map((record) => String(record.value)));
+  });
+  // Both members in the group, one partition each: this one handles the records of one partition only.
+  await eventually('the second member joined and the first rejoined', () => childJoins > 1);
+  await sendToBoth('before');
+  await eventually('this member handles its own partition', () => handled.size === 1);
+  const mine = [...handled.keys()][0] as number;
+  const theirs = mine === 0 ? 1 : 0;
+
+  child.kill('SIGKILL');
+  await exited;
+  await sendToBoth('after');
+  // Well within the 30 s a fixed session held the partition: only the short session lets this pass.
+  await eventually(
+    "the killed member's partition handed to this one",
+    () => handled.get(theirs)?.includes('after') ?? false,
+    4 * sessionTimeoutMs,
+  );
+  assert.ok(handled.get(mine)?.includes('after'), 'its own partition went on');
+});
+
+// A session the brokers refuse (below group.min.session.timeout.ms) was retried for good, quietly:
+// the process ran and never joined its group.
+test('a session timeout the brokers refuse stops the start, saying which setting to fix', async (t) => {
+  const kafka = testKafka(t);
+  const topic = uniqueName('refused-session');
+  await kafka.ensureTopics([{ topic, partitions: 1 }]);
+  const consumer = await kafka.consumer({ groupId: uniqueName('refused-session'), sessionTimeoutMs: 1000 });
+  t.after(() => consumer.disconnect());
+  await consumer.subscribe([topic], { fromBeginning: true });
+  await assert.rejects(
+    consumer.runBatches(async () => {}),
+    (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'KAFKA_SESSION_TIMEOUT_REFUSED');
+      assert.match(err.message, /1000 ms/);
+      return true;
+    },
+  );
+});
+
+test('the sticky assignment: balanced, each member keeps what it had up to its share', () => {
+  const six = new Map([['t', 6]]);
+  const member = (memberId: string, owned?: number[]) => ({
+    memberId,
+    topics: ['t'],
+    ...(owned ? { owned: { t: owned } } : {}),
+  });
+  const plain = (assignment: Map<string, Record<string, number[]>>) =>
+    Object.fromEntries([...assignment].map(([id, partitions]) => [id, partitions.t ?? []]));
+  // A new group: every partition once, two each.
+  assert.deepEqual(plain(stickyAssignment([member('a'), member('b'), member('c')], six)), {
+    a: [0, 3],
+    b: [1, 4],
+    c: [2, 5],
+  });
+  // c left: a and b keep theirs and share c's.
+  assert.deepEqual(plain(stickyAssignment([member('a', [0, 3]), member('b', [1, 4])], six)), {
+    a: [0, 2, 3],
+    b: [1, 4, 5],
+  });
+  // d joined: it takes one of each, the others keep the rest.
+  assert.deepEqual(
+    plain(stickyAssignment([member('a', [0, 2, 3]), member('b', [1, 4, 5]), member('d')], six)),
+    { a: [0, 2], b: [1, 4], d: [3, 5] },
+  );
+  // Two claims of partition 1 (a member cut off came back): neither is trusted, it goes where there is room.
+  assert.deepEqual(plain(stickyAssignment([member('a', [0, 1, 2]), member('b', [1, 3, 4, 5])], six)), {
+    a: [0, 1, 2],
+    b: [3, 4, 5],
+  });
+});
+
+// A member leaving cleanly made the others hand records out twice: the batches they had in flight when
+// the rebalance began could not be committed, and the round-robin assignment moved partitions between
+// the members that stayed, so each such batch came again, from the committed offset, to its new owner.
+test('a member that leaves cleanly under load: no record is handed out twice, in the group', async (t) => {
+  const kafka = testKafka(t);
+  const topic = uniqueName('clean-leave');
+  const groupId = uniqueName('clean-leave-group');
+  const partitions = 6;
+  await kafka.ensureTopics([{ topic, partitions }]);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+
+  const handled = new Map<string, number>();
+  let handledCalls = 0;
+  const members = await Promise.all(
+    // Members that notice the rebalance at different moments (their heartbeats a tenth of their
+    // sessions): the first waits for the last to rejoin, its batches finishing meanwhile.
+    [6000, 30_000, 30_000].map(async (sessionTimeoutMs) => {
+      const consumer = await kafka.consumer({ groupId, sessionTimeoutMs });
+      t.after(() => consumer.disconnect());
+      const member = { consumer, joins: 0 };
+      consumer.onGroupJoin(() => member.joins++);
+      await consumer.subscribe([topic], { fromBeginning: true });
+      await consumer.runBatches(
+        async (batch) => {
+          // A sink that takes a while: batches are in the handlers whenever the group rebalances.
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          for (const record of batch.records) {
+            const value = String(record.value);
+            handled.set(value, (handled.get(value) ?? 0) + 1);
+          }
+          handledCalls++;
+        },
+        { partitionsConcurrently: 3, maxBatchRecords: 5 },
+      );
+      return member;
+    }),
+  );
+  const [first, second, leaving] = members as [(typeof members)[0], (typeof members)[0], (typeof members)[0]];
+
+  let sent = 0;
+  let sending = true;
+  const load = (async () => {
+    while (sending) {
+      const records = Array.from({ length: partitions }, () => ({
+        key: `k${sent}`,
+        value: Buffer.from(String(sent++)),
+      }));
+      await producer.send([{ topic, records }]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  })();
+  await eventually('all three members joined and handling', () => handled.size > 200);
+  const joinsBefore = { first: first.joins, second: second.joins };
+  await leaving.consumer.disconnect();
+  await eventually(
+    'the two others rejoined',
+    () => first.joins > joinsBefore.first && second.joins > joinsBefore.second,
+  );
+  const callsAfterLeave = handledCalls;
+  await eventually('batches handled after the rebalance', () => handledCalls > callsAfterLeave + 20);
+  sending = false;
+  await load;
+  await eventually('every record handled', () => handled.size === sent);
+  const twice = [...handled].filter(([, count]) => count > 1).map(([value]) => value);
+  assert.deepEqual(twice, [], `${twice.length} of ${sent} records handed out twice`);
 });

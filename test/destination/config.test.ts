@@ -23,3 +23,11 @@ test('DESTINATION_TRUST_PROXY: a wrong entry is named at start-up', () => {
     /DESTINATION_TRUST_PROXY: "3" is not an IP address, a subnet/,
   );
 });
+
+test('the worker takes the session timeout of its consumer group like the connector', () => {
+  assert.equal(loadDestinationConfig(auth).KAFKA_SESSION_TIMEOUT_MS, 30_000);
+  assert.equal(
+    loadDestinationConfig({ ...auth, KAFKA_SESSION_TIMEOUT_MS: '8000' }).KAFKA_SESSION_TIMEOUT_MS,
+    8000,
+  );
+});

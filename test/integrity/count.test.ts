@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { countRun, type RunRecords, summarize } from '../../integrity/count.ts';
+import { countRun, normalizedDuplicatesWithin, type RunRecords, summarize } from '../../integrity/count.ts';
 
 const delivered = (mailjetMessageId: string, messageId = `mj-${mailjetMessageId}`) => ({
   messageId,
@@ -113,4 +113,48 @@ test('a scenario summary keeps the worst run and the median and longest recovery
     recovery_p50_s: 1,
     recovery_max_s: 3,
   });
+});
+
+test('normalized duplicates within a window: the later copies beyond the raw ones, where they landed', () => {
+  const at = (mailjetMessageId: string, offset: number, partition = 0) => ({
+    ...delivered(mailjetMessageId),
+    at: { partition, offset: BigInt(offset) },
+  });
+  const window = {
+    from: new Map([
+      [0, 10n],
+      [1, 5n],
+    ]),
+    to: new Map([
+      [0, 20n],
+      [1, 8n],
+    ]),
+  };
+  const records = {
+    // '4' was stored twice by the ingress (a sender's retry): its two normalized records are no duplicate.
+    raw: ['1', '2', '3', '4', '4', '5'],
+    normalized: [
+      at('1', 3), // once: no duplicate
+      at('2', 4),
+      at('2', 12), // a second copy inside the window
+      at('3', 2),
+      at('3', 6), // a second copy before the window
+      at('4', 11),
+      at('4', 13),
+      at('5', 5, 1),
+      at('5', 9, 1), // past the window's end on its partition
+    ],
+  };
+  assert.deepEqual(normalizedDuplicatesWithin(records, window), { count: 1, examples: ['2'] });
+  // The same copy of '5' inside a wider window of partition 1.
+  assert.equal(
+    normalizedDuplicatesWithin(records, {
+      from: window.from,
+      to: new Map([
+        [0, 20n],
+        [1, 10n],
+      ]),
+    }).count,
+    2,
+  );
 });

@@ -17,7 +17,7 @@ import {
 import { loadConfig } from '../core/config.ts';
 import { type ProducerCompression, producerCompressions } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
-import { type RunningBroker, startKafkaBroker } from './kafka-broker.ts';
+import { type ProxiedListener, type RunningBroker, startKafkaBroker } from './kafka-broker.ts';
 import { projectDir } from './maven-artifacts.ts';
 import { type RunningRegistry, startSchemaRegistry } from './schema-registry-server.ts';
 
@@ -60,6 +60,15 @@ export const stackConfigSchema = Type.Object(
     ),
     LOCAL_KAFKA_PORT: port('Port of the local broker on 127.0.0.1; 0 picks a free one.'),
     LOCAL_SCHEMA_REGISTRY_PORT: port('Port of the local schema registry on 127.0.0.1; 0 picks a free one.'),
+    LOCAL_KAFKA_PROXIED_ADVERTISED_PORT: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 65535,
+        examples: [19092],
+        description:
+          'Gives the local broker a second listener (PROXIED, on a free port) that it advertises at this port of 127.0.0.1, where a TCP proxy forwarding to it listens: clients bootstrapping there reach the broker only through the proxy. Unset: no such listener. The integrity lane sets it for its network faults.',
+      }),
+    ),
     LOCAL_KAFKA_HEAP_MB: Type.Integer({
       minimum: 128,
       default: 512,
@@ -124,6 +133,8 @@ export interface Stack extends ClusterAccess {
   external: boolean;
   /** The absolute data folder of a local stack started with LOCAL_STACK_DATA_DIR. */
   dataDir?: string;
+  /** The broker's PROXIED listener, when LOCAL_KAFKA_PROXIED_ADVERTISED_PORT asked for one. */
+  proxied?: ProxiedListener;
   /** Process group ids of the JVMs this stack started (empty when external). */
   pids: number[];
   stop(): Promise<void>;
@@ -168,6 +179,9 @@ export async function startStack(config: StackConfig, logger: Logger, cacheDir?:
         readyTimeoutMs: config.LOCAL_STACK_TIMEOUT_MS,
         ...(cacheDir ? { cacheDir } : {}),
         ...(dataDir ? { dataDir: join(dataDir, DATA_PARTS.kafka) } : {}),
+        ...(config.LOCAL_KAFKA_PROXIED_ADVERTISED_PORT
+          ? { proxiedAdvertisedPort: config.LOCAL_KAFKA_PROXIED_ADVERTISED_PORT }
+          : {}),
         signal,
       }),
     ),
@@ -186,7 +200,7 @@ export async function startStack(config: StackConfig, logger: Logger, cacheDir?:
     await Promise.all([stopQuietly(broker), stopQuietly(registry)]);
     throw signal.reason;
   }
-  const { bootstrap, process: brokerJvm } = broker.value;
+  const { bootstrap, process: brokerJvm, proxied } = broker.value;
   const { url, process: registryJvm } = registry.value;
   log.info({ brokers: bootstrap, registry: url, ms: Date.now() - started }, 'local stack ready');
 
@@ -197,6 +211,7 @@ export async function startStack(config: StackConfig, logger: Logger, cacheDir?:
     compression: config.KAFKA_COMPRESSION,
     external: false,
     ...(dataDir ? { dataDir } : {}),
+    ...(proxied ? { proxied } : {}),
     pids: [brokerJvm.pid, registryJvm.pid],
     stop() {
       stopping ??= Promise.all([brokerJvm.stop(), registryJvm.stop()]).then(() => {

@@ -37,6 +37,8 @@ export class Pipeline {
   readonly #segment: Awaited<ReturnType<typeof startSegmentChild>>;
   /** The scenario's own connector settings. */
   readonly #connectorEnv: NodeJS.ProcessEnv;
+  /** Where the services bootstrap: the cluster's brokers, or a proxy in front of them. */
+  readonly #serviceBrokers: string[];
 
   private constructor(
     cluster: ClusterAccess,
@@ -44,8 +46,10 @@ export class Pipeline {
     ingressPort: number,
     segment: Awaited<ReturnType<typeof startSegmentChild>>,
     connectorEnv: NodeJS.ProcessEnv,
+    serviceBrokers: string[],
   ) {
     this.#cluster = cluster;
+    this.#serviceBrokers = serviceBrokers;
     this.#connectorEnv = connectorEnv;
     this.#ingressPort = ingressPort;
     this.#segment = segment;
@@ -60,12 +64,16 @@ export class Pipeline {
     this.webhookUrl = `http://127.0.0.1:${ingressPort}/webhooks/mailjet`;
   }
 
-  /** The local Segment server (its memory holding `maxEvents` events), then the ingress and the connector. */
+  /**
+   * The local Segment server (its memory holding `maxEvents` events), then the ingress and the connector,
+   * which bootstrap on `serviceBrokers` (a fault proxy's address) instead of the cluster's when given.
+   */
   static async start(
     cluster: ClusterAccess,
     scenario: string,
     maxEvents: number,
     connectorEnv: NodeJS.ProcessEnv = {},
+    serviceBrokers: string[] = cluster.brokers,
   ): Promise<Pipeline> {
     const run = `integrity.${scenario}.${randomBytes(4).toString('hex')}`;
     const segment = await startSegmentChild({
@@ -74,7 +82,7 @@ export class Pipeline {
       maxEvents,
       env: { PATH: process.env.PATH },
     });
-    const pipeline = new Pipeline(cluster, run, await freePort(), segment, connectorEnv);
+    const pipeline = new Pipeline(cluster, run, await freePort(), segment, connectorEnv, serviceBrokers);
     await pipeline.startIngress();
     await pipeline.startConnector();
     return pipeline;
@@ -84,7 +92,7 @@ export class Pipeline {
     return {
       PATH: process.env.PATH,
       LOG_LEVEL: 'info',
-      KAFKA_BROKERS: this.#cluster.brokers.join(','),
+      KAFKA_BROKERS: this.#serviceBrokers.join(','),
       SCHEMA_REGISTRY_URL: this.#cluster.registryUrl,
       TOPIC_PARTITIONS: String(PARTITIONS),
       ...this.topics,

@@ -28,6 +28,8 @@ import {
 } from '../bench/harness.ts';
 import { createKafkaClient } from '../core/kafka.ts';
 import { createSchemaRegistryClient } from '../core/schema-registry.ts';
+import { freePort } from '../stack/free-port.ts';
+import { type ToxicProxy, ToxiproxyServer } from '../stack/toxiproxy.ts';
 import { waitCaughtUp } from './caught-up.ts';
 import { countRun, type RunFigures, type RunRecords, summarize } from './count.ts';
 import { MailjetSender } from './mailjet-sender.ts';
@@ -94,6 +96,11 @@ if (process.env.KAFKA_BROKERS === undefined && process.env.LOCAL_STACK_DATA_DIR 
   process.env.LOCAL_STACK_DATA_DIR = dataDir;
 }
 
+// Scenarios whose services reach the broker through the fault proxy: the lane's own broker gets a
+// listener advertised at the proxy's port (an existing cluster cannot be given one).
+const proxyNeeded = chosen.some((s) => s.kafkaThroughProxy) && process.env.KAFKA_BROKERS === undefined;
+let toxiproxy: ToxiproxyServer | undefined;
+
 runBench({
   stopping: 'the integrity lane and its stack',
   async main() {
@@ -101,12 +108,25 @@ runBench({
       `${quick ? 'quick' : 'long'}: ${seedsPerScenario} seed(s) per scenario, ${load.seconds} s of load at ` +
         `${load.bodiesPerSecond} webhooks/s (single and grouped, up to ${load.maxEventsPerBody} events)`,
     );
+    if (proxyNeeded) process.env.LOCAL_KAFKA_PROXIED_ADVERTISED_PORT = String(await freePort());
     const { stack } = await startBenchStack();
+    let kafkaProxy: ToxicProxy | undefined;
+    if (stack.proxied) {
+      toxiproxy = await ToxiproxyServer.start();
+      kafkaProxy = await toxiproxy.proxy('kafka', stack.proxied.advertised, stack.proxied.bound);
+    }
     const lines: RunLine[] = [];
     for (const scenario of chosen) {
       for (let i = 0; i < seedsPerScenario; i++) {
         const seed = args.seed !== undefined ? Number(args.seed) : randomInt(2 ** 31);
-        const line = await runOnce(stack, scenario, seed);
+        const line =
+          scenario.kafkaThroughProxy && !kafkaProxy
+            ? refusedRun(
+                scenario,
+                seed,
+                `${scenario.name} puts a fault proxy between the services and the broker, which needs the lane's own stack (a broker listener advertised at the proxy's port): run it without KAFKA_BROKERS and SCHEMA_REGISTRY_URL`,
+              )
+            : await runOnce(stack, scenario, seed, scenario.kafkaThroughProxy ? kafkaProxy : undefined);
         console.log(JSON.stringify(line));
         lines.push(line);
       }
@@ -128,6 +148,7 @@ runBench({
     return lines.every((line) => line.failures.length === 0) ? 0 : 1;
   },
   async cleanUp() {
+    await toxiproxy?.stop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   },
 });
@@ -136,6 +157,7 @@ async function runOnce(
   stack: Awaited<ReturnType<typeof startBenchStack>>['stack'],
   scenario: Scenario,
   seed: number,
+  kafkaProxy: ToxicProxy | undefined,
 ): Promise<RunLine> {
   // Two streams of the seed: the bodies' choices and the faults' never take each other's numbers, so
   // whatever the timing interleaves, a seed makes the same bodies and the same fault moments.
@@ -143,7 +165,13 @@ async function runOnce(
   const faultsRandom = seededRandom(seed ^ 0x5bd1e995);
   const loadMs = load.seconds * 1000;
   const expectedEvents = Math.ceil(load.seconds * load.bodiesPerSecond * load.maxEventsPerBody * 1.5);
-  const pipeline = await Pipeline.start(stack, scenario.name, expectedEvents + 10_000, scenario.connectorEnv);
+  const pipeline = await Pipeline.start(
+    stack,
+    scenario.name,
+    expectedEvents + 10_000,
+    scenario.connectorEnv,
+    kafkaProxy ? [kafkaProxy.listen] : undefined,
+  );
   const kafka = createKafkaClient({ brokers: stack.brokers, clientId: 'integrity', logger: benchLogger });
   const registry = createSchemaRegistryClient(stack.registryUrl);
   const failures: string[] = [];
@@ -170,6 +198,7 @@ async function runOnce(
       eventsPerSecond: load.bodiesPerSecond,
       messageIdPrefix,
       quick,
+      kafkaProxy,
     });
     const faultsEnded = performance.now();
     await sleepUntil(loadEnds);
@@ -222,9 +251,26 @@ async function runOnce(
       failures,
     };
   } finally {
+    // Healed whatever the scenario left, so the services stop as they would on a sound network.
+    await toxiproxy?.reset();
     await pipeline.close();
     await kafka.close();
   }
+}
+
+/** The line of a run that could not take place, failed with the reason. */
+function refusedRun(scenario: Scenario, seed: number, reason: string): RunLine {
+  const none = { posted: 0, acked: new Set<string>(), raw: [], normalized: [], deadLetters: [], segment: [] };
+  return {
+    scenario: scenario.name,
+    seed,
+    ...countRun(none),
+    recovery_s: null,
+    unacked_bodies: 0,
+    answers: {},
+    endings: [],
+    failures: [reason],
+  };
 }
 
 async function sleepUntil(at: number): Promise<void> {

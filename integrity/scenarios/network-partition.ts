@@ -5,6 +5,12 @@ import type { Random } from '../seeded-random.ts';
 
 type Fault = 'black-hole' | 'slow' | 'reset';
 const FAULTS: readonly Fault[] = ['black-hole', 'slow', 'reset'];
+/** What a black-hole that keeps connections open drops: upstream is client → broker. */
+const DROPPED = {
+  'both ways': ['upstream', 'downstream'],
+  requests: ['upstream'],
+  answers: ['downstream'],
+} as const;
 
 export const networkPartition: Scenario = {
   name: 'network-partition',
@@ -50,17 +56,23 @@ async function inflict(
     },
   });
   if (fault === 'black-hole') {
-    if (random.next() < 0.5) {
-      // Connections stay open and every byte either way is dropped: the clients learn of it only from
-      // their own timeouts, and after the heal the open connections carry a broken stream.
-      return toxics('black-hole (open connections drop every byte)', [
-        await proxy.addToxic({ type: 'timeout', stream: 'upstream', attributes: { timeout: 0 } }),
-        await proxy.addToxic({ type: 'timeout', stream: 'downstream', attributes: { timeout: 0 } }),
-      ]);
+    const kind = random.pick(['both ways', 'requests', 'answers', 'proxy down'] as const);
+    if (kind === 'proxy down') {
+      // The path is gone: open connections are closed and new ones refused.
+      await proxy.setEnabled(false);
+      return { what: 'black-hole (proxy down)', heal: () => proxy.setEnabled(true) };
     }
-    // The path is gone: open connections are closed and new ones refused.
-    await proxy.setEnabled(false);
-    return { what: 'black-hole (proxy down)', heal: () => proxy.setEnabled(true) };
+    // Connections stay open and the bytes of one way or both are dropped: the clients learn of it only
+    // from their own timeouts, and after the heal the open connections carry a broken stream.
+    const streams = DROPPED[kind];
+    const names: string[] = [];
+    for (const stream of streams) {
+      names.push(await proxy.addToxic({ type: 'timeout', stream, attributes: { timeout: 0 } }));
+    }
+    return toxics(
+      `black-hole (open connections drop ${kind === 'both ways' ? 'every byte' : `the ${kind}`})`,
+      names,
+    );
   }
   if (fault === 'slow') {
     const latency = random.int(200, 2000);

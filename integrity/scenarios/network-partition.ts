@@ -20,14 +20,14 @@ export const networkPartition: Scenario = {
   kafkaThroughProxy: true,
   async inject({ kafkaProxy, random, loadMs, quick }) {
     if (!kafkaProxy) throw new Error('network-partition runs only with the fault proxy in place');
-    // Quick: each fault once, in a seeded order; long: seeded picks. Each lasts a few seconds: less
-    // than the clients' request retries, so they ride it out without restarting anything.
+    // Quick: each fault once, in a seeded order; long: seeded picks. Each lasts a few seconds, less than
+    // the Kafka client's request timeout (30 s): requests caught in it wait, are retried or fail.
     const faults = (
       quick ? shuffled(FAULTS, random) : Array.from({ length: 8 }, () => random.pick(FAULTS))
     ).map((fault) => ({ fault, ms: random.int(1000, 5000) }));
-    // And one partition longer than the consumer's session timeout (30 s): the broker drops the
-    // connector from its group, the clients' requests fail past their retries, and after the heal the
-    // connector must join again and go on from its committed offsets.
+    // And one partition longer than the consumer's session timeout and the request timeout (30 s each):
+    // the broker drops the connector from its group, requests time out and their retries fail, and
+    // after the heal the connector must join again and go on from its committed offsets.
     faults.splice(random.int(0, faults.length), 0, { fault: 'black-hole', ms: random.int(35_000, 45_000) });
     // Each fault in its own slice of the load, so they spread over it whatever the seed.
     const slice = (loadMs * 0.8) / faults.length;
@@ -63,7 +63,8 @@ async function inflict(
       return { what: 'black-hole (proxy down)', heal: () => proxy.setEnabled(true) };
     }
     // Connections stay open and the bytes of one way or both are dropped: the clients learn of it only
-    // from their own timeouts, and after the heal the open connections carry a broken stream.
+    // from their own timeouts (requests lost, or answers lost after the broker acted on them). Removing
+    // the toxic closes the connections it held.
     const streams = DROPPED[kind];
     const names: string[] = [];
     for (const stream of streams) {

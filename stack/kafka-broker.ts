@@ -58,6 +58,11 @@ export interface KafkaBrokerOptions {
    * with `saslSslUsers`.
    */
   proxiedAdvertisedPort?: number;
+  /**
+   * The PROXIED listener's own port; 0 or absent picks a free one. A broker started again passes the
+   * one it had (RunningBroker.proxied.bound), so the proxy's upstream stays right.
+   */
+  proxiedPort?: number;
 }
 
 /** The secured listeners of a broker started with `saslSslUsers`, and the PEM files' contents to use them. */
@@ -114,7 +119,7 @@ async function startOnce(options: KafkaBrokerOptions): Promise<RunningBroker> {
     throw new Error('a broker with SASL_SSL listeners has no PROXIED listener');
   }
   const proxied = options.proxiedAdvertisedPort
-    ? { port: await freePort(), advertisedPort: options.proxiedAdvertisedPort }
+    ? { port: options.proxiedPort || (await freePort()), advertisedPort: options.proxiedAdvertisedPort }
     : undefined;
   const dataDir = options.dataDir ?? join(home, 'data');
   await mkdir(dataDir, { recursive: true });

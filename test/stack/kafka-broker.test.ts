@@ -9,12 +9,8 @@ import { uniqueName } from '../helpers/stack.ts';
 
 test('clients bootstrapped on the PROXIED listener are told the proxy’s address, the others the broker’s', async (t) => {
   const advertisedPort = await freePort();
-  const broker = await startKafkaBroker({
-    port: 0,
-    heapMb: 256,
-    readyTimeoutMs: 120_000,
-    proxiedAdvertisedPort: advertisedPort,
-  });
+  const options = { port: 0, heapMb: 256, readyTimeoutMs: 120_000, proxiedAdvertisedPort: advertisedPort };
+  const broker = await startKafkaBroker(options);
   t.after(() => broker.process.stop());
   assert.ok(broker.proxied);
   assert.equal(broker.proxied.advertised, `127.0.0.1:${advertisedPort}`);
@@ -45,4 +41,16 @@ test('clients bootstrapped on the PROXIED listener are told the proxy’s addres
 
   await proxy.setEnabled(false);
   await assert.rejects(client(proxy.listen).describeCluster());
+  await proxy.setEnabled(true);
+
+  // A broker started again on the PROXIED port it had is behind the same proxy, unchanged.
+  await broker.process.stop();
+  const again = await startKafkaBroker({
+    ...options,
+    proxiedPort: Number(broker.proxied.bound.split(':')[1]),
+  });
+  t.after(() => again.process.stop());
+  assert.deepEqual(again.proxied, broker.proxied);
+  const [restarted] = (await client(proxy.listen).describeCluster()).brokers;
+  assert.equal(`${restarted?.host}:${restarted?.port}`, proxy.listen);
 });

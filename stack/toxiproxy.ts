@@ -74,7 +74,13 @@ export class ToxiproxyServer {
           ),
       });
     } catch (err) {
+      const tail = process.logTail();
       await process.stop(2000);
+      // Go says "bind: address already in use", which waitUntil's Java wording does not catch: a port
+      // taken between freePort and the bind is retried as a clash.
+      if (/address already in use/i.test(tail)) {
+        throw new ConnectorError('PORT_TAKEN', `Toxiproxy could not bind 127.0.0.1:${port}.`, { cause: err });
+      }
       throw err;
     }
     return server;

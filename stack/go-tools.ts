@@ -72,7 +72,8 @@ async function install(
     try {
       await run('go', ['install', target], {
         env: { ...env, GOBIN: bin, GOMODCACHE: join(goDir, 'mod'), GOCACHE: join(goDir, 'build') },
-        timeout: 15 * 60_000,
+        // Large modules (Prometheus, Helm) take minutes to compile on a small machine.
+        timeout: 30 * 60_000,
         maxBuffer: 32 * 1024 * 1024,
       });
     } catch (err) {

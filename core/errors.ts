@@ -20,6 +20,14 @@ export const errorCatalogue = {
     retriable: true,
     hint: 'Maven could not download the local stack and the cache in .cache/ is empty. Check that Maven Central is reachable (proxy settings in ~/.m2/settings.xml), then run again; later runs work offline.',
   },
+  GO_MISSING: {
+    retriable: false,
+    hint: "Install Go 1.22+ (https://go.dev/dl/, or Debian: apt-get install golang), which builds the Go tools named above into .cache/go/ once; or leave out what needs them (the integrity lane's network-partition scenario).",
+  },
+  GO_BUILD_FAILED: {
+    retriable: true,
+    hint: 'Go could not fetch or build the tool named above, and .cache/go/bin/ does not hold it yet. Check that the Go module proxy is reachable (GOPROXY, GOFLAGS in the environment), then run again; later runs use the cached binary offline.',
+  },
   PORT_TAKEN: {
     retriable: false,
     hint: 'Stop what listens there, or choose another port (0 picks a free one).',
@@ -31,6 +39,10 @@ export const errorCatalogue = {
   REGISTRY_NOT_READY: {
     retriable: true,
     hint: 'The local schema registry did not answer in time; its log tail is above. Free memory or CPU, or raise LOCAL_STACK_TIMEOUT_MS.',
+  },
+  FAULT_PROXY_NOT_READY: {
+    retriable: true,
+    hint: 'The TCP fault proxy (Toxiproxy) of the local stack did not answer on its API port in time; its log tail is above. Free CPU, or delete .cache/go/bin/ to build it again.',
   },
   STACK_PROCESS_EXITED: {
     retriable: false,

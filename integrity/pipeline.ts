@@ -51,6 +51,8 @@ export class Pipeline {
   #started = 0;
   /** Endings name connectors by number only when a run has several. */
   readonly #numbered: boolean;
+  /** Where the services bootstrap: the cluster's brokers, or a proxy in front of them. */
+  readonly #serviceBrokers: string[];
 
   private constructor(
     cluster: ClusterAccess,
@@ -59,10 +61,12 @@ export class Pipeline {
     segment: Awaited<ReturnType<typeof startSegmentChild>>,
     connectorEnv: NodeJS.ProcessEnv,
     shape: PipelineShape,
+    serviceBrokers: string[],
   ) {
     this.#cluster = cluster;
     this.partitions = shape.partitions;
     this.#numbered = shape.connectors > 1;
+    this.#serviceBrokers = serviceBrokers;
     this.#connectorEnv = connectorEnv;
     this.#ingressPort = ingressPort;
     this.#segment = segment;
@@ -77,13 +81,17 @@ export class Pipeline {
     this.webhookUrl = `http://127.0.0.1:${ingressPort}/webhooks/mailjet`;
   }
 
-  /** The local Segment server (its memory holding `maxEvents` events), then the ingress and the connectors. */
+  /**
+   * The local Segment server (its memory holding `maxEvents` events), then the ingress and the connectors,
+   * which bootstrap on `serviceBrokers` (a fault proxy's address) instead of the cluster's when given.
+   */
   static async start(
     cluster: ClusterAccess,
     scenario: string,
     maxEvents: number,
     connectorEnv: NodeJS.ProcessEnv = {},
     shape: Partial<PipelineShape> = {},
+    serviceBrokers: string[] = cluster.brokers,
   ): Promise<Pipeline> {
     const { connectors, partitions } = { ...DEFAULT_SHAPE, ...shape };
     const run = `integrity.${scenario}.${randomBytes(4).toString('hex')}`;
@@ -93,10 +101,15 @@ export class Pipeline {
       maxEvents,
       env: { PATH: process.env.PATH },
     });
-    const pipeline = new Pipeline(cluster, run, await freePort(), segment, connectorEnv, {
-      connectors,
-      partitions,
-    });
+    const pipeline = new Pipeline(
+      cluster,
+      run,
+      await freePort(),
+      segment,
+      connectorEnv,
+      { connectors, partitions },
+      serviceBrokers,
+    );
     await pipeline.startIngress();
     await Promise.all(Array.from({ length: connectors }, () => pipeline.startConnector()));
     return pipeline;
@@ -106,7 +119,7 @@ export class Pipeline {
     return {
       PATH: process.env.PATH,
       LOG_LEVEL: 'info',
-      KAFKA_BROKERS: this.#cluster.brokers.join(','),
+      KAFKA_BROKERS: this.#serviceBrokers.join(','),
       SCHEMA_REGISTRY_URL: this.#cluster.registryUrl,
       TOPIC_PARTITIONS: String(this.partitions),
       ...this.topics,

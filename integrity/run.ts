@@ -28,7 +28,9 @@ import {
 } from '../bench/harness.ts';
 import { createKafkaClient } from '../core/kafka.ts';
 import { createSchemaRegistryClient } from '../core/schema-registry.ts';
+import { freePort } from '../stack/free-port.ts';
 import { existingCluster, loadStackConfig } from '../stack/local-stack.ts';
+import { type ToxicProxy, ToxiproxyServer } from '../stack/toxiproxy.ts';
 import { waitCaughtUp } from './caught-up.ts';
 import { countRun, type RunFigures, type RunRecords, summarize } from './count.ts';
 import { summarizeDestination } from './destination-count.ts';
@@ -43,7 +45,7 @@ import {
   segmentEvents,
 } from './read-back.ts';
 import { runPool } from './run-pool.ts';
-import { isDestinationScenario, type Scenario } from './scenario.ts';
+import { type AnyScenario, isDestinationScenario, type Scenario } from './scenario.ts';
 import { scenarioNames, scenarios } from './scenarios.ts';
 import { seededRandom } from './seeded-random.ts';
 
@@ -107,6 +109,11 @@ if (process.env.KAFKA_BROKERS === undefined && process.env.LOCAL_STACK_DATA_DIR 
   process.env.LOCAL_STACK_DATA_DIR = dataDir;
 }
 
+// Scenarios whose services reach the broker through the fault proxy: the lane's own broker gets a
+// listener advertised at the proxy's port (an existing cluster cannot be given one).
+const proxyNeeded = chosen.some((s) => 'kafkaThroughProxy' in s && s.kafkaThroughProxy);
+let toxiproxy: ToxiproxyServer | undefined;
+
 runBench({
   stopping: 'the integrity lane and its stack',
   async main() {
@@ -116,19 +123,23 @@ runBench({
         `${parallel} run(s) at a time (those that fault the stack alone)`,
     );
     // Checked before anything starts: such a run would fail minutes later, or worse pass untested.
-    const faultingTheStack = chosen
-      .filter((scenario) => 'faultsTheStack' in scenario && scenario.faultsTheStack)
-      .map((s) => s.name);
+    const faultingTheStack = chosen.filter(needsOwnStack).map((s) => s.name);
     if (faultingTheStack.length > 0 && existingCluster(loadStackConfig())) {
       process.stderr.write(
-        `${faultingTheStack.join(', ')}: these scenarios stop the broker or the schema registry, so they ` +
+        `${faultingTheStack.join(', ')}: these scenarios stop the broker or the schema registry, or put a fault proxy in front of the broker, so they ` +
           "need the lane's own stack, and KAFKA_BROKERS names an existing cluster, which is not the " +
           "lane's to stop. Unset KAFKA_BROKERS and SCHEMA_REGISTRY_URL (the lane then starts a stack of its " +
           'own on free ports), or leave those scenarios out with --scenario.\n',
       );
       return 1;
     }
+    if (proxyNeeded) process.env.LOCAL_KAFKA_PROXIED_ADVERTISED_PORT = String(await freePort());
     const { stack } = await startBenchStack();
+    let kafkaProxy: ToxicProxy | undefined;
+    if (stack.proxied) {
+      toxiproxy = await ToxiproxyServer.start();
+      kafkaProxy = await toxiproxy.proxy('kafka', stack.proxied.advertised, stack.proxied.bound);
+    }
     const jobs = chosen.flatMap((scenario) =>
       Array.from({ length: seedsPerScenario }, () => ({
         scenario,
@@ -137,11 +148,11 @@ runBench({
     );
     const lines: (RunLine | DestinationRunLine)[] = await runPool(jobs, {
       parallel,
-      exclusive: ({ scenario }) => 'faultsTheStack' in scenario && scenario.faultsTheStack === true,
+      exclusive: ({ scenario }) => needsOwnStack(scenario),
       run: ({ scenario, seed }): Promise<RunLine | DestinationRunLine> =>
         isDestinationScenario(scenario)
           ? runDestinationOnce(stack, scenario, seed, destinationLoad, quick)
-          : runOnce(stack, scenario, seed),
+          : runOnce(stack, scenario, seed, scenario.kafkaThroughProxy ? kafkaProxy : undefined),
       onResult: (line) => console.log(JSON.stringify(line)),
     });
     const summaries = chosen.map((scenario) =>
@@ -166,6 +177,7 @@ runBench({
     return lines.every((line) => line.failures.length === 0) ? 0 : 1;
   },
   async cleanUp() {
+    await toxiproxy?.stop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   },
 });
@@ -174,6 +186,7 @@ async function runOnce(
   stack: Awaited<ReturnType<typeof startBenchStack>>['stack'],
   scenario: Scenario,
   seed: number,
+  kafkaProxy: ToxicProxy | undefined,
 ): Promise<RunLine> {
   // Two streams of the seed: the bodies' choices and the faults' never take each other's numbers, so
   // whatever the timing interleaves, a seed makes the same bodies and the same fault moments.
@@ -187,6 +200,7 @@ async function runOnce(
     expectedEvents + 10_000,
     scenario.connectorEnv,
     scenario.shape,
+    kafkaProxy ? [kafkaProxy.listen] : undefined,
   );
   const kafka = createKafkaClient({ brokers: stack.brokers, clientId: 'integrity', logger: benchLogger });
   const registry = createSchemaRegistryClient(stack.registryUrl);
@@ -215,6 +229,7 @@ async function runOnce(
       eventsPerSecond: load.bodiesPerSecond,
       messageIdPrefix,
       quick,
+      kafkaProxy,
     });
     const faultsEnded = performance.now();
     await sleepUntil(loadEnds);
@@ -272,9 +287,22 @@ async function runOnce(
       failures,
     };
   } finally {
+    // Healed whatever the scenario left, so the services stop as they would on a sound network.
+    await toxiproxy?.reset();
     await pipeline.close();
     await kafka.close();
   }
+}
+
+/**
+ * Whether a scenario's faults reach past its own processes: it stops the broker or the registry, or puts
+ * the fault proxy in front of the broker. Such a run needs the lane's own stack, and runs alone.
+ */
+function needsOwnStack(scenario: AnyScenario): boolean {
+  return (
+    ('faultsTheStack' in scenario && scenario.faultsTheStack === true) ||
+    ('kafkaThroughProxy' in scenario && scenario.kafkaThroughProxy === true)
+  );
 }
 
 async function sleepUntil(at: number): Promise<void> {

@@ -7,6 +7,7 @@
 import type { KafkaClient } from '../core/kafka.ts';
 import type { SchemaRegistryClient } from '../core/schema-registry.ts';
 import type { Stack, StackPart } from '../stack/local-stack.ts';
+import type { ToxicProxy } from '../stack/toxiproxy.ts';
 import type { RunRecords } from './count.ts';
 import type { DestinationPipeline } from './destination-pipeline.ts';
 import type { Pipeline, PipelineShape } from './pipeline.ts';
@@ -25,6 +26,8 @@ export interface ScenarioContext {
   eventsPerSecond: number;
   messageIdPrefix: string;
   quick: boolean;
+  /** The fault proxy the services reach the broker through, for a scenario with `kafkaThroughProxy`. */
+  kafkaProxy?: ToxicProxy | undefined;
 }
 
 /** What a scenario did that its check needs: events chosen to be refused, poison records written. */
@@ -61,6 +64,12 @@ export interface Scenario {
   connectorEnv?: NodeJS.ProcessEnv;
   /** Connector processes at the start (default 1) and partitions of the run's topics (default 3). */
   shape?: Partial<PipelineShape>;
+  /**
+   * The ingress and the connector reach the broker only through a TCP fault proxy (Toxiproxy), on a
+   * listener the broker advertises at the proxy's port: the lane's own stack only, since an existing
+   * cluster cannot be told to advertise it. The lane's own reads keep the direct listener.
+   */
+  kafkaThroughProxy?: boolean;
   inject(context: ScenarioContext): Promise<Injected>;
   /** Failures beyond the common checks. */
   check?(records: RunRecords, injected: Injected): string[];

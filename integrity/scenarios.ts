@@ -3,6 +3,7 @@ import type { AnyScenario } from './scenario.ts';
 import { brokerKill } from './scenarios/broker-kill.ts';
 import { connectorKill } from './scenarios/connector-kill.ts';
 import { mailjetDestination } from './scenarios/mailjet-destination.ts';
+import { networkPartition } from './scenarios/network-partition.ts';
 import { poisonRecords } from './scenarios/poison-records.ts';
 import { rebalance } from './scenarios/rebalance.ts';
 import { registryDown } from './scenarios/registry-down.ts';
@@ -18,6 +19,7 @@ export const scenarios: AnyScenario[] = [
   brokerKill,
   registryDown,
   mailjetDestination,
+  networkPartition,
 ];
 
 export const scenarioNames = scenarios.map((s) => s.name);

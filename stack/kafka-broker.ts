@@ -51,6 +51,18 @@ export interface KafkaBrokerOptions {
    * (a client certificate made for the occasion). Needs the JDK's keytool and OpenSSL's command line.
    */
   saslSslUsers?: Record<string, string>;
+  /**
+   * Also a plaintext listener PROXIED on a free port, advertised at this port of 127.0.0.1, where a TCP
+   * proxy forwards to it: clients bootstrapping there are told that address in the metadata, so every
+   * connection of theirs goes through the proxy (the integrity lane's network faults). Not together
+   * with `saslSslUsers`.
+   */
+  proxiedAdvertisedPort?: number;
+  /**
+   * The PROXIED listener's own port; 0 or absent picks a free one. A broker started again passes the
+   * one it had (RunningBroker.proxied.bound), so the proxy's upstream stays right.
+   */
+  proxiedPort?: number;
 }
 
 /** The secured listeners of a broker started with `saslSslUsers`, and the PEM files' contents to use them. */
@@ -72,6 +84,15 @@ export interface RunningBroker {
   process: JvmProcess;
   /** When `saslSslUsers` was given. */
   secured?: SecuredListeners;
+  /** When `proxiedAdvertisedPort` was given: where the PROXIED listener is bound, and where it is advertised. */
+  proxied?: ProxiedListener;
+}
+
+export interface ProxiedListener {
+  /** host:port the broker listens on: the proxy's upstream. */
+  bound: string;
+  /** host:port the metadata names: the proxy's own. */
+  advertised: string;
 }
 
 export function startKafkaBroker(options: KafkaBrokerOptions): Promise<RunningBroker> {
@@ -94,11 +115,17 @@ async function startOnce(options: KafkaBrokerOptions): Promise<RunningBroker> {
         ...(await selfSignedKeystore(java.executable, home)),
       }
     : undefined;
+  if (users && options.proxiedAdvertisedPort) {
+    throw new Error('a broker with SASL_SSL listeners has no PROXIED listener');
+  }
+  const proxied = options.proxiedAdvertisedPort
+    ? { port: options.proxiedPort || (await freePort()), advertisedPort: options.proxiedAdvertisedPort }
+    : undefined;
   const dataDir = options.dataDir ?? join(home, 'data');
   await mkdir(dataDir, { recursive: true });
   await writeFile(
     properties,
-    serverProperties(port, controllerPort, dataDir) +
+    serverProperties(port, controllerPort, dataDir, proxied) +
       (secured && users ? saslSslProperties({ port, controllerPort }, secured, users) : ''),
   );
   await writeFile(log4j, LOG4J2_PROPERTIES);
@@ -190,6 +217,14 @@ async function startOnce(options: KafkaBrokerOptions): Promise<RunningBroker> {
     bootstrap,
     controllerPort,
     process: jvm,
+    ...(proxied
+      ? {
+          proxied: {
+            bound: `127.0.0.1:${proxied.port}`,
+            advertised: `127.0.0.1:${proxied.advertisedPort}`,
+          },
+        }
+      : {}),
     ...(secured
       ? {
           secured: {
@@ -312,15 +347,24 @@ ssl.key.password=${secured.password}
 `;
 }
 
-function serverProperties(port: number, controllerPort: number, dataDir: string): string {
+function serverProperties(
+  port: number,
+  controllerPort: number,
+  dataDir: string,
+  proxied?: { port: number; advertisedPort: number },
+): string {
+  // The broker and its probe talk to themselves on PLAINTEXT; only clients told to bootstrap on the
+  // proxy's port use PROXIED.
+  const listener = proxied ? `,PROXIED://127.0.0.1:${proxied.port}` : '';
+  const advertised = proxied ? `,PROXIED://127.0.0.1:${proxied.advertisedPort}` : '';
   return `process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${controllerPort}
-listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
-advertised.listeners=PLAINTEXT://127.0.0.1:${port}
+listeners=PLAINTEXT://127.0.0.1:${port}${listener},CONTROLLER://127.0.0.1:${controllerPort}
+advertised.listeners=PLAINTEXT://127.0.0.1:${port}${advertised}
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${proxied ? ',PROXIED:PLAINTEXT' : ''}
 log.dirs=${dataDir}
 num.partitions=1
 offsets.topic.replication.factor=1

@@ -20,7 +20,7 @@ import { ConnectorError } from '../core/errors.ts';
 import { type ProducerCompression, producerCompressions } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
 import type { JvmProcess } from './jvm-process.ts';
-import { type RunningBroker, startKafkaBroker } from './kafka-broker.ts';
+import { type ProxiedListener, type RunningBroker, startKafkaBroker } from './kafka-broker.ts';
 import { projectDir } from './maven-artifacts.ts';
 import { type RunningRegistry, startSchemaRegistry } from './schema-registry-server.ts';
 
@@ -63,6 +63,15 @@ export const stackConfigSchema = Type.Object(
     ),
     LOCAL_KAFKA_PORT: port('Port of the local broker on 127.0.0.1; 0 picks a free one.'),
     LOCAL_SCHEMA_REGISTRY_PORT: port('Port of the local schema registry on 127.0.0.1; 0 picks a free one.'),
+    LOCAL_KAFKA_PROXIED_ADVERTISED_PORT: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 65535,
+        examples: [19092],
+        description:
+          'Gives the local broker a second listener (PROXIED, on a free port) that it advertises at this port of 127.0.0.1, where a TCP proxy forwarding to it listens: clients bootstrapping there reach the broker only through the proxy. Unset: no such listener. The integrity lane sets it for its network faults.',
+      }),
+    ),
     LOCAL_KAFKA_HEAP_MB: Type.Integer({
       minimum: 128,
       default: 512,
@@ -149,6 +158,8 @@ export interface Stack extends ClusterAccess {
    */
   broker?: StackPart;
   registry?: StackPart;
+  /** The broker's PROXIED listener, when LOCAL_KAFKA_PROXIED_ADVERTISED_PORT asked for one. */
+  proxied?: ProxiedListener;
   stop(): Promise<void>;
 }
 
@@ -191,6 +202,9 @@ export async function startStack(config: StackConfig, logger: Logger, cacheDir?:
         readyTimeoutMs: config.LOCAL_STACK_TIMEOUT_MS,
         ...(cacheDir ? { cacheDir } : {}),
         ...(dataDir ? { dataDir: join(dataDir, DATA_PARTS.kafka) } : {}),
+        ...(config.LOCAL_KAFKA_PROXIED_ADVERTISED_PORT
+          ? { proxiedAdvertisedPort: config.LOCAL_KAFKA_PROXIED_ADVERTISED_PORT }
+          : {}),
         signal,
       }),
     ),
@@ -209,7 +223,7 @@ export async function startStack(config: StackConfig, logger: Logger, cacheDir?:
     await Promise.all([stopQuietly(broker), stopQuietly(registry)]);
     throw signal.reason;
   }
-  const { bootstrap, controllerPort, process: brokerJvm } = broker.value;
+  const { bootstrap, controllerPort, process: brokerJvm, proxied } = broker.value;
   const { url, process: registryJvm } = registry.value;
   log.info({ brokers: bootstrap, registry: url, ms: Date.now() - started }, 'local stack ready');
 
@@ -221,6 +235,13 @@ export async function startStack(config: StackConfig, logger: Logger, cacheDir?:
       port: Number(bootstrap.slice(bootstrap.lastIndexOf(':') + 1)),
       controllerPort,
       ...(dataDir ? { dataDir: join(dataDir, DATA_PARTS.kafka) } : {}),
+      // Behind the same fault proxy: the PROXIED listener on its own port again.
+      ...(proxied
+        ? {
+            proxiedAdvertisedPort: Number(proxied.advertised.slice(proxied.advertised.lastIndexOf(':') + 1)),
+            proxiedPort: Number(proxied.bound.slice(proxied.bound.lastIndexOf(':') + 1)),
+          }
+        : {}),
     });
     return started.process;
   });
@@ -241,6 +262,7 @@ export async function startStack(config: StackConfig, logger: Logger, cacheDir?:
     compression: config.KAFKA_COMPRESSION,
     external: false,
     ...(dataDir ? { dataDir, broker: brokerPart, registry: registryPart } : {}),
+    ...(proxied ? { proxied } : {}),
     get pids() {
       return [brokerPart.jvm().pid, registryPart.jvm().pid];
     },

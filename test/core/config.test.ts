@@ -85,3 +85,16 @@ test('a wrong secret (writeOnly) is described by its length, never quoted', () =
     },
   );
 });
+
+test('LOCAL_KAFKA_PROXIED_ADVERTISED_PORT is a port a proxy can listen on, never 0', () => {
+  assert.equal(loadStackConfig({}).LOCAL_KAFKA_PROXIED_ADVERTISED_PORT, undefined);
+  assert.equal(
+    loadStackConfig({ LOCAL_KAFKA_PROXIED_ADVERTISED_PORT: '19092' }).LOCAL_KAFKA_PROXIED_ADVERTISED_PORT,
+    19092,
+  );
+  const err = configError({ LOCAL_KAFKA_PROXIED_ADVERTISED_PORT: '0' });
+  assert.match(
+    err.message,
+    /LOCAL_KAFKA_PROXIED_ADVERTISED_PORT: Expected integer to be greater or equal to 1/,
+  );
+});

@@ -76,7 +76,7 @@ export async function registerValueSchema(
   schema: object,
 ): Promise<AvroSerializer> {
   try {
-    return await registry.serializer(subject, schema);
+    return await registerRacing(registry, subject, schema);
   } catch (err) {
     const status = (err as { status?: number }).status;
     if (status === 401 || status === 403) {
@@ -102,6 +102,31 @@ export async function registerValueSchema(
         cause: err,
       },
     );
+  }
+}
+
+/** Attempts at a registration the registry answers 409, and the pause between them. */
+const CONFLICT_ATTEMPTS = 4;
+const CONFLICT_PAUSE_MS = 250;
+
+/**
+ * registry.serializer, asked again on a 409 Conflict. Replicas starting together on a new subject race
+ * to create it, and the registry refuses the losers with a 409 (Apicurio: "A rule named
+ * 'COMPATIBILITY' already exists"); asked again, they find the subject and its schema. An incompatible
+ * schema is a 409 too, and fails every attempt the same way: it is then reported as before.
+ */
+async function registerRacing(
+  registry: SchemaRegistryClient,
+  subject: string,
+  schema: object,
+): Promise<AvroSerializer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await registry.serializer(subject, schema);
+    } catch (err) {
+      if ((err as { status?: number }).status !== 409 || attempt >= CONFLICT_ATTEMPTS) throw err;
+      await sleep(CONFLICT_PAUSE_MS * attempt);
+    }
   }
 }
 

@@ -36,6 +36,23 @@ test('a schema the registry refuses as incompatible stops start-up with SCHEMA_R
   });
 });
 
+// Found by the integrity lane: three connectors started at once on a new topic; the registry refused all
+// but one registration of the new subject ("A rule named 'COMPATIBILITY' already exists", 409) and the
+// others exited with SCHEMA_REGISTRATION_FAILED.
+test('processes that register the same schema on a new subject at once all start, with the one schema id', async (t) => {
+  const subject = `${uniqueName('topic')}-value`;
+  const schema = record('R', [{ name: 'a', type: 'string' }]);
+  const replicas = Array.from({ length: 10 }, () => {
+    const clients = openServiceClients({ ...testStack(), logger: silentLogger() }, 'test-service');
+    t.after(() => clients.close());
+    return clients;
+  });
+  const registered = await Promise.all(
+    replicas.map((clients) => registerValueSchema(clients.registry, subject, schema)),
+  );
+  assert.equal(new Set(registered.map((serializer) => serializer.schemaId)).size, 1);
+});
+
 test('a group consumer reports when it joined and hands over the records of its topics', async (t) => {
   const clients = openServiceClients({ ...testStack(), logger: silentLogger() }, 'test-service');
   t.after(() => clients.close());

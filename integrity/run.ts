@@ -209,6 +209,11 @@ async function runOnce(
         `${figures.segment_effective_duplicates} Mailjet events reached Segment under two messageIds`,
       );
     }
+    // Every process a scenario stopped was started again: one not running now ended by itself (a crash).
+    for (const which of ['ingress', 'connector'] as const) {
+      const child = pipeline[which];
+      if (child && !child.alive()) failures.push(`the ${which} ended by itself: ${await child.exited}`);
+    }
     failures.push(...(scenario.check?.(records, injected) ?? []));
     if (sent.acked.size === 0) failures.push('no webhook was acked: the run tested nothing');
     return {

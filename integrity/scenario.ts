@@ -7,6 +7,7 @@
 import type { KafkaClient } from '../core/kafka.ts';
 import type { SchemaRegistryClient } from '../core/schema-registry.ts';
 import type { RunRecords } from './count.ts';
+import type { PostedHostileBody } from './hostile-bodies.ts';
 import type { Pipeline } from './pipeline.ts';
 import type { Random } from './seeded-random.ts';
 
@@ -28,6 +29,8 @@ export interface Injected {
   refused?: Set<string>;
   unreadablePoison?: number;
   unmappable?: Set<string>;
+  /** The ingress fuzz's bodies and their answers. */
+  hostile?: PostedHostileBody[];
 }
 
 export interface Scenario {

@@ -3,6 +3,7 @@
  * and JavaScript numbers would round them. Both intakes read bodies with it, the connector reads the
  * stored event JSON with it.
  */
+import { isUtf8 } from 'node:buffer';
 
 /**
  * A JSON value parsed without losing number digits: integers beyond 2^53 (every MessageID) and any
@@ -107,6 +108,15 @@ export type JsonBody =
  * value past the limit), or not JSON, is refused whole with the reason; the caller picks the code.
  */
 export function readJsonBody(body: Buffer, envelopeLevels: number): JsonBody {
+  // RFC 8259 §8.1: JSON exchanged between systems is UTF-8. Decoding other bytes would replace them
+  // with U+FFFD and store a text nobody sent; refused, the body is kept whole as received.
+  if (!isUtf8(body)) {
+    return {
+      ok: false,
+      tooDeep: false,
+      reason: 'Invalid JSON: the body is not UTF-8 (RFC 8259 requires it)',
+    };
+  }
   try {
     const { value, depth } = parseLosslessJsonBounded(body.toString('utf8'), MAX_JSON_DEPTH + envelopeLevels);
     return { ok: true, value, mayBeTooDeep: depth > MAX_JSON_DEPTH };

@@ -197,3 +197,23 @@ test('a reason quotes a bounded part of the offending value; the dead letter kee
     assert.equal(rejected?.raw.toString(), body, 'the dead letter keeps the whole event');
   }
 });
+
+test('a body that is not UTF-8 is invalid JSON, dead-lettered whole with the bytes as received', () => {
+  // What broke (ingress fuzz): invalid UTF-8 was read as U+FFFD, so the events were stored altered and
+  // the bytes Mailjet sent were in no topic; a broken key even turned an event into INVALID_EVENT_FIELD.
+  for (const bad of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82]]) {
+    const body = Buffer.concat([
+      Buffer.from('[{"event":"open","time":1433103519,"MessageID":19421777396190490,"email":"a'),
+      Buffer.from(bad),
+      Buffer.from('@example.com"},{"'),
+      Buffer.from(bad),
+      Buffer.from('event":"sent","time":1433103519}]'),
+    ]);
+    const { accepted, rejected } = readWebhookBody(body);
+    assert.equal(accepted.length, 0, `bytes ${bad}`);
+    assert.deepEqual(
+      rejected.map((r) => [r.code, r.reason, r.raw.equals(body)]),
+      [['INVALID_JSON', 'Invalid JSON: the body is not UTF-8 (RFC 8259 requires it)', true]],
+    );
+  }
+});

@@ -398,6 +398,14 @@ function revive(marker: string, markers: Markers): unknown {
   return RawJson.rawJSON(markers.numbers[Number(marker.slice(1))] as string);
 }
 
+/**
+ * Whether a parsed value is a JSON object: not null, not an array, and not a number kept as text, which
+ * is an object to `typeof` (a JSON.rawJSON value) but a number in the JSON.
+ */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !RawJson.isRawJSON(value);
+}
+
 /** Whether `value` is a number kept as text (a JSON.rawJSON value): an object, but not a JSON object. */
 export function isRawJson(value: unknown): value is { rawJSON: string } {
   return RawJson.isRawJSON(value);

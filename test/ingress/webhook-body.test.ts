@@ -217,3 +217,20 @@ test('a body that is not UTF-8 is invalid JSON, dead-lettered whole with the byt
     );
   }
 });
+
+test('a number element is NOT_AN_EVENT, however large', () => {
+  // What broke (ingress fuzz): a number JavaScript would round is kept as a JSON.rawJSON object, so
+  // `[18446744073709551616]` was read as an object without "event": INVALID_EVENT_FIELD.
+  for (const number of ['18446744073709551616', '-1e400', '0.10']) {
+    for (const [body, where] of [
+      [`[${number}]`, 'element 0'],
+      [number, 'the body'],
+    ] as const) {
+      assert.deepEqual(
+        read(body).rejected.map((r) => [r.code, r.reason, r.raw.toString()]),
+        [['NOT_AN_EVENT', `${where} is number, not an event object`, number]],
+        body,
+      );
+    }
+  }
+});

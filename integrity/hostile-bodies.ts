@@ -9,6 +9,7 @@
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import type { ErrorCode } from '../core/errors.ts';
+import { MAX_JSON_DEPTH } from '../core/lossless-json.ts';
 import { MAILJET_EVENT_TYPES } from '../core/mailjet-event.ts';
 
 /** The dead-letter codes of the ingress (ingress/webhook-body.ts, ingress/event-publisher.ts). */
@@ -25,9 +26,10 @@ export type IngressDeadLetterCode = Extract<
 /**
  * Where an event of a body answered 200 must end: stored in the raw topic and delivered to Segment
  * (and the normalized topic), stored and then dead-lettered by the connector (it cannot be mapped or
- * Segment cannot take it), or dead-lettered by the ingress with this code.
+ * Segment cannot take it), nowhere but inside its body dead-lettered whole, or dead-lettered by the
+ * ingress with this code.
  */
-export type Fate = 'delivered' | 'connector-dead-letter' | IngressDeadLetterCode;
+export type Fate = 'delivered' | 'connector-dead-letter' | 'in-whole-body' | IngressDeadLetterCode;
 
 export interface TrackedEvent {
   messageId: string;
@@ -43,7 +45,7 @@ export interface HostileBody {
   /** For a 200: the answer's `stored` and the ingress's dead letters by code. */
   stored: number;
   ingressDeadLetters: Partial<Record<IngressDeadLetterCode, number>>;
-  /** The whole body is one INVALID_JSON dead letter, holding exactly these bytes. */
+  /** The whole body is one dead letter, holding exactly these bytes. */
   deadLetteredWhole: boolean;
   /** Events with a MessageID of the run's hostile range; in a body not answered 200 none may be stored. */
   events: TrackedEvent[];
@@ -91,6 +93,8 @@ interface Element {
   tracked: TrackedEvent | undefined;
   /** For elements that are not events: their dead letter, not tracked by MessageID. */
   fate: Fate;
+  /** Levels of objects and arrays it nests. */
+  depth: number;
 }
 
 type ElementPlan = (context: { nextId: () => string; now: number }) => Element;
@@ -207,6 +211,8 @@ const badEvent = fc.constantFrom(undefined, '42', 'null', '["open"]', '{"type":"
 interface Mutation {
   name: string;
   fate: Fate;
+  /** Levels the mutated event nests, when more than an event's own. */
+  depth?: number;
   apply(fields: Field[]): Field[];
 }
 
@@ -321,6 +327,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
       // The event is one level; a field 64 deep makes it 65.
       name: `a field ${depth} levels deep`,
       fate: 'JSON_TOO_DEEP',
+      depth: depth + 1,
       apply: (f) => [...f, [q('x_deep'), `${'['.repeat(depth)}${']'.repeat(depth)}`]],
     })),
   },
@@ -332,7 +339,8 @@ const eventElement: fc.Arbitrary<ElementPlan> = fc
   .map(([change, type, contact, pretty]) => ({ nextId, now }) => {
     const messageId = nextId();
     const text = objectText(change.apply(eventFields(type, messageId, now, contact)), pretty);
-    return { text, tracked: { messageId, fate: change.fate }, fate: change.fate };
+    // Unknown fields nest at most 41 levels: far from the limit either way.
+    return { text, tracked: { messageId, fate: change.fate }, fate: change.fate, depth: change.depth ?? 42 };
   });
 
 /** Values that are not events at all; arrays only inside an array (a bare one is a grouped body). */
@@ -342,7 +350,7 @@ const notAnEventScalar = fc.oneof(
   fc.integer().map(String),
 );
 const notAnEvent = (texts: fc.Arbitrary<string>): fc.Arbitrary<ElementPlan> =>
-  texts.map((text) => () => ({ text, tracked: undefined, fate: 'NOT_AN_EVENT' as const }));
+  texts.map((text) => () => ({ text, tracked: undefined, fate: 'NOT_AN_EVENT' as const, depth: 2 }));
 
 /** Elements as a bare body (Version 1) or an array (Version 2, empty too), and what each promises. */
 const elements = fc.oneof(
@@ -365,11 +373,24 @@ const elements = fc.oneof(
 
 function jsonBody(kind: string, made: Element[], grouped: boolean): HostileBody {
   const text = grouped ? `[${made.map((e) => e.text).join(',')}]` : (made[0] as Element).text;
+  const depth = Math.max(0, ...made.map((e) => e.depth)) + (grouped ? 1 : 0);
+  // A value past the parse's limit (an event's 64 levels and the array's one) beside a `\u0000`
+  // escape cannot be read part by part: the body is one JSON_TOO_DEEP dead letter, kept whole
+  // (core/lossless-json.ts, test/ingress/webhook-body.test.ts).
+  if (depth > MAX_JSON_DEPTH + 1 && text.includes('\\u0000')) {
+    return {
+      ...wholeDeadLetter(`${kind}, too deep beside a \\u0000`, Buffer.from(text), []),
+      ingressDeadLetters: { JSON_TOO_DEEP: 1 },
+      events: made.flatMap((e) =>
+        e.tracked ? [{ messageId: e.tracked.messageId, fate: 'in-whole-body' as const }] : [],
+      ),
+    };
+  }
   const ingressDeadLetters: HostileBody['ingressDeadLetters'] = {};
   let stored = 0;
   for (const { fate } of made) {
     if (fate === 'delivered' || fate === 'connector-dead-letter') stored++;
-    else ingressDeadLetters[fate] = (ingressDeadLetters[fate] ?? 0) + 1;
+    else if (fate !== 'in-whole-body') ingressDeadLetters[fate] = (ingressDeadLetters[fate] ?? 0) + 1;
   }
   return {
     kind,
@@ -393,7 +414,7 @@ function wholeDeadLetter(kind: string, bytes: Buffer, inside: TrackedEvent[], he
     stored: 0,
     ingressDeadLetters: { INVALID_JSON: 1 },
     deadLetteredWhole: true,
-    events: inside.map(({ messageId }) => ({ messageId, fate: 'INVALID_JSON' })),
+    events: inside.map(({ messageId }) => ({ messageId, fate: 'in-whole-body' })),
   };
 }
 

@@ -149,7 +149,7 @@ export function checkHostile(records: RunRecords, { hostile = [] }: Injected): s
       const atIngress = ingressById.get(messageId) ?? 0;
       const event = `event ${messageId} of ${what}`;
       const found = `raw ${raw}, Segment ${segment}, dead letters ${atIngress} + ${later}`;
-      if (!accepted || fate === 'INVALID_JSON') {
+      if (!accepted || fate === 'in-whole-body') {
         // Refused, or inside a body kept whole: the event itself is in no topic.
         if (raw + segment + later + atIngress > 0) problems.push(`${event} must be nowhere: ${found}`);
       } else if (fate === 'delivered') {

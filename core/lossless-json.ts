@@ -84,8 +84,7 @@ export function parseLosslessJson(
  * levels is not parsed but kept as a TooDeepJson holding its text, so the rest of the body is still
  * read, and `depth` says how deep the text went (exceedsDepth finds which part did). The text inside a
  * cut value is only scanned for brackets and strings, never checked as JSON: whatever holds it is
- * refused anyway. Throws JsonTooDeepError only when a `\u0000` escape (no markers then) or a duplicate
- * key (the reference decides those texts, recursively) meets a cut.
+ * refused anyway. Throws JsonTooDeepError only when a `\u0000` escape (no markers then) meets a cut.
  */
 export function parseLosslessJsonBounded(
   text: string,
@@ -265,11 +264,13 @@ function parseScanned(text: string, scanned: Scanned): LosslessJson {
   const markers: Markers = { numbers, cuts, maxDepth: scanned.maxDepth, found: 0 };
   const result = restore(parsed, markers);
   // Every marker was found as a value. One that was not (a number where a key belongs: invalid JSON)
-  // or that a later duplicate key replaced leaves the count short; the reference decides those texts.
+  // or that a later duplicate key replaced leaves the count short. With cuts, the reference cannot read
+  // the text (its recursion), but JSON.parse alone can: valid text lost markers to duplicate keys only,
+  // and the result holds what JSON.parse keeps, each key's last value. Without, the reference decides.
   if (markers.found === numbers.length + cuts.length) return result;
   if (cuts.length > 0) {
-    JSON.parse(text); // throws when the text is invalid; a duplicate key is too rare to decide here
-    throw new JsonTooDeepError(scanned.maxDepth);
+    JSON.parse(text); // throws when the text is invalid
+    return result;
   }
   return parseLosslessJsonWithReviver(text);
 }

@@ -307,6 +307,24 @@ test('parseLosslessJsonBounded keeps values past the limit as the text received,
   assert.throws(() => parseLosslessJsonBounded(`["\\u0000",${nested(10)}]`, 3), { name: 'JsonTooDeepError' });
 });
 
+test('a duplicate key beside a cut value: the last value of the key, as JSON.parse keeps it', () => {
+  // What broke (ingress fuzz): a number replaced by a later duplicate key left the marker count short,
+  // and with a cut value that threw JsonTooDeepError: the whole webhook body went to the dead-letter
+  // topic, its valid events with it.
+  const text = `[{"":-0,"":-31103259077873111983911,"a":1,"a":{"b":1e400}},${nested(10)}]`;
+  const { value, depth } = parseLosslessJsonBounded(text, 3);
+  assert.equal(depth, 11);
+  const [first, second] = value as [Record<string, unknown>, unknown];
+  assert.deepEqual(Object.keys(first), ['', 'a']);
+  assert.ok(isRawJson(first['']) && first[''].rawJSON === '-31103259077873111983911');
+  const { b } = first.a as { b: unknown };
+  assert.ok(isRawJson(b) && b.rawJSON === '1e400');
+  assert.equal(exceedsDepth(second, 2), true);
+  assert.equal(stringifyLosslessJson(second), nested(10));
+  // Still refused: a number where a key belongs, which the marked text would hide.
+  assert.throws(() => parseLosslessJsonBounded(`[{1:2},${nested(10)}]`, 3), SyntaxError);
+});
+
 test('500 generated documents cut at any depth are written back to the same values, their depth exact', () => {
   const random = prng(20_261_203);
   for (let i = 0; i < 500; i++) {

@@ -234,3 +234,25 @@ test('a number element is NOT_AN_EVENT, however large', () => {
     }
   }
 });
+
+test('a duplicate key in one event does not take the other events of a too-deep body with it', () => {
+  // What broke (ingress fuzz): an event repeating a key whose first value is a number JavaScript would
+  // round, in a body with an event past the nesting limit, made the whole body one JSON_TOO_DEEP dead
+  // letter: its valid events never reached the raw topic.
+  const repeated =
+    '{"event":"bounce","time":1700000000,"MessageID":42800001903,"":-0,"":-31103259077873111983911}';
+  const deep = `{"event":"open","time":1700000000,"MessageID":42800001905,"x_deep":${nested(2760)}}`;
+  const { accepted, rejected } = read(`[${mailjetSamples.sent},${repeated},${deep}]`);
+  assert.deepEqual(
+    accepted.map((e) => [e.type, e.messageId]),
+    [
+      ['sent', '19421777835146490'],
+      ['bounce', '42800001903'],
+    ],
+  );
+  assert.match(accepted[1]?.json ?? '', /^\{"event":"bounce",.*"":-31103259077873111983911\}$/);
+  assert.deepEqual(
+    rejected.map((r) => [r.code, r.raw.toString() === deep]),
+    [['JSON_TOO_DEEP', true]],
+  );
+});

@@ -41,6 +41,8 @@ export interface HostileBody {
   kind: string;
   bytes: Buffer;
   headers: Record<string, string>;
+  /** Sent with Transfer-Encoding: chunked, in pieces, instead of with a Content-Length. */
+  chunked: boolean;
   status: 200 | 413 | 415;
   /** For a 200: the answer's `stored` and the ingress's dead letters by code. */
   stored: number;
@@ -80,12 +82,15 @@ export function hostileBodies(
   let next = 0;
   const ids = () => hostileMessageId(options.messageIdPrefix, next++);
   return fc
-    .sample(bodyPlan(options.limits), { seed: options.seed, numRuns: count })
-    .map((plan) => plan({ nextId: ids, now: options.now }));
+    .sample(fc.tuple(bodyPlan(options.limits), fc.boolean()), { seed: options.seed, numRuns: count })
+    .map(([plan, chunked]) => ({ ...plan({ nextId: ids, now: options.now }), chunked }));
 }
 
 /** A plan is made by fast-check; the run then gives it MessageIDs in order and the time of the run. */
-type Plan = (context: { nextId: () => string; now: number }) => HostileBody;
+type Plan = (context: { nextId: () => string; now: number }) => Promised;
+
+/** A body and its promises, before the way it is sent is chosen. */
+type Promised = Omit<HostileBody, 'chunked'>;
 
 /** One element of a body: its JSON text, its MessageID when it keeps one, and its fate. */
 interface Element {
@@ -371,7 +376,7 @@ const elements = fc.oneof(
     .map((plans) => ({ grouped: true, plans })),
 );
 
-function jsonBody(kind: string, made: Element[], grouped: boolean): HostileBody {
+function jsonBody(kind: string, made: Element[], grouped: boolean): Promised {
   const text = grouped ? `[${made.map((e) => e.text).join(',')}]` : (made[0] as Element).text;
   const depth = Math.max(0, ...made.map((e) => e.depth)) + (grouped ? 1 : 0);
   // A value past the parse's limit (an event's 64 levels and the array's one) beside a `\u0000`
@@ -405,7 +410,7 @@ function jsonBody(kind: string, made: Element[], grouped: boolean): HostileBody 
 }
 
 /** A body the ingress must keep whole in the dead-letter topic: none of its events stored. */
-function wholeDeadLetter(kind: string, bytes: Buffer, inside: TrackedEvent[], headers = {}): HostileBody {
+function wholeDeadLetter(kind: string, bytes: Buffer, inside: TrackedEvent[], headers = {}): Promised {
   return {
     kind,
     bytes,
@@ -419,12 +424,7 @@ function wholeDeadLetter(kind: string, bytes: Buffer, inside: TrackedEvent[], he
 }
 
 /** A body the ingress refuses whole: nothing of it may be stored anywhere. */
-function refused(
-  kind: string,
-  status: 413 | 415,
-  body: HostileBody,
-  headers: Record<string, string>,
-): HostileBody {
+function refused(kind: string, status: 413 | 415, body: Promised, headers: Record<string, string>): Promised {
   return {
     ...body,
     kind,
@@ -532,6 +532,24 @@ function bodyPlan(limits: HostileLimits): fc.Arbitrary<Plan> {
             events: [],
           };
         }),
+    },
+    {
+      weight: 1,
+      // Media types are case-insensitive and JSON has no charset but UTF-8 (RFC 8259 §11): still JSON.
+      arbitrary: fc
+        .tuple(
+          json,
+          fc.constantFrom(
+            'Application/JSON',
+            'application/json; charset=utf-8',
+            'application/json;charset=UTF-8',
+          ),
+        )
+        .map<Plan>(([plan, type]) => (c) => ({
+          ...plan(c),
+          kind: `Content-Type ${type}`,
+          headers: { 'content-type': type },
+        })),
     },
     {
       weight: 2,

@@ -83,6 +83,8 @@ export interface RunLine extends RunFigures {
   answers: Record<string, number>;
   /** How each process the scenario stopped ended. */
   endings: string[];
+  /** What the scenario injected, in its own figures. */
+  scenario_figures?: Record<string, unknown>;
   failures: string[];
 }
 
@@ -224,6 +226,7 @@ async function runOnce(
       unacked_bodies: sent.unackedBodies,
       answers: sent.answers,
       endings: pipeline.endings,
+      ...(scenario.figures ? { scenario_figures: scenario.figures(injected) } : {}),
       failures,
     };
   } finally {

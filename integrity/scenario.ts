@@ -43,4 +43,6 @@ export interface Scenario {
   inject(context: ScenarioContext): Promise<Injected>;
   /** Failures beyond the common checks. */
   check?(records: RunRecords, injected: Injected): string[];
+  /** Figures of what it injected, printed in the run's line. */
+  figures?(injected: Injected): Record<string, unknown>;
 }

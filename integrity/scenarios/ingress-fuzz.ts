@@ -54,6 +54,17 @@ export const ingressFuzz: Scenario = {
   check(records, injected) {
     return checkHostile(records, injected);
   },
+  figures({ hostile = [] }) {
+    const answers: Record<string, number> = {};
+    for (const { answer } of hostile) answers[answer] = (answers[answer] ?? 0) + 1;
+    return {
+      hostile_bodies: hostile.length,
+      hostile_bytes: hostile.reduce((sum, { body }) => sum + body.bytes.length, 0),
+      hostile_events: hostile.reduce((sum, { body }) => sum + body.events.length, 0),
+      hostile_chunked: hostile.filter(({ body }) => body.chunked).length,
+      hostile_answers: answers,
+    };
+  },
 };
 
 /** POSTs the bytes with exactly the body's headers (fetch would add a Content-Type of its own). */
@@ -66,7 +77,13 @@ function post(url: string, body: HostileBody): Promise<Omit<PostedHostileBody, '
     };
     const outgoing = request(url, {
       method: 'POST',
-      headers: { ...body.headers, authorization, 'content-length': String(body.bytes.length) },
+      headers: {
+        ...body.headers,
+        authorization,
+        ...(body.chunked
+          ? { 'transfer-encoding': 'chunked' }
+          : { 'content-length': String(body.bytes.length) }),
+      },
       timeout: 30_000,
     });
     outgoing.on('response', (response) => {
@@ -91,7 +108,15 @@ function post(url: string, body: HostileBody): Promise<Omit<PostedHostileBody, '
     outgoing.on('error', (err) =>
       done({ answer: (err as NodeJS.ErrnoException).code ?? err.message, answerJson: undefined }),
     );
-    outgoing.end(body.bytes);
+    if (!body.chunked) {
+      outgoing.end(body.bytes);
+      return;
+    }
+    // In pieces of a few sizes, so that a piece can end inside a UTF-8 character or a JSON token.
+    for (let at = 0, piece = 1; at < body.bytes.length; at += piece, piece = (piece * 7) % 65_521) {
+      outgoing.write(body.bytes.subarray(at, at + piece));
+    }
+    outgoing.end();
   });
 }
 

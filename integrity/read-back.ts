@@ -3,6 +3,7 @@
  * to the end offsets, with a fresh consumer group), and every event the local Segment server accepted.
  * Each is reduced to what integrity/count.ts counts: the Mailjet MessageID and the Segment messageId.
  */
+import { isUtf8 } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEAD_LETTER_HEADERS } from '../core/dead-letter.ts';
@@ -117,7 +118,8 @@ export function digestOf(bytes: Buffer): string {
 
 /** The MessageID of an event kept as JSON text, exact; undefined when the text is not one. */
 function messageIdInJson(value: Buffer | null): string | undefined {
-  if (value === null) return undefined;
+  // Bytes that are not UTF-8 are no JSON (a body kept whole): decoded, they could read as one.
+  if (value === null || !isUtf8(value)) return undefined;
   try {
     // Bounded: a dead letter can hold a value nesting past the limit (JSON_TOO_DEEP); only the top
     // level is read.

@@ -96,7 +96,7 @@ type Promised = Omit<HostileBody, 'chunked'>;
 interface Element {
   text: string;
   tracked: TrackedEvent | undefined;
-  /** For elements that are not events: their dead letter, not tracked by MessageID. */
+  /** What becomes of it; an element that is not an event has no MessageID, only its dead letter. */
   fate: Fate;
   /** Levels of objects and arrays it nests. */
   depth: number;

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { defaultMappingOptions, mapMailjetEvent } from '../../connector/segment-mapping.ts';
+import { rawEventValue } from '../../ingress/event-publisher.ts';
 import { readWebhookBody } from '../../ingress/webhook-body.ts';
 import { type HostileBody, hostileBodies, hostileMessageId } from '../../integrity/hostile-bodies.ts';
 
@@ -57,3 +59,30 @@ function equalOutcome(a: Outcome, b: Outcome): boolean {
 function describe(index: number, body: HostileBody, got: Outcome, expected: Outcome): string {
   return `${index} ${body.kind}: read ${JSON.stringify(got)}, promised ${JSON.stringify(expected)}: ${body.bytes.subarray(0, 200).toString()}`;
 }
+
+test('each stored hostile event promised to Segment is mapped under its MessageID, the others are not', () => {
+  // The connector's half of the oracle: the mapping with the lane's settings (the defaults), and
+  // Segment's 32 KiB per event, past which the sink dead-letters it.
+  const mismatches: string[] = [];
+  let stored = 0;
+  for (const body of make(13, 1500)) {
+    if (body.status !== 200) continue;
+    const fates = new Map(body.events.map((e) => [e.messageId, e.fate]));
+    for (const event of readWebhookBody(body.bytes).accepted) {
+      if (Buffer.byteLength(event.json) > limits.maxRawRecordBytes) continue;
+      stored++;
+      const raw = rawEventValue(event, { requestId: 'fuzz', receivedAt: 1_700_000_000_000 });
+      const result = mapMailjetEvent(raw, defaultMappingOptions, {});
+      const fits = result.ok && Buffer.byteLength(JSON.stringify(result.track)) <= 32 * 1024;
+      const fate = fates.get(event.messageId ?? '');
+      const mappedAs = result.ok ? result.track.properties.message_id : undefined;
+      if ((fits ? 'delivered' : 'connector-dead-letter') !== fate || (fits && mappedAs !== event.messageId)) {
+        mismatches.push(
+          `${event.messageId} (${body.kind}): promised ${fate}, ${result.ok ? `mapped, fits ${fits}` : result.message}`,
+        );
+      }
+    }
+  }
+  assert.deepEqual(mismatches.slice(0, 5), []);
+  assert.ok(stored > 500, `${stored} events stored`);
+});

@@ -268,6 +268,20 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     }),
   },
   {
+    weight: 1,
+    // Mailjet does not check addresses: any non-empty text is the anonymousId.
+    arbitrary: fc
+      .oneof(
+        fc.constantFrom('\ud800@example.com', 'é@exämple.com', '😀@example.com', ' ', 'not an address'),
+        fc.string({ unit: 'binary', minLength: 1, maxLength: 300 }),
+      )
+      .map<Mutation>((email) => ({
+        name: 'email of any text',
+        fate: 'delivered',
+        apply: (f) => setField(f, 'email', q(email)),
+      })),
+  },
+  {
     weight: 2,
     arbitrary: fc
       .constantFrom(undefined, 'null', '""', '42', '{"address":"a@b.c"}')

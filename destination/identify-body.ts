@@ -68,8 +68,7 @@ export function readIdentifyBody(body: Buffer, options: ReadOptions = {}): Ident
   // Two levels of envelope: a batch object and its array.
   const read = readJsonBody(body, 2);
   if (!read.ok) {
-    const code = read.tooDeep ? 'JSON_TOO_DEEP' : 'IDENTIFY_INVALID';
-    return { ...empty(), rejected: [reject(read.reason, body, null, code)] };
+    return { ...empty(), rejected: [reject(read.reason, body, null, 'IDENTIFY_INVALID')] };
   }
   const parsed = read.value;
   const checks: CallChecks = { ...options, mayBeTooDeep: read.mayBeTooDeep };

@@ -50,8 +50,10 @@ export function readWebhookBody(body: Buffer): WebhookBody {
   // One level of envelope: the array of a grouped body.
   const read = readJsonBody(body, 1);
   if (!read.ok) {
-    const code = read.tooDeep ? 'JSON_TOO_DEEP' : 'INVALID_JSON';
-    return { accepted: [], rejected: [{ code, reason: read.reason, raw: body, email: null }] };
+    return {
+      accepted: [],
+      rejected: [{ code: 'INVALID_JSON', reason: read.reason, raw: body, email: null }],
+    };
   }
   const { value: parsed, mayBeTooDeep } = read;
   const elements = Array.isArray(parsed) ? parsed : [parsed];

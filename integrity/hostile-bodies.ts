@@ -9,7 +9,6 @@
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import type { ErrorCode } from '../core/errors.ts';
-import { MAX_JSON_DEPTH } from '../core/lossless-json.ts';
 import { MAILJET_EVENT_TYPES } from '../core/mailjet-event.ts';
 
 /** The dead-letter codes of the ingress (ingress/webhook-body.ts, ingress/event-publisher.ts). */
@@ -98,8 +97,6 @@ interface Element {
   tracked: TrackedEvent | undefined;
   /** What becomes of it; an element that is not an event has no MessageID, only its dead letter. */
   fate: Fate;
-  /** Levels of objects and arrays it nests. */
-  depth: number;
 }
 
 type ElementPlan = (context: { nextId: () => string; now: number }) => Element;
@@ -216,8 +213,6 @@ const badEvent = fc.constantFrom(undefined, '42', 'null', '["open"]', '{"type":"
 interface Mutation {
   name: string;
   fate: Fate;
-  /** Levels the mutated event nests, when more than an event's own. */
-  depth?: number;
   apply(fields: Field[]): Field[];
 }
 
@@ -346,7 +341,6 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
       // The event is one level; a field 64 deep makes it 65.
       name: `a field ${depth} levels deep`,
       fate: 'JSON_TOO_DEEP',
-      depth: depth + 1,
       apply: (f) => [...f, [q('x_deep'), `${'['.repeat(depth)}${']'.repeat(depth)}`]],
     })),
   },
@@ -358,8 +352,7 @@ const eventElement: fc.Arbitrary<ElementPlan> = fc
   .map(([change, type, contact, pretty]) => ({ nextId, now }) => {
     const messageId = nextId();
     const text = objectText(change.apply(eventFields(type, messageId, now, contact)), pretty);
-    // Unknown fields nest at most 41 levels: far from the limit either way.
-    return { text, tracked: { messageId, fate: change.fate }, fate: change.fate, depth: change.depth ?? 42 };
+    return { text, tracked: { messageId, fate: change.fate }, fate: change.fate };
   });
 
 /** Values that are not events at all; arrays only inside an array (a bare one is a grouped body). */
@@ -369,7 +362,7 @@ const notAnEventScalar = fc.oneof(
   fc.integer().map(String),
 );
 const notAnEvent = (texts: fc.Arbitrary<string>): fc.Arbitrary<ElementPlan> =>
-  texts.map((text) => () => ({ text, tracked: undefined, fate: 'NOT_AN_EVENT' as const, depth: 2 }));
+  texts.map((text) => () => ({ text, tracked: undefined, fate: 'NOT_AN_EVENT' as const }));
 
 /** Elements as a bare body (Version 1) or an array (Version 2, empty too), and what each promises. */
 const elements = fc.oneof(
@@ -392,19 +385,6 @@ const elements = fc.oneof(
 
 function jsonBody(kind: string, made: Element[], grouped: boolean): Promised {
   const text = grouped ? `[${made.map((e) => e.text).join(',')}]` : (made[0] as Element).text;
-  const depth = Math.max(0, ...made.map((e) => e.depth)) + (grouped ? 1 : 0);
-  // A value past the parse's limit (an event's 64 levels and the array's one) beside a `\u0000`
-  // escape cannot be read part by part: the body is one JSON_TOO_DEEP dead letter, kept whole
-  // (core/lossless-json.ts, test/ingress/webhook-body.test.ts).
-  if (depth > MAX_JSON_DEPTH + 1 && text.includes('\\u0000')) {
-    return {
-      ...wholeDeadLetter(`${kind}, too deep beside a \\u0000`, Buffer.from(text), []),
-      ingressDeadLetters: { JSON_TOO_DEEP: 1 },
-      events: made.flatMap((e) =>
-        e.tracked ? [{ messageId: e.tracked.messageId, fate: 'in-whole-body' as const }] : [],
-      ),
-    };
-  }
   const ingressDeadLetters: HostileBody['ingressDeadLetters'] = {};
   let stored = 0;
   for (const { fate } of made) {

@@ -304,7 +304,16 @@ test('parseLosslessJsonBounded keeps values past the limit as the text received,
   assert.deepEqual(parseLosslessJsonBounded('{"a":[1]}', 3), { value: { a: [1] }, depth: 2 });
   // Invalid text is refused as JSON.parse refuses it, even when a cut hides where.
   assert.throws(() => parseLosslessJsonBounded(`[${nested(10)}`, 3), SyntaxError);
-  assert.throws(() => parseLosslessJsonBounded(`["\\u0000",${nested(10)}]`, 3), { name: 'JsonTooDeepError' });
+  // A \u0000 escape beside a cut value, and strings that spell the cut's marker: all read as data.
+  const nul = `["\\u0000","\\u0000~0","\\u0000~0~0",12345678901234567890,${nested(10)}]`;
+  const read = parseLosslessJsonBounded(nul, 3);
+  assert.equal(read.depth, 11);
+  const [a, b, c, big, cut] = read.value as unknown[];
+  assert.deepEqual([a, b, c], ['\u0000', '\u0000~0', '\u0000~0~0']);
+  assert.ok(isRawJson(big) && big.rawJSON === '12345678901234567890');
+  assert.equal(exceedsDepth(cut, 2), true);
+  assert.equal(stringifyLosslessJson(read.value), nul);
+  assert.throws(() => parseLosslessJsonBounded(`["\\u0000",${nested(10)}`, 3), SyntaxError);
 });
 
 test('a duplicate key beside a cut value: the last value of the key, as JSON.parse keeps it', () => {

@@ -154,13 +154,28 @@ test('a body that is one deep value is one dead letter holding the whole body', 
   }
 });
 
-test('a deep body the parser cannot read part by part (a \\u0000 escape beside it) is one dead letter', () => {
-  const body = `[{"event":"open","time":1,"note":"\\u0000"},${nested(6000)}]`;
-  const { accepted, rejected } = read(body);
-  assert.equal(accepted.length, 0);
+test('a deep event holding strings that look like markers is dead-lettered byte for byte', () => {
+  // What breaks if a cut's marker can be data: "\u00000" would be written back as the deep value.
+  const deep = `{"event":"open","time":1,"a":"\\u00000","b":"\\u0000~0~0","x":${nested(100)}}`;
+  const { rejected } = read(`[${deep}]`);
   assert.deepEqual(
-    rejected.map((r) => [r.code, r.reason, r.raw.toString() === body]),
-    [['JSON_TOO_DEEP', 'the body: nests deeper than 64 levels of objects and arrays', true]],
+    rejected.map((r) => [r.code, r.raw.toString()]),
+    [['JSON_TOO_DEEP', deep]],
+  );
+});
+
+test('a \\u0000 escape beside a deep element: the element is dead-lettered, the rest of the body stored', () => {
+  // What broke (ingress fuzz): a text holding a \u0000 escape could not be read part by part, so the
+  // whole body was one JSON_TOO_DEEP dead letter and its valid events never reached the raw topic.
+  const open = '{"event":"open","time":1,"note":"\\u0000","MessageID":19421777835146490}';
+  const { accepted, rejected } = read(`[${open},${nested(6000)}]`);
+  assert.deepEqual(
+    accepted.map((e) => [e.type, e.messageId, e.json]),
+    [['open', '19421777835146490', open]],
+  );
+  assert.deepEqual(
+    rejected.map((r) => [r.code, r.reason, r.raw.toString() === nested(6000)]),
+    [['JSON_TOO_DEEP', 'element 1: nests deeper than 64 levels of objects and arrays', true]],
   );
 });
 

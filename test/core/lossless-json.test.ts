@@ -350,3 +350,19 @@ test('500 generated documents cut at any depth are written back to the same valu
     }
   }
 });
+
+test('the same documents beside a \\u0000 escape and strings spelling markers: cut and written back alike', () => {
+  // A \u0000 escape sends the text to the reference; cuts must still be told from strings that spell
+  // their markers, in the parse and when written back.
+  const random = prng(20_261_204);
+  for (let i = 0; i < 300; i++) {
+    const text = `[${generateDocument(random)},"\\u0000","\\u0000~0~0","\\u00000",{"\\u0000~1~":[[[]]]}]`;
+    const expected = outcome(parseLosslessJsonWithReviver, text);
+    for (const cut of [1, 2, 3]) {
+      const { value, depth } = parseLosslessJsonBounded(text, cut);
+      assert.equal(exceedsDepth(value, cut), depth > cut, text);
+      const written = stringifyLosslessJson(value);
+      assert.deepEqual(outcome(parseLosslessJsonWithReviver, written), expected, `${text} cut at ${cut}`);
+    }
+  }
+});

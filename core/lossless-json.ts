@@ -455,11 +455,17 @@ function revive(marker: string, markers: Markers): unknown {
 }
 
 /**
- * Whether a parsed value is a JSON object: not null, not an array, and not a number kept as text, which
- * is an object to `typeof` (a JSON.rawJSON value) but a number in the JSON.
+ * Whether a parsed value is a JSON object: not null, not an array, not a number kept as text (a
+ * JSON.rawJSON value, an object to `typeof`) and not a value past the limit kept as text (TooDeepJson).
  */
 export function isJsonObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !RawJson.isRawJSON(value);
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !RawJson.isRawJSON(value) &&
+    !(value instanceof TooDeepJson)
+  );
 }
 
 /** Whether `value` is a number kept as text (a JSON.rawJSON value): an object, but not a JSON object. */

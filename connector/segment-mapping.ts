@@ -10,7 +10,7 @@
  */
 import { quoteForReason } from '../core/dead-letter.ts';
 import type { ErrorCode } from '../core/errors.ts';
-import { exactText, type LosslessJson, parseLosslessJson } from '../core/lossless-json.ts';
+import { exactText, isJsonObject, type LosslessJson, parseLosslessJson } from '../core/lossless-json.ts';
 import { isMailjetEventType, type MailjetEventType } from '../core/mailjet-event.ts';
 import type { MailjetEventNormalized, MailjetEventRaw } from '../schemas/index.ts';
 import { segmentMessageId } from './message-id.ts';
@@ -146,10 +146,6 @@ function fail(message: string): MappingResult {
   return { ok: false, code: 'UNMAPPABLE_EVENT', message };
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function isMailjetField(key: string): key is MailjetFieldName {
   return Object.hasOwn(mailjetFields, key);
 }
@@ -202,8 +198,7 @@ function userIdFromPayload(payload: string | undefined, path: string): string | 
     return undefined; // Payload is free-form text (XML, CSV…): it just holds no userId.
   }
   for (const key of path.split('.')) {
-    // exactText tells numbers kept as JSON.rawJSON (objects, too) from the objects of the Payload.
-    if (!isObject(value) || exactText(value) !== undefined || !Object.hasOwn(value, key)) return undefined;
+    if (!isJsonObject(value) || !Object.hasOwn(value, key)) return undefined;
     value = value[key];
   }
   return exactText(value) || undefined;
@@ -295,7 +290,7 @@ export function mapMailjetEvent(
   } catch (err) {
     return fail(`event_json is not JSON: ${(err as Error).message}`);
   }
-  if (!isObject(parsed)) return fail('event_json is not a JSON object.');
+  if (!isJsonObject(parsed)) return fail('event_json is not a JSON object.');
   if (parsed.event !== type)
     return fail(`event_json says event ${quoteForReason(parsed.event)} but the record says ${type}.`);
 

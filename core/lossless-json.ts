@@ -3,6 +3,7 @@
  * and JavaScript numbers would round them. Both intakes read bodies with it, the connector reads the
  * stored event JSON with it.
  */
+import { isUtf8 } from 'node:buffer';
 
 /**
  * A JSON value parsed without losing number digits: integers beyond 2^53 (every MessageID) and any
@@ -53,8 +54,8 @@ export class TooDeepJson {
 
   toJSON(): string {
     if (cutTexts === undefined) throw new JsonTooDeepError(this.maxDepth);
-    cutTexts.push(this.text);
-    return `\u0000${cutTexts.length - 1}`;
+    cutTexts.texts.push(this.text);
+    return `\u0000${cutTexts.mark}${cutTexts.texts.length - 1}`;
   }
 }
 
@@ -83,8 +84,7 @@ export function parseLosslessJson(
  * levels is not parsed but kept as a TooDeepJson holding its text, so the rest of the body is still
  * read, and `depth` says how deep the text went (exceedsDepth finds which part did). The text inside a
  * cut value is only scanned for brackets and strings, never checked as JSON: whatever holds it is
- * refused anyway. Throws JsonTooDeepError only when a `\u0000` escape (no markers then) or a duplicate
- * key (the reference decides those texts, recursively) meets a cut.
+ * refused anyway. Never throws JsonTooDeepError, whatever the depth.
  */
 export function parseLosslessJsonBounded(
   text: string,
@@ -97,24 +97,26 @@ export function parseLosslessJsonBounded(
 /** A request body read by readJsonBody, or why it cannot be read at all. */
 export type JsonBody =
   | { ok: true; value: LosslessJson; mayBeTooDeep: boolean }
-  | { ok: false; tooDeep: boolean; reason: string };
+  | { ok: false; reason: string };
 
 /**
  * Parses a request body whose items (webhook events, identify calls) may nest MAX_JSON_DEPTH levels
  * inside `envelopeLevels` levels of envelope (a grouped body's array; a batch object and its array).
  * Only a body reaching past the limit can hold an item that does: `mayBeTooDeep` says whether each item
- * must be measured (exceedsDepth). A body too deep to read item by item (a `\u0000` escape beside a
- * value past the limit), or not JSON, is refused whole with the reason; the caller picks the code.
+ * must be measured (exceedsDepth). A body that is not JSON is refused whole with the reason.
  */
 export function readJsonBody(body: Buffer, envelopeLevels: number): JsonBody {
+  // RFC 8259 §8.1: JSON exchanged between systems is UTF-8. Decoding other bytes would replace them
+  // with U+FFFD and store a text nobody sent; refused, the body is kept whole as received.
+  if (!isUtf8(body)) {
+    return { ok: false, reason: 'Invalid JSON: the body is not UTF-8 (RFC 8259 requires it)' };
+  }
   try {
     const { value, depth } = parseLosslessJsonBounded(body.toString('utf8'), MAX_JSON_DEPTH + envelopeLevels);
     return { ok: true, value, mayBeTooDeep: depth > MAX_JSON_DEPTH };
   } catch (err) {
-    if (err instanceof JsonTooDeepError)
-      return { ok: false, tooDeep: true, reason: tooDeepReason('the body') };
     const detail = body.length === 0 ? 'the body is empty' : (err as Error).message;
-    return { ok: false, tooDeep: false, reason: `Invalid JSON: ${detail}` };
+    return { ok: false, reason: `Invalid JSON: ${detail}` };
   }
 }
 
@@ -139,8 +141,11 @@ export function exceedsDepth(value: unknown, maxDepth: number): boolean {
   return false;
 }
 
-/** The TooDeepJson texts of the stringifyLosslessJson call under way (JSON.stringify is synchronous). */
-let cutTexts: string[] | undefined;
+/**
+ * The TooDeepJson texts of the stringifyLosslessJson call under way (JSON.stringify is synchronous),
+ * and what follows U+0000 in their markers.
+ */
+let cutTexts: { texts: string[]; mark: string } | undefined;
 
 /**
  * JSON.stringify that writes a TooDeepJson back as the text received: what a dead letter of a part
@@ -148,15 +153,37 @@ let cutTexts: string[] | undefined;
  */
 export function stringifyLosslessJson(value: LosslessJson): string {
   const texts: string[] = [];
-  cutTexts = texts;
+  // A marker is written as the string `\u0000<mark><n>`: no string of the value may be written so. Only
+  // a text with a `\u0000` escape gives strings holding U+0000; then the mark is a `~<n>~` none holds.
+  const strings = stringsOf(value);
+  const mark = strings.includes('\u0000') ? absentMark(strings) : '';
+  cutTexts = { texts, mark };
   let json: string;
   try {
     json = JSON.stringify(value) ?? 'null';
   } finally {
     cutTexts = undefined;
   }
-  // The parse that made a TooDeepJson saw no `\u0000` escape, so only its markers can hold U+0000.
-  return texts.length === 0 ? json : json.replace(/"\\u0000(\d+)"/g, (_, n) => texts[Number(n)] as string);
+  if (texts.length === 0) return json;
+  return json.replace(new RegExp(`"\\\\u0000${mark}(\\d+)"`, 'g'), (_, n) => texts[Number(n)] as string);
+}
+
+/** Every key and string of a value, one a line (no `~<n>~` spans two); TooDeepJson texts left out. */
+function stringsOf(value: unknown): string {
+  const strings: string[] = [];
+  const stack: unknown[] = [value];
+  for (let item = stack.pop(); item !== undefined || stack.length > 0; item = stack.pop()) {
+    if (typeof item === 'string') strings.push(item);
+    else if (typeof item !== 'object' || item === null || item instanceof TooDeepJson) continue;
+    else if (RawJson.isRawJSON(item)) continue;
+    else if (Array.isArray(item)) for (const element of item) stack.push(element);
+    else
+      for (const [key, field] of Object.entries(item)) {
+        strings.push(key);
+        stack.push(field);
+      }
+  }
+  return strings.join('\n');
 }
 
 interface Scanned {
@@ -171,6 +198,8 @@ interface Scanned {
   depth: number;
   /** A `\u0000` escape: markers could be mistaken for data, so the reference reads the text. */
   hasNul: boolean;
+  /** What follows `\u0000` in a cut's marker: `~`, or with a `\u0000` escape a `~<n>~` the text lacks. */
+  cutMark: string;
 }
 
 /**
@@ -179,6 +208,7 @@ interface Scanned {
  */
 function scan(text: string, maxDepth: number, past: 'cut' | 'refuse'): Scanned {
   const hasNul = text.includes('\\u0000');
+  const cutMark = hasNul ? absentMark(text) : '~';
   const numbers: string[] = [];
   const cuts: string[] = [];
   let marked = '';
@@ -206,7 +236,7 @@ function scan(text: string, maxDepth: number, past: 'cut' | 'refuse'): Scanned {
       i++;
       if (--depth !== maxDepth || cutStart === -1) continue;
       cuts.push(text.slice(cutStart, i));
-      marked += `${text.slice(copied, cutStart)}"\\u0000~${cuts.length - 1}"`;
+      marked += `${text.slice(copied, cutStart)}"\\u0000${cutMark}${cuts.length - 1}"`;
       copied = i;
       cutStart = -1;
     } else if ((c === MINUS || isDigit(c)) && cutStart === -1 && !hasNul) {
@@ -232,14 +262,25 @@ function scan(text: string, maxDepth: number, past: 'cut' | 'refuse'): Scanned {
     maxDepth,
     depth: deepest,
     hasNul,
+    cutMark,
   };
+}
+
+/**
+ * `~<n>~` for the first n the text does not contain: no string of the text can then be written as a
+ * cut's marker, so a string whose source text is one is a marker (parseCutWithReviver).
+ */
+function absentMark(text: string): string {
+  let n = 0;
+  while (text.includes(`~${n}~`)) n++;
+  return `~${n}~`;
 }
 
 function parseScanned(text: string, scanned: Scanned): LosslessJson {
   const { numbers, cuts } = scanned;
   if (scanned.hasNul) {
-    if (cuts.length > 0) throw new JsonTooDeepError(scanned.maxDepth);
-    return parseLosslessJsonWithReviver(text); // as deep as the text: within the limit
+    // As deep as the text, or with cuts as deep as the limit: within the reference's recursion.
+    return cuts.length > 0 ? parseCutWithReviver(text, scanned) : parseLosslessJsonWithReviver(text);
   }
   let parsed: unknown;
   try {
@@ -255,24 +296,49 @@ function parseScanned(text: string, scanned: Scanned): LosslessJson {
   const markers: Markers = { numbers, cuts, maxDepth: scanned.maxDepth, found: 0 };
   const result = restore(parsed, markers);
   // Every marker was found as a value. One that was not (a number where a key belongs: invalid JSON)
-  // or that a later duplicate key replaced leaves the count short; the reference decides those texts.
+  // or that a later duplicate key replaced leaves the count short. With cuts, the reference cannot read
+  // the text (its recursion), but JSON.parse alone can: valid text lost markers to duplicate keys only,
+  // and the result holds what JSON.parse keeps, each key's last value. Without, the reference decides.
   if (markers.found === numbers.length + cuts.length) return result;
   if (cuts.length > 0) {
-    JSON.parse(text); // throws when the text is invalid; a duplicate key is too rare to decide here
-    throw new JsonTooDeepError(scanned.maxDepth);
+    JSON.parse(text); // throws when the text is invalid
+    return result;
   }
   return parseLosslessJsonWithReviver(text);
 }
 
 /** The same result, one reviver call per value: the reference the fast way is tested against. */
 export function parseLosslessJsonWithReviver(text: string): LosslessJson {
-  return JSON.parse(text, (_key, value, context?: { source?: string }) => {
-    if (typeof value !== 'number' || context?.source === undefined) return value;
-    // Unsafe integers are kept as text even when String() happens to print the same digits (it prints
-    // the shortest text that maps to the rounded double), so no code ever computes with them.
-    const unsafe = Number.isInteger(value) && !Number.isSafeInteger(value);
-    return unsafe || String(value) !== context.source ? RawJson.rawJSON(context.source) : value;
-  });
+  return JSON.parse(text, (_key, value, context?: { source?: string }) => keepDigits(value, context?.source));
+}
+
+/** The reviver's rule for a number: JSON.rawJSON of its source text when JavaScript would change it. */
+function keepDigits(value: unknown, source: string | undefined): unknown {
+  if (typeof value !== 'number' || source === undefined) return value;
+  // Unsafe integers are kept as text even when String() happens to print the same digits (it prints
+  // the shortest text that maps to the rounded double), so no code ever computes with them.
+  const unsafe = Number.isInteger(value) && !Number.isSafeInteger(value);
+  return unsafe || String(value) !== source ? RawJson.rawJSON(source) : value;
+}
+
+/**
+ * A text holding a `\u0000` escape with values past the limit: the marked text (cuts replaced, numbers
+ * not) read by the reference, which tells a cut's marker from data by its source text, which no string
+ * of the original text can have (absentMark). Bounded: the marked text nests at most the limit.
+ */
+function parseCutWithReviver(text: string, { marked, cuts, maxDepth, cutMark }: Scanned): LosslessJson {
+  const marker = `"\\u0000${cutMark}`;
+  try {
+    return JSON.parse(marked as string, (_key, value, context?: { source?: string }) => {
+      const source = context?.source;
+      if (typeof value !== 'string') return keepDigits(value, source);
+      if (source === undefined || !source.startsWith(marker)) return value;
+      return new TooDeepJson(cuts[Number(source.slice(marker.length, -1))] as string, maxDepth);
+    });
+  } catch (err) {
+    JSON.parse(text); // the original's own error, when it is the invalid one
+    throw err;
+  }
 }
 
 const QUOTE = 0x22;
@@ -386,6 +452,20 @@ function revive(marker: string, markers: Markers): unknown {
     return new TooDeepJson(markers.cuts[Number(marker.slice(2))] as string, markers.maxDepth);
   }
   return RawJson.rawJSON(markers.numbers[Number(marker.slice(1))] as string);
+}
+
+/**
+ * Whether a parsed value is a JSON object: not null, not an array, not a number kept as text (a
+ * JSON.rawJSON value, an object to `typeof`) and not a value past the limit kept as text (TooDeepJson).
+ */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !RawJson.isRawJSON(value) &&
+    !(value instanceof TooDeepJson)
+  );
 }
 
 /** Whether `value` is a number kept as text (a JSON.rawJSON value): an object, but not a JSON object. */

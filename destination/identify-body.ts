@@ -12,6 +12,7 @@ import type { ErrorCode } from '../core/errors.ts';
 import {
   exactText,
   exceedsDepth,
+  isJsonObject,
   MAX_JSON_DEPTH,
   readJsonBody,
   stringifyLosslessJson,
@@ -67,20 +68,19 @@ export function readIdentifyBody(body: Buffer, options: ReadOptions = {}): Ident
   // Two levels of envelope: a batch object and its array.
   const read = readJsonBody(body, 2);
   if (!read.ok) {
-    const code = read.tooDeep ? 'JSON_TOO_DEEP' : 'IDENTIFY_INVALID';
-    return { ...empty(), rejected: [reject(read.reason, body, null, code)] };
+    return { ...empty(), rejected: [reject(read.reason, body, null, 'IDENTIFY_INVALID')] };
   }
   const parsed = read.value;
   const checks: CallChecks = { ...options, mayBeTooDeep: read.mayBeTooDeep };
   const result = empty();
-  if (isObject(parsed) && typeof parsed.writeKey === 'string') result.writeKey = parsed.writeKey;
+  if (isJsonObject(parsed) && typeof parsed.writeKey === 'string') result.writeKey = parsed.writeKey;
   let calls: unknown[];
   let where: (index: number) => string;
   let batchContext: Record<string, unknown> | undefined;
   if (Array.isArray(parsed)) {
     calls = parsed;
     where = (index) => `call ${index}`;
-  } else if (isObject(parsed) && 'batch' in parsed) {
+  } else if (isJsonObject(parsed) && 'batch' in parsed) {
     if (!Array.isArray(parsed.batch)) {
       const { writeKey: _writeKey, ...envelope } = parsed;
       const reason = `"batch" must be an array of calls, got ${kindOf(parsed.batch)}`;
@@ -88,7 +88,7 @@ export function readIdentifyBody(body: Buffer, options: ReadOptions = {}): Ident
     }
     calls = parsed.batch;
     where = (index) => `batch call ${index}`;
-    if (isObject(parsed.context)) batchContext = parsed.context;
+    if (isJsonObject(parsed.context)) batchContext = parsed.context;
   } else {
     calls = [parsed];
     where = () => 'the body';
@@ -134,7 +134,7 @@ function readCall(
   batchContext: Record<string, unknown> | undefined,
 ): AcceptedIdentify | RejectedCall | 'ignored' {
   const tooDeep = (value: unknown) => options.mayBeTooDeep && exceedsDepth(value, MAX_JSON_DEPTH);
-  if (!isObject(element)) {
+  if (!isJsonObject(element)) {
     if (tooDeep(element))
       return reject(tooDeepReason(where), Buffer.from(textOf(element)), null, 'JSON_TOO_DEEP');
     return reject(`${where} is ${kindOf(element)}, not a call object`, Buffer.from(textOf(element)), null);
@@ -143,16 +143,16 @@ function readCall(
   const { writeKey: _writeKey, ...rest } = element;
   const call: Record<string, unknown> = rest;
   // Segment's batch endpoint applies the envelope's context to every call; the call's own keys win.
-  if (batchContext) call.context = { ...batchContext, ...(isObject(call.context) ? call.context : {}) };
+  if (batchContext) call.context = { ...batchContext, ...(isJsonObject(call.context) ? call.context : {}) };
 
   const type = call.type ?? options.impliedType;
   const userId = idText(call.userId);
   const anonymousId = idText(call.anonymousId);
   const traits = call.traits ?? null;
-  const context = isObject(call.context) ? call.context : {};
+  const context = isJsonObject(call.context) ? call.context : {};
   const email =
-    emailOf(isObject(traits) ? traits : undefined) ??
-    emailOf(isObject(context.traits) ? context.traits : undefined);
+    emailOf(isJsonObject(traits) ? traits : undefined) ??
+    emailOf(isJsonObject(context.traits) ? context.traits : undefined);
   const key =
     email?.toLowerCase() ??
     (typeof userId === 'string' ? userId : null) ??
@@ -176,10 +176,10 @@ function readCall(
   if (userId === null && anonymousId === null) {
     return invalid('an identify needs a "userId" or an "anonymousId" (a non-empty string or a number)');
   }
-  if (traits !== null && !isObject(traits))
+  if (traits !== null && !isJsonObject(traits))
     return invalid(`"traits" must be an object, got ${kindOf(traits)}`);
 
-  const personas = isObject(context.personas) ? context.personas : {};
+  const personas = isJsonObject(context.personas) ? context.personas : {};
   return {
     messageId:
       typeof call.messageId === 'string' && call.messageId !== ''
@@ -242,12 +242,6 @@ function reject(
 
 function empty(): IdentifyBody {
   return { accepted: [], rejected: [], ignored: 0 };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return (
-    typeof value === 'object' && value !== null && !Array.isArray(value) && exactText(value) === undefined
-  );
 }
 
 function kindOf(value: unknown): string {

@@ -9,6 +9,8 @@ import type { ErrorCode } from '../core/errors.ts';
 import {
   exactText,
   exceedsDepth,
+  isJsonObject,
+  isRawJson,
   MAX_JSON_DEPTH,
   readJsonBody,
   stringifyLosslessJson,
@@ -48,8 +50,10 @@ export function readWebhookBody(body: Buffer): WebhookBody {
   // One level of envelope: the array of a grouped body.
   const read = readJsonBody(body, 1);
   if (!read.ok) {
-    const code = read.tooDeep ? 'JSON_TOO_DEEP' : 'INVALID_JSON';
-    return { accepted: [], rejected: [{ code, reason: read.reason, raw: body, email: null }] };
+    return {
+      accepted: [],
+      rejected: [{ code: 'INVALID_JSON', reason: read.reason, raw: body, email: null }],
+    };
   }
   const { value: parsed, mayBeTooDeep } = read;
   const elements = Array.isArray(parsed) ? parsed : [parsed];
@@ -68,7 +72,7 @@ export function readWebhookBody(body: Buffer): WebhookBody {
 
 /** An element nesting past the limit: no field of it is read but the email, the key of its dead letter. */
 function tooDeep(element: unknown, where: string): RejectedInput {
-  const fields = typeof element === 'object' && element !== null ? (element as Record<string, unknown>) : {};
+  const fields = isJsonObject(element) ? element : {};
   return {
     code: 'JSON_TOO_DEEP',
     reason: tooDeepReason(where),
@@ -81,8 +85,16 @@ function readEvent(element: unknown, where: string): AcceptedEvent | RejectedInp
   // Text for the raw topic; bytes only for the dead-letter topic, which is rare (this runs per event).
   // Bounded: the element nests at most MAX_JSON_DEPTH levels.
   const json = JSON.stringify(element) ?? 'null';
-  if (typeof element !== 'object' || element === null || Array.isArray(element)) {
-    const kind = element === null ? 'null' : Array.isArray(element) ? 'an array' : typeof element;
+  if (!isJsonObject(element)) {
+    // A number JavaScript would round is a JSON.rawJSON value: an object to typeof, a number here.
+    const kind =
+      element === null
+        ? 'null'
+        : Array.isArray(element)
+          ? 'an array'
+          : isRawJson(element)
+            ? 'number'
+            : typeof element;
     return {
       code: 'NOT_AN_EVENT',
       reason: `${where} is ${kind}, not an event object`,
@@ -90,7 +102,7 @@ function readEvent(element: unknown, where: string): AcceptedEvent | RejectedInp
       email: null,
     };
   }
-  const fields = element as Record<string, unknown>;
+  const fields = element;
   const email = typeof fields.email === 'string' ? fields.email : null;
   const reject = (code: RejectionCode, reason: string): RejectedInput => ({
     code,

@@ -18,6 +18,10 @@ export interface DeliveredEvent {
 export interface DeadLetteredEvent {
   mailjetMessageId: string | undefined;
   code: string;
+  /** Which stage wrote it (`dlq.stage`): the ingress's hold webhook input, the others raw records. */
+  stage?: string;
+  /** SHA-256 of its value, to find a body kept whole. */
+  digest?: string;
 }
 
 export interface RunRecords {

@@ -3,10 +3,12 @@
  * to the end offsets, with a fresh consumer group), and every event the local Segment server accepted.
  * Each is reduced to what integrity/count.ts counts: the Mailjet MessageID and the Segment messageId.
  */
-import { randomBytes } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
+import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEAD_LETTER_HEADERS } from '../core/dead-letter.ts';
 import type { IncomingRecord, KafkaClient } from '../core/kafka.ts';
+import { exactText, isRawJson, MAX_JSON_DEPTH, parseLosslessJsonBounded } from '../core/lossless-json.ts';
 import type { SchemaRegistryClient } from '../core/schema-registry.ts';
 import type { RecordedEvent } from '../local-saas/segment/recorder.ts';
 import type { MailjetEventNormalized, MailjetEventRaw } from '../schemas/index.ts';
@@ -90,7 +92,8 @@ export async function normalizedEvents(
 
 /**
  * Each dead letter's code and the Mailjet event inside it: a dead letter keeps the original bytes, a raw
- * record (the connector's stages) or a webhook body (the ingress's), and poison records hold none.
+ * record (the connector's stages) or webhook input (the ingress's: an element's JSON, or a body that is
+ * not JSON), and poison records hold none.
  */
 export async function deadLetteredEvents(
   records: IncomingRecord[],
@@ -99,10 +102,34 @@ export async function deadLetteredEvents(
   return Promise.all(
     records.map(async (record) => {
       const code = record.headers[DEAD_LETTER_HEADERS.errorCode]?.toString() ?? 'unknown';
-      const raw = await rawRecordIn(registry, record.value);
-      return { code, mailjetMessageId: raw?.message_id ?? undefined };
+      const stage = record.headers[DEAD_LETTER_HEADERS.stage]?.toString() ?? 'unknown';
+      const mailjetMessageId =
+        stage === 'ingress'
+          ? messageIdInJson(record.value)
+          : ((await rawRecordIn(registry, record.value))?.message_id ?? undefined);
+      return { code, stage, digest: digestOf(record.value ?? Buffer.alloc(0)), mailjetMessageId };
     }),
   );
+}
+
+/** SHA-256 of bytes, in hex. */
+export function digestOf(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** The MessageID of an event kept as JSON text, exact; undefined when the text is not one. */
+function messageIdInJson(value: Buffer | null): string | undefined {
+  // Bytes that are not UTF-8 are no JSON (a body kept whole): decoded, they could read as one.
+  if (value === null || !isUtf8(value)) return undefined;
+  try {
+    // Bounded: a dead letter can hold a value nesting past the limit (JSON_TOO_DEEP); only the top
+    // level is read.
+    const { value: event } = parseLosslessJsonBounded(value.toString('utf8'), MAX_JSON_DEPTH);
+    if (typeof event !== 'object' || event === null || isRawJson(event)) return undefined;
+    return exactText((event as { MessageID?: unknown }).MessageID);
+  } catch {
+    return undefined; // Not JSON: a body kept whole.
+  }
 }
 
 /** The raw record in `value`; undefined for anything else (a poison record, kept as it came). */

@@ -98,6 +98,8 @@ export interface RunLine extends RunFigures {
   answers: Record<string, number>;
   /** How each process the scenario stopped ended. */
   endings: string[];
+  /** What the scenario injected, in its own figures. */
+  scenario_figures?: Record<string, unknown>;
   failures: string[];
 }
 
@@ -270,9 +272,13 @@ async function runOnce(
       );
     }
     failures.push(...(scenario.check?.(records, injected) ?? []));
-    // A process the scenario did not stop must still run: one that ended by itself never recovered.
-    for (const which of ['ingress', 'connector'] as const) {
-      const child = pipeline[which];
+    // Every process a scenario stopped was started again, and every one it did not stop still runs: one
+    // not running now ended by itself (a crash, or a start that gave up) and never recovered.
+    const running = [
+      ['ingress', pipeline.ingress],
+      ...pipeline.connectors.map((child) => ['connector', child] as const),
+    ] as const;
+    for (const [which, child] of running) {
       if (child && !child.alive()) failures.push(`the ${which} ended by itself (${await child.exited})`);
     }
     if (sent.acked.size === 0) failures.push('no webhook was acked: the run tested nothing');
@@ -284,6 +290,7 @@ async function runOnce(
       unacked_bodies: sent.unackedBodies,
       answers: sent.answers,
       endings: pipeline.endings,
+      ...(scenario.figures ? { scenario_figures: scenario.figures(injected) } : {}),
       failures,
     };
   } finally {

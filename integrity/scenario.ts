@@ -10,6 +10,7 @@ import type { Stack, StackPart } from '../stack/local-stack.ts';
 import type { ToxicProxy } from '../stack/toxiproxy.ts';
 import type { RunRecords } from './count.ts';
 import type { DestinationPipeline } from './destination-pipeline.ts';
+import type { PostedHostileBody } from './hostile-bodies.ts';
 import type { Pipeline, PipelineShape } from './pipeline.ts';
 import type { Random } from './seeded-random.ts';
 
@@ -35,6 +36,8 @@ export interface Injected {
   refused?: Set<string>;
   unreadablePoison?: number;
   unmappable?: Set<string>;
+  /** The ingress fuzz's bodies and their answers. */
+  hostile?: PostedHostileBody[];
   /** What the scenario saw go wrong while it injected (a service answering what it must not). */
   problems?: string[];
   /**
@@ -73,6 +76,8 @@ export interface Scenario {
   inject(context: ScenarioContext): Promise<Injected>;
   /** Failures beyond the common checks. */
   check?(records: RunRecords, injected: Injected): string[];
+  /** Figures of what it injected, printed in the run's line. */
+  figures?(injected: Injected): Record<string, unknown>;
 }
 
 /**

@@ -2,6 +2,7 @@
 import type { AnyScenario } from './scenario.ts';
 import { brokerKill } from './scenarios/broker-kill.ts';
 import { connectorKill } from './scenarios/connector-kill.ts';
+import { ingressFuzz } from './scenarios/ingress-fuzz.ts';
 import { mailjetDestination } from './scenarios/mailjet-destination.ts';
 import { networkPartition } from './scenarios/network-partition.ts';
 import { poisonRecords } from './scenarios/poison-records.ts';
@@ -20,6 +21,7 @@ export const scenarios: AnyScenario[] = [
   registryDown,
   mailjetDestination,
   networkPartition,
+  ingressFuzz,
 ];
 
 export const scenarioNames = scenarios.map((s) => s.name);

@@ -304,7 +304,34 @@ test('parseLosslessJsonBounded keeps values past the limit as the text received,
   assert.deepEqual(parseLosslessJsonBounded('{"a":[1]}', 3), { value: { a: [1] }, depth: 2 });
   // Invalid text is refused as JSON.parse refuses it, even when a cut hides where.
   assert.throws(() => parseLosslessJsonBounded(`[${nested(10)}`, 3), SyntaxError);
-  assert.throws(() => parseLosslessJsonBounded(`["\\u0000",${nested(10)}]`, 3), { name: 'JsonTooDeepError' });
+  // A \u0000 escape beside a cut value, and strings that spell the cut's marker: all read as data.
+  const nul = `["\\u0000","\\u0000~0","\\u0000~0~0",12345678901234567890,${nested(10)}]`;
+  const read = parseLosslessJsonBounded(nul, 3);
+  assert.equal(read.depth, 11);
+  const [a, b, c, big, cut] = read.value as unknown[];
+  assert.deepEqual([a, b, c], ['\u0000', '\u0000~0', '\u0000~0~0']);
+  assert.ok(isRawJson(big) && big.rawJSON === '12345678901234567890');
+  assert.equal(exceedsDepth(cut, 2), true);
+  assert.equal(stringifyLosslessJson(read.value), nul);
+  assert.throws(() => parseLosslessJsonBounded(`["\\u0000",${nested(10)}`, 3), SyntaxError);
+});
+
+test('a duplicate key beside a cut value: the last value of the key, as JSON.parse keeps it', () => {
+  // What broke (ingress fuzz): a number replaced by a later duplicate key left the marker count short,
+  // and with a cut value that threw JsonTooDeepError: the whole webhook body went to the dead-letter
+  // topic, its valid events with it.
+  const text = `[{"":-0,"":-31103259077873111983911,"a":1,"a":{"b":1e400}},${nested(10)}]`;
+  const { value, depth } = parseLosslessJsonBounded(text, 3);
+  assert.equal(depth, 11);
+  const [first, second] = value as [Record<string, unknown>, unknown];
+  assert.deepEqual(Object.keys(first), ['', 'a']);
+  assert.ok(isRawJson(first['']) && first[''].rawJSON === '-31103259077873111983911');
+  const { b } = first.a as { b: unknown };
+  assert.ok(isRawJson(b) && b.rawJSON === '1e400');
+  assert.equal(exceedsDepth(second, 2), true);
+  assert.equal(stringifyLosslessJson(second), nested(10));
+  // Still refused: a number where a key belongs, which the marked text would hide.
+  assert.throws(() => parseLosslessJsonBounded(`[{1:2},${nested(10)}]`, 3), SyntaxError);
 });
 
 test('500 generated documents cut at any depth are written back to the same values, their depth exact', () => {
@@ -317,6 +344,22 @@ test('500 generated documents cut at any depth are written back to the same valu
       const { value, depth } = parseLosslessJsonBounded(text, cut);
       assert.equal(exceedsDepth(reference, depth), false, text);
       if (depth > 0) assert.equal(exceedsDepth(reference, depth - 1), true, text);
+      assert.equal(exceedsDepth(value, cut), depth > cut, text);
+      const written = stringifyLosslessJson(value);
+      assert.deepEqual(outcome(parseLosslessJsonWithReviver, written), expected, `${text} cut at ${cut}`);
+    }
+  }
+});
+
+test('the same documents beside a \\u0000 escape and strings spelling markers: cut and written back alike', () => {
+  // A \u0000 escape sends the text to the reference; cuts must still be told from strings that spell
+  // their markers, in the parse and when written back.
+  const random = prng(20_261_204);
+  for (let i = 0; i < 300; i++) {
+    const text = `[${generateDocument(random)},"\\u0000","\\u0000~0~0","\\u00000",{"\\u0000~1~":[[[]]]}]`;
+    const expected = outcome(parseLosslessJsonWithReviver, text);
+    for (const cut of [1, 2, 3]) {
+      const { value, depth } = parseLosslessJsonBounded(text, cut);
       assert.equal(exceedsDepth(value, cut), depth > cut, text);
       const written = stringifyLosslessJson(value);
       assert.deepEqual(outcome(parseLosslessJsonWithReviver, written), expected, `${text} cut at ${cut}`);

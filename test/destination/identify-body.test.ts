@@ -187,6 +187,22 @@ test('invalid JSON is rejected whole, with the original bytes', () => {
   assert.match(read('').rejected[0]?.reason ?? '', /the body is empty/);
 });
 
+test('a body that is not UTF-8 is invalid JSON, kept whole as received', () => {
+  // The webhook's reader found it (ingress fuzz): invalid UTF-8 was read as U+FFFD and stored altered;
+  // this intake reads bodies the same way.
+  const body = Buffer.concat([
+    Buffer.from('{"type":"identify","userId":"u'),
+    Buffer.from([0xff]),
+    Buffer.from('"}'),
+  ]);
+  const { accepted, rejected } = readIdentifyBody(body);
+  assert.equal(accepted.length, 0);
+  assert.deepEqual(
+    rejected.map((r) => [r.code, r.reason, r.raw.equals(body)]),
+    [['IDENTIFY_INVALID', 'Invalid JSON: the body is not UTF-8 (RFC 8259 requires it)', true]],
+  );
+});
+
 test('email: traits.email, else context.traits.email, trimmed; blank or not a string is no email', () => {
   const emailOf = (call: object) => read(json({ type: 'identify', userId: 'u', ...call })).accepted[0]?.email;
   assert.equal(emailOf({ traits: { email: '  a@example.com ' } }), 'a@example.com');
@@ -335,13 +351,16 @@ test('a body that is one deep value is one dead letter; a batch context past the
   );
 });
 
-test('a deep body the parser cannot read call by call (a \\u0000 escape beside it) is one dead letter', () => {
-  const body = `[{"type":"identify","userId":"\\u0000"},${nested(6000)}]`;
-  const { accepted, rejected } = read(body);
-  assert.equal(accepted.length, 0);
+test('a \\u0000 escape beside a deep call: the call is dead-lettered, the other calls stored', () => {
+  // The webhook's reader found it (ingress fuzz): such a body was one JSON_TOO_DEEP dead letter whole.
+  const { accepted, rejected } = read(`[{"type":"identify","userId":"\\u0000"},${nested(6000)}]`);
   assert.deepEqual(
-    rejected.map((r) => [r.code, r.reason, r.raw.toString() === body]),
-    [['JSON_TOO_DEEP', 'the body: nests deeper than 64 levels of objects and arrays', true]],
+    accepted.map((call) => call.userId),
+    ['\u0000'],
+  );
+  assert.deepEqual(
+    rejected.map((r) => [r.code, r.raw.toString() === nested(6000)]),
+    [['JSON_TOO_DEEP', true]],
   );
 });
 

@@ -154,13 +154,28 @@ test('a body that is one deep value is one dead letter holding the whole body', 
   }
 });
 
-test('a deep body the parser cannot read part by part (a \\u0000 escape beside it) is one dead letter', () => {
-  const body = `[{"event":"open","time":1,"note":"\\u0000"},${nested(6000)}]`;
-  const { accepted, rejected } = read(body);
-  assert.equal(accepted.length, 0);
+test('a deep event holding strings that look like markers is dead-lettered byte for byte', () => {
+  // What breaks if a cut's marker can be data: "\u00000" would be written back as the deep value.
+  const deep = `{"event":"open","time":1,"a":"\\u00000","b":"\\u0000~0~0","x":${nested(100)}}`;
+  const { rejected } = read(`[${deep}]`);
   assert.deepEqual(
-    rejected.map((r) => [r.code, r.reason, r.raw.toString() === body]),
-    [['JSON_TOO_DEEP', 'the body: nests deeper than 64 levels of objects and arrays', true]],
+    rejected.map((r) => [r.code, r.raw.toString()]),
+    [['JSON_TOO_DEEP', deep]],
+  );
+});
+
+test('a \\u0000 escape beside a deep element: the element is dead-lettered, the rest of the body stored', () => {
+  // What broke (ingress fuzz): a text holding a \u0000 escape could not be read part by part, so the
+  // whole body was one JSON_TOO_DEEP dead letter and its valid events never reached the raw topic.
+  const open = '{"event":"open","time":1,"note":"\\u0000","MessageID":19421777835146490}';
+  const { accepted, rejected } = read(`[${open},${nested(6000)}]`);
+  assert.deepEqual(
+    accepted.map((e) => [e.type, e.messageId, e.json]),
+    [['open', '19421777835146490', open]],
+  );
+  assert.deepEqual(
+    rejected.map((r) => [r.code, r.reason, r.raw.toString() === nested(6000)]),
+    [['JSON_TOO_DEEP', 'element 1: nests deeper than 64 levels of objects and arrays', true]],
   );
 });
 
@@ -196,4 +211,63 @@ test('a reason quotes a bounded part of the offending value; the dead letter kee
     assert.match(rejected?.reason ?? '', reason);
     assert.equal(rejected?.raw.toString(), body, 'the dead letter keeps the whole event');
   }
+});
+
+test('a body that is not UTF-8 is invalid JSON, dead-lettered whole with the bytes as received', () => {
+  // What broke (ingress fuzz): invalid UTF-8 was read as U+FFFD, so the events were stored altered and
+  // the bytes Mailjet sent were in no topic; a broken key even turned an event into INVALID_EVENT_FIELD.
+  for (const bad of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82]]) {
+    const body = Buffer.concat([
+      Buffer.from('[{"event":"open","time":1433103519,"MessageID":19421777396190490,"email":"a'),
+      Buffer.from(bad),
+      Buffer.from('@example.com"},{"'),
+      Buffer.from(bad),
+      Buffer.from('event":"sent","time":1433103519}]'),
+    ]);
+    const { accepted, rejected } = readWebhookBody(body);
+    assert.equal(accepted.length, 0, `bytes ${bad}`);
+    assert.deepEqual(
+      rejected.map((r) => [r.code, r.reason, r.raw.equals(body)]),
+      [['INVALID_JSON', 'Invalid JSON: the body is not UTF-8 (RFC 8259 requires it)', true]],
+    );
+  }
+});
+
+test('a number element is NOT_AN_EVENT, however large', () => {
+  // What broke (ingress fuzz): a number JavaScript would round is kept as a JSON.rawJSON object, so
+  // `[18446744073709551616]` was read as an object without "event": INVALID_EVENT_FIELD.
+  for (const number of ['18446744073709551616', '-1e400', '0.10']) {
+    for (const [body, where] of [
+      [`[${number}]`, 'element 0'],
+      [number, 'the body'],
+    ] as const) {
+      assert.deepEqual(
+        read(body).rejected.map((r) => [r.code, r.reason, r.raw.toString()]),
+        [['NOT_AN_EVENT', `${where} is number, not an event object`, number]],
+        body,
+      );
+    }
+  }
+});
+
+test('a duplicate key in one event does not take the other events of a too-deep body with it', () => {
+  // What broke (ingress fuzz): an event repeating a key whose first value is a number JavaScript would
+  // round, in a body with an event past the nesting limit, made the whole body one JSON_TOO_DEEP dead
+  // letter: its valid events never reached the raw topic.
+  const repeated =
+    '{"event":"bounce","time":1700000000,"MessageID":42800001903,"":-0,"":-31103259077873111983911}';
+  const deep = `{"event":"open","time":1700000000,"MessageID":42800001905,"x_deep":${nested(2760)}}`;
+  const { accepted, rejected } = read(`[${mailjetSamples.sent},${repeated},${deep}]`);
+  assert.deepEqual(
+    accepted.map((e) => [e.type, e.messageId]),
+    [
+      ['sent', '19421777835146490'],
+      ['bounce', '42800001903'],
+    ],
+  );
+  assert.match(accepted[1]?.json ?? '', /^\{"event":"bounce",.*"":-31103259077873111983911\}$/);
+  assert.deepEqual(
+    rejected.map((r) => [r.code, r.raw.toString() === deep]),
+    [['JSON_TOO_DEEP', true]],
+  );
 });

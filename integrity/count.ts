@@ -125,18 +125,13 @@ export function summarize(
     recovery_s: number | null;
   })[],
 ): ScenarioSummary {
-  const recoveries = runs
-    .map((run) => run.recovery_s)
-    .filter((s): s is number => s !== null)
-    .sort((a, b) => a - b);
   return {
     scenario,
     runs: runs.length,
     max_lost: Math.max(0, ...runs.map((run) => run.lost)),
     max_segment_effective_duplicates: Math.max(0, ...runs.map((run) => run.segment_effective_duplicates)),
     max_normalized_duplicates: Math.max(0, ...runs.map((run) => run.normalized_duplicates)),
-    recovery_p50_s: recoveries.length === 0 ? null : (recoveries[(recoveries.length - 1) >> 1] as number),
-    recovery_max_s: recoveries.length === 0 ? null : (recoveries.at(-1) as number),
+    ...recoveryOf(runs),
   };
 }
 
@@ -175,4 +170,19 @@ export function normalizedDuplicatesWithin(
     }
   }
   return { count, examples };
+}
+
+/** The median and the longest recovery of a scenario's runs that caught up; null when none did. */
+export function recoveryOf(runs: readonly { recovery_s: number | null }[]): {
+  recovery_p50_s: number | null;
+  recovery_max_s: number | null;
+} {
+  const recoveries = runs
+    .map((run) => run.recovery_s)
+    .filter((s): s is number => s !== null)
+    .sort((a, b) => a - b);
+  return {
+    recovery_p50_s: recoveries.length === 0 ? null : (recoveries[(recoveries.length - 1) >> 1] as number),
+    recovery_max_s: recoveries.length === 0 ? null : (recoveries.at(-1) as number),
+  };
 }

@@ -8,6 +8,7 @@
  * clears). A call the worker dead-lettered changed nothing. So each contact must hold exactly the fold
  * of its calls that were not dead-lettered; a contact in the list that no such call names is extra.
  */
+import { recoveryOf } from './count.ts';
 
 /** An identify record as the intake stored it, reduced to what the count needs. */
 export interface StoredIdentify {
@@ -253,10 +254,6 @@ export function summarizeDestination(
     'lost' | 'contacts_missing' | 'contacts_extra' | 'contacts_stale'
   > & { recovery_s: number | null })[],
 ): DestinationSummary {
-  const recoveries = runs
-    .map((run) => run.recovery_s)
-    .filter((s): s is number => s !== null)
-    .sort((a, b) => a - b);
   return {
     scenario,
     runs: runs.length,
@@ -265,7 +262,6 @@ export function summarizeDestination(
       0,
       ...runs.map((run) => run.contacts_missing + run.contacts_extra + run.contacts_stale),
     ),
-    recovery_p50_s: recoveries.length === 0 ? null : (recoveries[(recoveries.length - 1) >> 1] as number),
-    recovery_max_s: recoveries.length === 0 ? null : (recoveries.at(-1) as number),
+    ...recoveryOf(runs),
   };
 }

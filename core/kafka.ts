@@ -446,7 +446,9 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       // at each join. A Buffer the client encodes as it joins, not a protocolsMetadata callback: the
       // client resolves that one asynchronously before each JoinGroup, so two joins asked at once (a
       // heartbeat's and a refused commit's) went out as two, and the leader's second started another
-      // rebalance, and so on for good.
+      // rebalance, and so on for good. The protocol keeps the name earlier versions of this project
+      // announced (the client's round robin): a group takes only a protocol every member names, so a
+      // rolling upgrade's members still share one; led by an older member, the group is round robin.
       const protocol = { name: ROUNDROBIN_ASSIGNOR, version: 1, metadata: ownershipUserData([]) };
       const consumer: PlatformaticConsumer = new PlatformaticConsumer({
         ...base(),

@@ -174,7 +174,7 @@ runBench({
       'integrity',
       undefined,
       args['results-dir'] ? pathToFileURL(`${resolve(args['results-dir'])}/`) : resultsDir,
-      `npm run integrity${quick ? ' -- --quick' : ''}`,
+      commandLine(),
     );
     return lines.every((line) => line.failures.length === 0) ? 0 : 1;
   },
@@ -310,6 +310,14 @@ function needsOwnStack(scenario: AnyScenario): boolean {
     ('faultsTheStack' in scenario && scenario.faultsTheStack === true) ||
     ('kafkaThroughProxy' in scenario && scenario.kafkaThroughProxy === true)
   );
+}
+
+/** The command this lane was run with, as the results file names it (its results folder left out). */
+function commandLine(): string {
+  const flags = process.argv.slice(2);
+  const at = flags.findIndex((flag) => flag === '--results-dir' || flag.startsWith('--results-dir='));
+  if (at >= 0) flags.splice(at, flags[at] === '--results-dir' ? 2 : 1);
+  return flags.length === 0 ? 'npm run integrity' : `npm run integrity -- ${flags.join(' ')}`;
 }
 
 async function sleepUntil(at: number): Promise<void> {

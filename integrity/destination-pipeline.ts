@@ -16,6 +16,7 @@ import {
 } from '../bench/service-child.ts';
 import type { ClusterAccess } from '../stack/local-stack.ts';
 import type { ListContact } from './destination-count.ts';
+import { setLocalServerFaults } from './pipeline.ts';
 
 export const IDENTIFY_WRITE_KEY = 'integrity-identify-write-key';
 const MAILJET_KEYS = { apiKey: 'integrity-mailjet-key', apiSecret: 'integrity-mailjet-secret' };
@@ -169,13 +170,8 @@ export class DestinationPipeline {
   }
 
   /** Sets faults of the local Mailjet server (its `/_local/faults`), in force until set again. */
-  async mailjetFaults(faults: object): Promise<void> {
-    const response = await fetch(`${this.mailjetUrl}/_local/faults`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(faults),
-    });
-    if (!response.ok) throw new Error(`the Mailjet server refused the faults: ${await response.text()}`);
+  mailjetFaults(faults: object): Promise<void> {
+    return setLocalServerFaults('Mailjet', this.mailjetUrl, faults);
   }
 
   /** The contacts of the list, as the local Mailjet server holds them. */

@@ -5,9 +5,8 @@
  * restarts, as behind a load balancer, so the sender's retries find it again.
  */
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { type ServiceChild, serviceArgs, startSegmentChild, startService } from '../bench/service-child.ts';
+import { freePort } from '../stack/free-port.ts';
 import type { ClusterAccess } from '../stack/local-stack.ts';
 
 export const WRITE_KEY = 'integrity-write-key';
@@ -207,13 +206,8 @@ export class Pipeline {
   }
 
   /** Sets faults of the local Segment server (its `/_local/faults`), in force until set again. */
-  async segmentFaults(faults: object): Promise<void> {
-    const response = await fetch(`${this.segmentUrl}/_local/faults`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(faults),
-    });
-    if (!response.ok) throw new Error(`the Segment server refused the faults: ${await response.text()}`);
+  segmentFaults(faults: object): Promise<void> {
+    return setLocalServerFaults('Segment', this.segmentUrl, faults);
   }
 
   /** Stops everything this run started. */
@@ -223,13 +217,12 @@ export class Pipeline {
   }
 }
 
-/** A port nothing listens on now: the ingress takes it at every (re)start. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
+/** Sets faults of a local SaaS server (`/_local/faults` of the Segment or Mailjet one), in force until set again. */
+export async function setLocalServerFaults(server: string, url: string, faults: object): Promise<void> {
+  const response = await fetch(`${url}/_local/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(faults),
+  });
+  if (!response.ok) throw new Error(`the ${server} server refused the faults: ${await response.text()}`);
 }

@@ -338,7 +338,7 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
           }
         }),
       );
-      await waitForLeaders(
+      await waitUntilServed(
         admin,
         missing.map((t) => t.topic),
       );
@@ -687,16 +687,34 @@ function baseOptions(settings: KafkaSettings): BaseOptions {
   };
 }
 
-/** A freshly created topic has no leader for a moment; a send then would fail. Waits until all have one. */
-async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    const metadata = await admin.metadata({ topics, forceUpdate: true }).catch(() => undefined);
-    const ready = topics.every((topic) => {
-      const partitions = metadata?.topics.get(topic)?.partitions;
-      return partitions !== undefined && partitions.length > 0 && partitions.every((p) => p && p.leader >= 0);
+/**
+ * Waits until every partition of the new topics is served by its leader. The metadata names a leader
+ * before that broker has taken the partition on: a ListOffsets then still fails NOT_LEADER_OR_FOLLOWER,
+ * so a partition counts as ready only once its offsets list without error.
+ */
+async function waitUntilServed(admin: Admin, topics: string[]): Promise<void> {
+  const served = async (): Promise<boolean> => {
+    const metadata = await admin.metadata({ topics, forceUpdate: true });
+    const described = topics.map((name) => ({
+      name,
+      partitions: metadata.topics.get(name)?.partitions ?? [],
+    }));
+    const led = described.every(
+      (t) => t.partitions.length > 0 && t.partitions.every((p) => p && p.leader >= 0),
+    );
+    if (!led) return false;
+    await admin.listOffsets({
+      isolationLevel: FetchIsolationLevels.READ_UNCOMMITTED,
+      topics: described.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.map((_, partitionIndex) => ({ partitionIndex, timestamp: -1n })),
+      })),
     });
-    if (ready || attempt >= 50) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    return true;
+  };
+  for (let attempt = 0; ; attempt++) {
+    if ((await served().catch(() => false)) || attempt >= 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 

@@ -507,6 +507,30 @@ test('concurrent first admin calls share one connection, and close() leaves no s
   );
 });
 
+test('a topic serves its offsets as soon as ensureTopics returns, to a client that never retries', async (t) => {
+  // The metadata named a leader before that broker served the partition: a ListOffsets at once failed
+  // with NOT_LEADER_OR_FOLLOWER (seen through the proxy test, whose client does not retry).
+  const kafka = createKafkaClient({
+    brokers: testStack().brokers,
+    clientId: uniqueName('test'),
+    logger: silentLogger(),
+    retries: 0,
+  });
+  t.after(() => kafka.close());
+  for (let i = 0; i < 20; i++) {
+    const topic = uniqueName('usable');
+    await kafka.ensureTopics([{ topic, partitions: 3 }]);
+    assert.deepEqual(
+      [...(await kafka.endOffsets(topic))].sort(([a], [b]) => a - b),
+      [
+        [0, '0'],
+        [1, '0'],
+        [2, '0'],
+      ],
+    );
+  }
+});
+
 test("a group member's timeouts follow its session: Java's by default, heartbeats a tenth of it", () => {
   assert.deepEqual(groupTimeouts(DEFAULT_SESSION_TIMEOUT_MS), {
     sessionTimeout: 30_000,

@@ -129,9 +129,21 @@ export interface KafkaTransaction {
   sendOffsets(
     consumer: Consumer,
     offsets: { topic: string; partition: number; offset: string }[],
+    /**
+     * The group generation the records were read in (default: the consumer's current one). A member
+     * that joined a newer generation meanwhile may no longer own those partitions, and the coordinator
+     * checks the generation, not the assignment: the commit must carry the old one, to be refused.
+     */
+    generation?: GroupGeneration,
   ): Promise<void>;
   commit(): Promise<void>;
   abort(): Promise<void>;
+}
+
+/** A member's generation in its group, as a transaction's offsets carry it (KIP-447). */
+export interface GroupGeneration {
+  generationId: number;
+  memberId: string;
 }
 
 export interface RecordBatch {
@@ -184,6 +196,21 @@ export interface Consumer {
    * wait, fetching stops once a bounded buffer is full: back-pressure instead of buffering.
    */
   runBatches(handler: (batch: RecordBatch) => Promise<unknown>, options?: BatchRunOptions): Promise<void>;
+  /**
+   * Read-process-write, exactly once: the handler returns what its batch becomes (records of any
+   * topics), and those records and the batch's next offset are committed in one transaction of
+   * `producer`, or neither is. A batch whose transaction failed (a rebalance fenced this member, a
+   * broker away) was aborted whole: it comes again from the committed offset, to whichever member has
+   * the partition, and read_committed readers never see its first attempt. Batches of several
+   * partitions finished together share one transaction. Committed offsets are read stable (a
+   * transaction still open on them is waited for), so a partition that moved is not read from before
+   * the batch its last owner was committing.
+   */
+  runTransactions(
+    producer: TransactionalProducer,
+    handler: (batch: RecordBatch) => Promise<TopicRecords[]>,
+    options?: Omit<BatchRunOptions, 'commit'>,
+  ): Promise<void>;
   /** Finishes the batches in progress, then leaves the group. */
   disconnect(): Promise<void>;
   /** Called when the client gives up for good (after its own retries); the process should stop. */
@@ -287,6 +314,30 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
     })();
     return admin;
   };
+  /**
+   * A group's committed offsets, stable only: those a transaction committed become visible once its
+   * markers are written, a moment after the commit returned, and those of a transaction still open are
+   * waited for; until then the broker answers UNSTABLE_OFFSET_COMMIT, which the client retries, instead
+   * of the offsets from before the transaction. By topic, indexed by partition (-1: none).
+   */
+  const stableCommitted = async (
+    groupId: string,
+    partitions: { topic: string; partitions: number[] }[],
+  ): Promise<Map<string, bigint[]>> => {
+    const [group] = await (await connectedAdmin()).listConsumerGroupOffsets({
+      groups: [
+        { groupId, topics: partitions.map((p) => ({ name: p.topic, partitionIndexes: p.partitions })) },
+      ],
+      requireStable: true,
+    });
+    const committed = new Map<string, bigint[]>();
+    for (const { name, partitions: found } of group?.topics ?? []) {
+      const offsets: bigint[] = [];
+      for (const { partitionIndex, committedOffset } of found) offsets[partitionIndex] = committedOffset;
+      committed.set(name, offsets);
+    }
+    return committed;
+  };
   const partitionCount = async (topic: string): Promise<number> => {
     const metadata = await (await connectedAdmin()).metadata({ topics: [topic], forceUpdate: true });
     const count = metadata.topics.get(topic)?.partitionsCount;
@@ -375,20 +426,8 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
     async committedOffsets(groupId, topic) {
       const count = await partitionCount(topic);
       const partitionIndexes = Array.from({ length: count }, (_, i) => i);
-      // Stable offsets only: those a transaction committed become visible once its markers are written,
-      // a moment after the commit returned; until then the broker answers UNSTABLE_OFFSET_COMMIT, which
-      // the client retries, instead of the offsets from before the transaction.
-      const [group] = await (await connectedAdmin()).listConsumerGroupOffsets({
-        groups: [{ groupId, topics: [{ name: topic, partitionIndexes }] }],
-        requireStable: true,
-      });
-      const found = new Map(
-        (group?.topics.find((t) => t.name === topic)?.partitions ?? []).map((p) => [
-          p.partitionIndex,
-          p.committedOffset,
-        ]),
-      );
-      return new Map(partitionIndexes.map((p) => [p, String(found.get(p) ?? -1n)]));
+      const found = (await stableCommitted(groupId, [{ topic, partitions: partitionIndexes }])).get(topic);
+      return new Map(partitionIndexes.map((p) => [p, String(found?.[p] ?? -1n)]));
     },
     async describeGroup(groupId) {
       const groups = await (await connectedAdmin()).describeGroups({ groups: [groupId] });
@@ -432,9 +471,16 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
       return wrapProducer(producer, options.idempotent ?? true);
     },
     async transactionalProducer({ transactionalId }) {
-      const producer = new PlatformaticProducer({ ...producerOptions(), transactionalId, idempotent: true });
-      await connectOrClose(producer, connect);
-      return wrapTransactionalProducer(producer);
+      const create = async () => {
+        const producer = new PlatformaticProducer({
+          ...producerOptions(),
+          transactionalId,
+          idempotent: true,
+        });
+        await connectOrClose(producer, connect);
+        return producer;
+      };
+      return wrapTransactionalProducer(await create(), create);
     },
     async consumer({
       groupId,
@@ -476,6 +522,7 @@ export function createKafkaClient(settings: KafkaSettings): KafkaClient {
         log: log.child({ groupId }),
         maxBytesPerPartition,
         sessionTimeoutMs,
+        stableCommitted: (assigned) => stableCommitted(groupId, assigned),
       });
     },
     async close() {
@@ -885,41 +932,82 @@ function wrapProducer(producer: PlatformaticProducer, idempotent: boolean): Prod
 /** The platformatic consumer behind each of this module's consumers, for offsets sent in a transaction. */
 const platformaticConsumers = new WeakMap<Consumer, PlatformaticConsumer>();
 
-function wrapTransactionalProducer(producer: PlatformaticProducer): TransactionalProducer {
+/**
+ * A producer whose transactions can fail at any step (a rebalance fences its offsets, a broker goes
+ * away, the coordinator times the transaction out): a failed transaction is aborted, and when even the
+ * abort fails the client's state is no longer known, so the next begin() starts a new client with the
+ * same transactional id, whose registration aborts whatever the old one left open.
+ */
+function wrapTransactionalProducer(
+  first: PlatformaticProducer,
+  create: () => Promise<PlatformaticProducer>,
+): TransactionalProducer {
+  let producer = first;
+  let broken = false;
+  const replace = async () => {
+    await producer.close().catch(() => {});
+    producer = await create();
+    broken = false;
+  };
   return {
     async begin() {
-      const transaction = await producer.beginTransaction();
+      if (broken) await replace();
+      let transaction: Awaited<ReturnType<PlatformaticProducer['beginTransaction']>>;
+      try {
+        transaction = await producer.beginTransaction();
+      } catch (err) {
+        broken = true;
+        throw err;
+      }
+      const failing = async <T>(step: () => Promise<T>): Promise<T> => {
+        try {
+          return await step();
+        } catch (err) {
+          broken = true;
+          throw err;
+        }
+      };
       return {
         async send(batches) {
           const messages = toMessages(batches);
           if (messages.length > 0) await transaction.send({ messages });
         },
-        async sendOffsets(consumer, offsets) {
+        async sendOffsets(consumer, offsets, generation) {
           const member = platformaticConsumers.get(consumer);
           if (!member) throw new Error('sendOffsets takes a consumer of this module');
-          await transaction.addConsumer(member);
-          const consumerMetadata = {
-            groupId: member.groupId,
-            generationId: member.generationId,
-            memberId: member.memberId ?? '',
-            coordinatorId: member.coordinatorId ?? (await member.findGroupCoordinator()),
-          };
-          for (const { topic, partition, offset } of offsets) {
-            // The client commits the offset after the message it is given: the one before the next.
-            await transaction.addOffset({
-              topic,
-              partition,
-              offset: BigInt(offset) - 1n,
-              metadata: { consumer: consumerMetadata },
-            } as unknown as Message);
-          }
+          await addOffsets(transaction, member, offsets, generation);
         },
-        commit: () => transaction.commit(),
-        abort: () => transaction.abort(),
+        commit: () => failing(() => transaction.commit()),
+        abort: () => failing(() => transaction.abort()),
       };
     },
     disconnect: () => producer.close(),
   };
+}
+
+/** Adds a group's offsets to a transaction, fenced by the member's generation (KIP-447). */
+async function addOffsets(
+  transaction: Awaited<ReturnType<PlatformaticProducer['beginTransaction']>>,
+  member: PlatformaticConsumer,
+  offsets: { topic: string; partition: number; offset: string | bigint }[],
+  generation?: GroupGeneration,
+): Promise<void> {
+  await transaction.addConsumer(member);
+  const consumerMetadata = {
+    groupId: member.groupId,
+    generationId: generation?.generationId ?? member.generationId,
+    memberId: generation?.memberId ?? member.memberId ?? '',
+    coordinatorId: member.coordinatorId ?? (await member.findGroupCoordinator()),
+  };
+  for (const { topic, partition, offset } of offsets) {
+    // The client commits the offset after the message it is given: the one before the next.
+    await transaction.addOffset({
+      topic,
+      partition,
+      offset: BigInt(offset) - 1n,
+      metadata: { consumer: consumerMetadata },
+    } as unknown as Message);
+  }
 }
 
 /**
@@ -928,7 +1016,12 @@ function wrapTransactionalProducer(producer: PlatformaticProducer): Transactiona
  */
 function wrapConsumer(
   consumer: PlatformaticConsumer,
-  settings: { log: Logger; maxBytesPerPartition: number; sessionTimeoutMs: number },
+  settings: {
+    log: Logger;
+    maxBytesPerPartition: number;
+    sessionTimeoutMs: number;
+    stableCommitted: CommittedOffsetsReader;
+  },
 ): Consumer {
   let topics: string[] = [];
   let fallbackMode: MessagesStreamFallbackModeValue = MessagesStreamFallbackModes.LATEST;
@@ -936,6 +1029,27 @@ function wrapConsumer(
   const crashListeners: ((error: Error) => void)[] = [];
   // The client emits 'error' when a rejoin failed for good; an 'error' without a listener would throw.
   consumer.on('error', (error: Error) => runner?.clientFailed(error));
+  const startRunner = async (
+    handler: (batch: RecordBatch) => Promise<unknown>,
+    options: BatchRunOptions,
+    transactions?: RunnerTransactions,
+  ): Promise<void> => {
+    if (runner) throw new Error('runBatches, runTransactions or run was already called on this consumer');
+    runner = createBatchRunner(consumer, {
+      topics,
+      fallbackMode,
+      log: settings.log,
+      maxBytesPerPartition: settings.maxBytesPerPartition,
+      sessionTimeoutMs: settings.sessionTimeoutMs,
+      handler,
+      options,
+      ...(transactions ? { transactions, committed: settings.stableCommitted } : {}),
+      crashed: (error) => {
+        for (const listener of crashListeners) listener(error);
+      },
+    });
+    await runner.start();
+  };
   const wrapped: Consumer = {
     async subscribe(subscribed, options = {}) {
       topics = subscribed;
@@ -948,22 +1062,9 @@ function wrapConsumer(
       wrapped.runBatches(async (batch) => {
         for (const record of batch.records) await handler(record);
       }),
-    async runBatches(handler, options = {}) {
-      if (runner) throw new Error('runBatches or run was already called on this consumer');
-      runner = createBatchRunner(consumer, {
-        topics,
-        fallbackMode,
-        log: settings.log,
-        maxBytesPerPartition: settings.maxBytesPerPartition,
-        sessionTimeoutMs: settings.sessionTimeoutMs,
-        handler,
-        options,
-        crashed: (error) => {
-          for (const listener of crashListeners) listener(error);
-        },
-      });
-      await runner.start();
-    },
+    runBatches: (handler, options = {}) => startRunner(handler, options),
+    runTransactions: (producer, handler, options = {}) =>
+      startRunner(handler, options, { producer, consumer: wrapped }),
     async disconnect() {
       await runner?.stop();
       // Leaves the group: its partitions go to the other members at once rather than after the session.
@@ -978,6 +1079,18 @@ function wrapConsumer(
   };
   platformaticConsumers.set(wrapped, consumer);
   return wrapped;
+}
+
+/** A group's committed offsets for the partitions given: by topic, indexed by partition. */
+type CommittedOffsetsReader = (
+  partitions: { topic: string; partitions: number[] }[],
+) => Promise<Map<string, bigint[]>>;
+
+/** What a runner of read-process-write transactions commits with. */
+interface RunnerTransactions {
+  producer: TransactionalProducer;
+  /** The consumer whose group the offsets are committed for. */
+  consumer: Consumer;
 }
 
 interface BatchRunner {
@@ -1043,6 +1156,10 @@ function createBatchRunner(
     sessionTimeoutMs: number;
     handler: (batch: RecordBatch) => Promise<unknown>;
     options: BatchRunOptions;
+    /** Read-process-write: the handler's output and the batch's offsets committed in one transaction. */
+    transactions?: RunnerTransactions;
+    /** Where the committed offsets are read at each (re)start; default: the consumer's own reading. */
+    committed?: CommittedOffsetsReader;
     crashed: (error: Error) => void;
   },
 ): BatchRunner {
@@ -1090,6 +1207,8 @@ function createBatchRunner(
   const keyOf = (topic: string, partition: number) => `${topic}:${partition}`;
   const sizeOf = (message: Message) => (message.value?.length ?? 0) + (message.key?.length ?? 0) + 64;
 
+  /** The group generation of the current stream's assignment (see openStream). */
+  let streamGeneration: GroupGeneration = { generationId: -1, memberId: '' };
   /** Between a rebalance's first sign and the join that ends it: nothing is committed (see commitNext). */
   let rebalancing = false;
   /** Commits go one at a time (see commitNext). */
@@ -1120,10 +1239,15 @@ function createBatchRunner(
     const askStart = joinsAsked !== joins;
     joinsAsked = joins;
     const assigned = (consumer.assignments ?? []).filter((a) => topics.includes(a.topic));
+    // Read with the assignment: the client may join a newer generation while this stream's batches
+    // are handled, and their transactions must carry the one the partitions were assigned in.
+    streamGeneration = { generationId: consumer.generationId, memberId: consumer.memberId ?? '' };
     const offsets: { topic: string; partition: number; offset: bigint }[] = [];
     const owned = new Set<string>();
     if (assigned.length > 0) {
-      const committed = await consumer.listCommittedOffsets({ topics: assigned });
+      const committed = context.committed
+        ? await context.committed(assigned)
+        : await consumer.listCommittedOffsets({ topics: assigned });
       for (const { topic, partitions } of assigned) {
         for (const partition of partitions) {
           const key = keyOf(topic, partition);
@@ -1138,6 +1262,9 @@ function createBatchRunner(
           const from = start !== undefined ? BigInt(start) : done > handled ? done : handled;
           // Omitted: the stream starts it at the earliest or latest offset (fallbackMode).
           if (from >= 0n) offsets.push({ topic, partition, offset: from });
+          // Committed (or handled) up to there: what commitSkipped may go past, a marker left after the
+          // last record by a process that stopped (killed mid-transaction: its abort marker) included.
+          if (start === undefined && from >= 0n) positions.set(key, from);
         }
       }
     }
@@ -1193,6 +1320,12 @@ function createBatchRunner(
           if (stream === current) reachEnds(current);
         }),
       );
+    } else if (commit && !context.transactions) {
+      current.on('fetch', () =>
+        setImmediate(() => {
+          if (stream === current) commitSkipped(current);
+        }),
+      );
     }
     // A join while this stream was being opened: its assignment may already be another.
     if (joins !== seenJoins) restart('rebalance', 0);
@@ -1230,6 +1363,24 @@ function createBatchRunner(
       if (queue.end === undefined || queue.ended) continue;
       const fetched = current.offsetsToFetch.get(keyOf(queue.topic, queue.partition));
       if (fetched !== undefined && fetched >= queue.end) markEnd(queue);
+    }
+  }
+
+  /**
+   * A topic written in transactions has offsets no record is handed over for (commit and abort markers,
+   * aborted records), the last of them after the last record: committed at the last record, the group
+   * would lag by one marker for good (lag alerts, autoscaling on lag). So once a partition this run
+   * handled is idle and the fetch position went past what was committed, the position is committed, as
+   * Java's consumer does: every offset before it was handed over and committed, or is no record.
+   */
+  function commitSkipped(current: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void {
+    if (current.readableLength > 0 || rebalancing || !accepting()) return;
+    for (const queue of queues.values()) {
+      if (queue.busy || queue.ready || queue.records.length > 0) continue;
+      const fetched = current.offsetsToFetch.get(keyOf(queue.topic, queue.partition));
+      const position = positions.get(keyOf(queue.topic, queue.partition));
+      if (fetched === undefined || position === undefined || fetched <= position) continue;
+      void track(queue, () => commitNext(queue, fetched, -1));
     }
   }
 
@@ -1308,8 +1459,14 @@ function createBatchRunner(
     const last = records.at(-1);
     if (!last) return;
     const { topic, partition } = queue;
+    let output: unknown;
     try {
-      await handler({ topic, partition, records: records.map(toIncomingRecord), heartbeat: async () => {} });
+      output = await handler({
+        topic,
+        partition,
+        records: records.map(toIncomingRecord),
+        heartbeat: async () => {},
+      });
     } catch (err) {
       log.warn(
         { err, topic, partition, offset: String(records[0]?.offset) },
@@ -1318,12 +1475,96 @@ function createBatchRunner(
       restart('failed batch', backoff(++failures));
       return;
     }
-    await commitNext(queue, last.offset + 1n, last.leaderEpoch);
+    await commitNext(queue, last.offset + 1n, last.leaderEpoch, output as TopicRecords[] | undefined);
   }
 
-  async function commitNext(queue: PartitionQueue, next: bigint, leaderEpoch: number): Promise<void> {
+  /**
+   * Transactions go one at a time (one producer), and the batches finished while one commits go
+   * together in the next: one transaction per batch would cost its round trips (begin, offsets,
+   * commit markers) for every batch of every partition.
+   */
+  const waitingTransactions: {
+    queue: PartitionQueue;
+    next: bigint;
+    output: TopicRecords[];
+    settle: (error: unknown) => void;
+  }[] = [];
+  let transacting = false;
+
+  function commitInTransaction(queue: PartitionQueue, next: bigint, output: TopicRecords[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      waitingTransactions.push({
+        queue,
+        next,
+        output,
+        settle: (error) => (error === undefined ? resolve() : reject(error)),
+      });
+      if (!transacting) void runTransactions();
+    });
+  }
+
+  async function runTransactions(): Promise<void> {
+    transacting = true;
+    while (waitingTransactions.length > 0) {
+      const together = waitingTransactions.splice(0);
+      let failure: unknown;
+      try {
+        await oneTransaction(together);
+      } catch (err) {
+        failure = err ?? new Error('the transaction failed');
+      }
+      for (const batch of together) batch.settle(failure);
+    }
+    transacting = false;
+  }
+
+  async function oneTransaction(
+    together: { queue: PartitionQueue; next: bigint; output: TopicRecords[] }[],
+  ): Promise<void> {
+    const { producer, consumer: member } = context.transactions as RunnerTransactions;
+    // A member between a rebalance's start and its join has a generation the coordinator will refuse.
+    if (rebalancing) throw new Error('a rebalance is under way');
+    const transaction = await producer.begin();
+    try {
+      await transaction.send(together.flatMap((batch) => batch.output));
+      await transaction.sendOffsets(
+        member,
+        together.map(({ queue, next }) => ({
+          topic: queue.topic,
+          partition: queue.partition,
+          offset: String(next),
+        })),
+        streamGeneration,
+      );
+      await transaction.commit();
+    } catch (err) {
+      // If even the abort fails, the producer starts over at the next begin (wrapTransactionalProducer).
+      await transaction.abort().catch(() => {});
+      throw err;
+    }
+  }
+
+  async function commitNext(
+    queue: PartitionQueue,
+    next: bigint,
+    leaderEpoch: number,
+    output: TopicRecords[] = [],
+  ): Promise<void> {
     const { topic, partition } = queue;
-    if (commit) {
+    if (context.transactions) {
+      try {
+        await commitInTransaction(queue, next, output);
+      } catch (err) {
+        // Aborted whole: nothing of the batch was written, so it must be handled again, by this member
+        // or by the partition's new owner (no `uncommitted` here: its output is gone with the abort).
+        log.warn(
+          { err, topic, partition, offset: String(next) },
+          'a transaction failed: its batches come again from the committed offsets',
+        );
+        restart('failed transaction', backoff(++failures));
+        return;
+      }
+    } else if (commit) {
       const offset: CommitOptionsPartition = { topic, partition, offset: next, leaderEpoch };
       try {
         // The client answers a commit refused for a rebalance by joining the group again and repeating

@@ -16,6 +16,8 @@ import {
   type KafkaClient,
   type ProducerCompression,
   type RecordBatch,
+  type TopicRecords,
+  type TransactionalProducer,
 } from './kafka.ts';
 import type { Logger } from './logger.ts';
 import {
@@ -267,12 +269,17 @@ export const consumerGroupProperties = {
   }),
 };
 
-/** A consumer group on `topics` from their beginning, handing batches to `handler`. */
+/**
+ * A consumer group on `topics` from their beginning, handing batches to `handler`: committed after it
+ * resolved, or, with `transactions`, read-process-write (the handler returns its records, written and
+ * committed with the batch's offsets in one transaction of that producer; see Consumer.runTransactions).
+ */
 export async function startGroupConsumer(options: {
   kafka: KafkaClient;
   groupId: string;
   topics: string[];
   handler: (batch: RecordBatch) => Promise<unknown>;
+  transactions?: TransactionalProducer;
   run?: BatchRunOptions;
   /** See KafkaClient.consumer. */
   maxBytesPerPartition?: number;
@@ -297,6 +304,13 @@ export async function startGroupConsumer(options: {
     options.onFatal?.(error);
   });
   await consumer.subscribe(options.topics, { fromBeginning: true });
-  await consumer.runBatches(options.handler, options.run);
+  if (options.transactions) {
+    const { commit: _ignored, ...run } = options.run ?? {};
+    await consumer.runTransactions(
+      options.transactions,
+      options.handler as (batch: RecordBatch) => Promise<TopicRecords[]>,
+      run,
+    );
+  } else await consumer.runBatches(options.handler, options.run);
   return { joined: () => joined, disconnect: () => consumer.disconnect() };
 }

@@ -110,6 +110,27 @@ test('a keyless record gets the same partition on every attempt, and keyless rec
  * wrote after the last record (a transaction's markers are written after its end returned), and a
  * marker is never handed over, so "the last offset was seen" may never come.
  */
+/**
+ * A group member in a process of its own (a helper that prints `joined` at each join), so a test can
+ * SIGKILL it: a member that dies without leaving. Killed when the test ends, if still running.
+ */
+function startMemberChild(t: TestContext, helper: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, [fileURLToPath(new URL(`../helpers/${helper}`, import.meta.url))], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  let joins = 0;
+  child.stdout.on('data', (chunk: Buffer) => {
+    joins += chunk.toString().split('joined').length - 1;
+  });
+  t.after(async () => {
+    child.kill('SIGKILL');
+    await exited;
+  });
+  return { child, exited, joins: () => joins };
+}
+
 async function readAll(
   t: TestContext,
   kafka: KafkaClient,
@@ -563,30 +584,14 @@ test('a member killed without leaving loses its partitions to the others within 
   const sendToBoth = (value: string) =>
     producer.send([{ topic, records: keys.map((key) => ({ key, value: Buffer.from(value) })) }]);
 
-  const child = spawn(
-    process.execPath,
-    [fileURLToPath(new URL('../helpers/group-member-child.ts', import.meta.url))],
-    {
-      env: {
-        PATH: process.env.PATH,
-        GROUP_MEMBER_BROKERS: testStack().brokers.join(','),
-        GROUP_MEMBER_GROUP_ID: groupId,
-        GROUP_MEMBER_TOPIC: topic,
-        GROUP_MEMBER_SESSION_TIMEOUT_MS: String(sessionTimeoutMs),
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  t.after(async () => {
-    child.kill('SIGKILL');
-    await exited;
+  const member = startMemberChild(t, 'group-member-child.ts', {
+    GROUP_MEMBER_BROKERS: testStack().brokers.join(','),
+    GROUP_MEMBER_GROUP_ID: groupId,
+    GROUP_MEMBER_TOPIC: topic,
+    GROUP_MEMBER_SESSION_TIMEOUT_MS: String(sessionTimeoutMs),
   });
-  let childJoins = 0;
-  child.stdout.on('data', (chunk: Buffer) => {
-    childJoins += chunk.toString().split('joined').length - 1;
-  });
-  await eventually('the first member joined', () => childJoins > 0);
+  const { child, exited } = member;
+  await eventually('the first member joined', () => member.joins() > 0);
 
   const consumer = await kafka.consumer({ groupId, sessionTimeoutMs });
   t.after(() => consumer.disconnect());
@@ -598,7 +603,7 @@ test('a member killed without leaving loses its partitions to the others within 
     values.push(...batch.records.map((record) => String(record.value)));
   });
   // Both members in the group, one partition each: this one handles the records of one partition only.
-  await eventually('the second member joined and the first rejoined', () => childJoins > 1);
+  await eventually('the second member joined and the first rejoined', () => member.joins() > 1);
   await sendToBoth('before');
   await eventually('this member handles its own partition', () => handled.size === 1);
   const mine = [...handled.keys()][0] as number;
@@ -733,4 +738,155 @@ test('a member that leaves cleanly under load: no record is handed out twice, in
   await eventually('every record handled', () => handled.size === sent);
   const twice = [...handled].filter(([, count]) => count > 1).map(([value]) => value);
   assert.deepEqual(twice, [], `${twice.length} of ${sent} records handed out twice`);
+});
+
+test('read-process-write in transactions: members SIGKILLed mid-batch and rebalances leave every input in the output once (read_committed)', async (t) => {
+  const kafka = testKafka(t);
+  const input = uniqueName('rpw-in');
+  const output = uniqueName('rpw-out');
+  const groupId = uniqueName('rpw-group');
+  await kafka.ensureTopics([
+    { topic: input, partitions: 3 },
+    { topic: output, partitions: 3 },
+  ]);
+  const producer = await kafka.producer();
+  t.after(() => producer.disconnect());
+  let sent = 0;
+  const sendMore = (count: number) => {
+    const records = Array.from({ length: count }, () => {
+      const value = `v${sent++}`;
+      return { key: value, value: Buffer.from(value) };
+    });
+    return producer.send([{ topic: input, records }]);
+  };
+
+  // A member of this process that stays: it takes the killed member's partitions and gives some back.
+  const transactional = await kafka.transactionalProducer({ transactionalId: uniqueName('rpw-tx') });
+  t.after(() => transactional.disconnect());
+  const member = await kafka.consumer({ groupId, sessionTimeoutMs: 6000 });
+  t.after(() => member.disconnect());
+  await member.subscribe([input], { fromBeginning: true });
+  await member.runTransactions(
+    transactional,
+    async (batch) => [
+      {
+        topic: output,
+        records: batch.records.map((r) => ({ key: r.key, value: Buffer.from(`copied ${r.value}`) })),
+      },
+    ],
+    { maxBatchRecords: 25 },
+  );
+
+  const startChild = () =>
+    startMemberChild(t, 'transactional-copier-child.ts', {
+      COPIER_BROKERS: testStack().brokers.join(','),
+      COPIER_GROUP_ID: groupId,
+      COPIER_INPUT: input,
+      COPIER_OUTPUT: output,
+    });
+
+  // Input keeps coming while a member of its own process is killed at seeded moments, three times.
+  let random = 0x2545f491;
+  const nextDelay = () => {
+    random = (random * 1103515245 + 12345) & 0x7fffffff;
+    return 150 + (random % 900);
+  };
+  const feeding = setInterval(() => void sendMore(10), 100);
+  t.after(() => clearInterval(feeding));
+  for (let kill = 0; kill < 3; kill++) {
+    const copier = startChild();
+    await eventually('the copier joined', () => copier.joins() > 0, 30_000);
+    await new Promise((resolve) => setTimeout(resolve, nextDelay()));
+    copier.child.kill('SIGKILL');
+    await copier.exited;
+  }
+  clearInterval(feeding);
+  await sendMore(20);
+
+  // Everything copied once the group committed up to the end of every input partition.
+  const ends = await kafka.endOffsets(input);
+  await eventually(
+    'the group committed to the end of the input',
+    async () => {
+      const committed = await kafka.committedOffsets(groupId, input);
+      return [...ends].every(([partition, end]) => committed.get(partition) === end);
+    },
+    180_000,
+  );
+  const read = await readAll(t, kafka, output, true, sent);
+  // A moment more: a copy written twice would arrive after the first `sent` records.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const copied = read.map((r) => String(r.value));
+  const counts = new Map<string, number>();
+  for (const value of copied) counts.set(value, (counts.get(value) ?? 0) + 1);
+  const twice = [...counts].filter(([, n]) => n > 1).map(([value]) => value);
+  const missing = Array.from({ length: sent }, (_, i) => `copied v${i}`).filter((v) => !counts.has(v));
+  assert.deepEqual({ twice, missing }, { twice: [], missing: [] });
+  assert.equal(copied.length, sent);
+});
+
+test('a group reading a topic written in transactions commits past the last commit marker: no lag left', async (t) => {
+  // What broke: the group committed the offset after its last record, and the commit marker after it
+  // stayed one record of lag for good on every partition (lag alerts, autoscaling on lag).
+  const kafka = testKafka(t);
+  const topic = uniqueName('markers');
+  const groupId = uniqueName('markers-group');
+  await kafka.ensureTopics([{ topic, partitions: 1 }]);
+  const producer = await kafka.transactionalProducer({ transactionalId: uniqueName('markers-tx') });
+  t.after(() => producer.disconnect());
+  for (const value of ['a', 'b', 'c']) {
+    const transaction = await producer.begin();
+    await transaction.send([{ topic, records: [{ key: value, value: Buffer.from(value) }] }]);
+    await transaction.commit();
+  }
+  const consumer = await kafka.consumer({ groupId });
+  t.after(() => consumer.disconnect());
+  await consumer.subscribe([topic], { fromBeginning: true });
+  const handled: string[] = [];
+  await consumer.runBatches(async (batch) => {
+    handled.push(...batch.records.map((r) => String(r.value)));
+  });
+  await eventually('the three records handled', () => handled.length === 3);
+  const [end] = [...(await kafka.endOffsets(topic)).values()];
+  assert.equal(end, '6', 'three records and their three commit markers');
+  await eventually('the group committed the end, markers included', async () => {
+    return (await kafka.committedOffsets(groupId, topic)).get(0) === '6';
+  });
+  assert.deepEqual(handled, ['a', 'b', 'c']);
+});
+
+test('read_committed: an aborted transaction whose abort marker comes in a later fetch is never handed over', async (t) => {
+  // What broke: @platformatic/kafka filtered an aborted transaction only when its abort marker was in
+  // the same fetch answer ("open ranges ... ignored for safety"); a fetch cut by its byte limit between
+  // the aborted records and their marker handed them over, and a transaction aborted after a crash
+  // showed up twice in the normalized topic.
+  const kafka = testKafka(t);
+  const topic = uniqueName('aborted-split');
+  await kafka.ensureTopics([{ topic, partitions: 1 }]);
+  const producer = await kafka.transactionalProducer({ transactionalId: uniqueName('aborted-split-tx') });
+  t.after(() => producer.disconnect());
+  const big = (label: string) => Buffer.from(`${label}:${'.'.repeat(4000)}`);
+  for (const [label, commit] of [
+    ['committed-1', true],
+    ['aborted-1', false],
+    ['aborted-2', false],
+    ['committed-2', true],
+  ] as const) {
+    const transaction = await producer.begin();
+    await transaction.send([{ topic, records: [{ key: label, value: big(label) }] }]);
+    await (commit ? transaction.commit() : transaction.abort());
+  }
+  // Each fetch brings about one batch: the aborted records and their markers come in separate answers.
+  const consumer = await kafka.consumer({
+    groupId: uniqueName('aborted-split-group'),
+    maxBytesPerPartition: 1024,
+  });
+  t.after(() => consumer.disconnect());
+  await consumer.subscribe([topic], { fromBeginning: true });
+  const seen: string[] = [];
+  await consumer.runBatches(async (batch) => {
+    seen.push(...batch.records.map((r) => String(r.value).split(':')[0] as string));
+  });
+  await eventually('the last committed record', () => seen.includes('committed-2'));
+  assert.deepEqual(seen, ['committed-1', 'committed-2']);
 });

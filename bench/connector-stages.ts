@@ -14,7 +14,12 @@
 import { Buffer } from 'node:buffer';
 import { parseArgs } from 'node:util';
 import avro from 'avsc';
-import { defaultMappingOptions, mapMailjetEvent, type SegmentTrack } from '../connector/segment-mapping.ts';
+import {
+  defaultMappingOptions,
+  mapMailjetEvent,
+  type SegmentTrack,
+  segmentTrackOf,
+} from '../connector/segment-mapping.ts';
 import { createAvroSerializer } from '../core/schema-registry.ts';
 import { rawEventValue } from '../ingress/event-publisher.ts';
 import { readWebhookBody } from '../ingress/webhook-body.ts';
@@ -67,15 +72,24 @@ const stages: [string, () => void][] = [
     },
   ],
   [
-    'mapping (parse, identity, messageId, objects)',
+    'mapping (parse, identity, messageId, normalized record)',
     () => {
-      tracks.length = 0;
       normalized.length = 0;
       for (const raw of decoded) {
         const result = mapMailjetEvent(raw, defaultMappingOptions, { knownUserId: undefined });
         if (!result.ok) throw new Error(result.message);
-        tracks.push(result.track);
         normalized.push(result.normalized);
+      }
+    },
+  ],
+  [
+    'Segment call of the normalized record',
+    () => {
+      tracks.length = 0;
+      for (const record of normalized) {
+        const result = segmentTrackOf(record);
+        if (!result.ok) throw new Error(result.message);
+        tracks.push(result.track);
       }
     },
   ],

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import closeWithGrace from 'close-with-grace';
 import { loadConnectorConfig } from '../connector/config.ts';
-import { startConnector } from '../connector/server.ts';
+import { type ConnectorStage, connectorStages, startConnector } from '../connector/server.ts';
 import { loadConfig } from '../core/config.ts';
 import { ConnectorError } from '../core/errors.ts';
 import { limitHeapGrowth } from '../core/heap-growth.ts';
@@ -46,7 +46,12 @@ Commands:
                Kafka and registry keep their data in LOCAL_STACK_DATA_DIR (default .data/) across
                restarts. \`start --fresh\` empties that folder first.
   ingress      The webhook ingress alone, against KAFKA_BROKERS and SCHEMA_REGISTRY_URL.
-  connector    The Segment connector alone, against KAFKA_BROKERS, SCHEMA_REGISTRY_URL, SEGMENT_WRITE_KEY.
+  connector    The connector alone, both its stages, against KAFKA_BROKERS, SCHEMA_REGISTRY_URL and
+               SEGMENT_WRITE_KEY.
+  normalizer   The connector's first stage alone: raw topic → normalized and dead-letter topics, exactly
+               once; against KAFKA_BROKERS and SCHEMA_REGISTRY_URL.
+  segment-sink The connector's second stage alone: normalized topic → Segment; against KAFKA_BROKERS,
+               SCHEMA_REGISTRY_URL and SEGMENT_WRITE_KEY.
   destination  The Mailjet destination alone (identify intake + contact worker), against KAFKA_BROKERS,
                SCHEMA_REGISTRY_URL, MAILJET_API_KEY and MAILJET_API_SECRET.
   replay       Re-run a time range of the raw topic (or re-drive dead letters) through the connector;
@@ -262,15 +267,17 @@ async function ingressOnly(): Promise<void> {
   stops.push(() => ingress.shutdown());
 }
 
-async function connectorOnly(): Promise<void> {
+/** The `connector` command (both stages), or one stage alone (`normalizer`, `segment-sink`). */
+async function connectorOnly(command: string, stages: readonly ConnectorStage[]): Promise<void> {
   const { LOG_LEVEL } = loadConfig(logConfigSchema);
-  const cluster = requireCluster('connector');
+  const cluster = requireCluster(command);
   const topics = loadTopicConfig();
   const config = loadConnectorConfig();
-  if (config.SEGMENT_WRITE_KEY === undefined) {
+  const delivering = stages.includes('segment-sink');
+  if (delivering && config.SEGMENT_WRITE_KEY === undefined) {
     throw new ConnectorError(
       'CONFIG_INVALID',
-      'The connector command needs SEGMENT_WRITE_KEY (use `start` for a local Segment server).',
+      `The ${command} command needs SEGMENT_WRITE_KEY (use \`start\` for a local Segment server).`,
     );
   }
   const logger = createLogger({ level: LOG_LEVEL });
@@ -280,7 +287,10 @@ async function connectorOnly(): Promise<void> {
     config,
     topics,
     ...cluster,
-    segment: { endpoint: config.SEGMENT_ENDPOINT, writeKey: config.SEGMENT_WRITE_KEY },
+    stages,
+    ...(delivering && config.SEGMENT_WRITE_KEY !== undefined
+      ? { segment: { endpoint: config.SEGMENT_ENDPOINT, writeKey: config.SEGMENT_WRITE_KEY } }
+      : {}),
     logger,
     onFatal: stopOnFatal,
   });
@@ -377,7 +387,11 @@ async function main(argv: string[]): Promise<void> {
     case 'ingress':
       return ingressOnly();
     case 'connector':
-      return connectorOnly();
+      return connectorOnly(command, connectorStages);
+    case 'normalizer':
+      return connectorOnly(command, ['normalizer']);
+    case 'segment-sink':
+      return connectorOnly(command, ['segment-sink']);
     case 'destination':
       return destinationOnly();
     case 'replay':

@@ -63,7 +63,8 @@ export const connectorConfigSchema = Type.Object(
     CONNECTOR_GROUP_ID: Type.String({
       minLength: 1,
       default: 'mailjet-connector',
-      description: 'Kafka consumer group of the connector; instances with the same id share the partitions.',
+      description:
+        'Kafka consumer group of the normalizer stage on the raw topic (the connector\'s before it had two stages, so an upgrade goes on from its offsets); the Segment sink\'s group on the normalized topic is this id + "-segment". Instances with the same id share the partitions.',
     }),
     ...consumerGroupProperties,
     CONNECTOR_PARTITIONS_CONCURRENTLY: Type.Integer({
@@ -108,6 +109,11 @@ export function segmentSinkOptionsOf(
     requestTimeoutMs: config.SEGMENT_REQUEST_TIMEOUT_MS,
     retry: { maxDelayMs: config.SEGMENT_RETRY_MAX_DELAY_MS },
   };
+}
+
+/** The Segment sink stage's consumer group on the normalized topic. */
+export function segmentSinkGroupId(config: ConnectorConfig): string {
+  return `${config.CONNECTOR_GROUP_ID}-segment`;
 }
 
 export function mappingOptionsOf(config: ConnectorConfig): MappingOptions {

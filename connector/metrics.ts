@@ -10,7 +10,7 @@ export function createConnectorMetrics(options: { defaultMetrics?: boolean } = {
     registry,
     records: new Counter({
       name: 'mailjet_connector_records_total',
-      help: 'Raw records handled (committed), by outcome: delivered or dead_lettered.',
+      help: 'Normalized records the Segment sink handled, by outcome: delivered (Segment took it) or dead_lettered (Segment refused it, or it could not be read).',
       labelNames: ['outcome'] as const,
       registers,
     }),
@@ -34,7 +34,7 @@ export function createConnectorMetrics(options: { defaultMetrics?: boolean } = {
     }),
     normalized: new Counter({
       name: 'mailjet_connector_normalized_total',
-      help: 'Records written to the normalized topic.',
+      help: 'Records the normalizer wrote to the normalized topic (counted when handed to the transaction; an aborted one is counted again when retried).',
       registers,
     }),
     deadLettered: new Counter({
@@ -45,7 +45,7 @@ export function createConnectorMetrics(options: { defaultMetrics?: boolean } = {
     }),
     batchSeconds: new Histogram({
       name: 'mailjet_connector_batch_seconds',
-      help: 'Time to handle one fetched batch: decode, map, Segment, normalized topic, commit.',
+      help: 'Time to handle one fetched batch, either stage: decode and map (normalizer), or Segment and dead letters (Segment sink).',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     }),

@@ -1,6 +1,8 @@
 /**
- * The Mailjet → Segment mapping: one raw Mailjet event becomes one Segment `track` call (Segment's Email
- * spec, with the event names of Segment's own Mailjet source) and one normalized record for other teams.
+ * The Mailjet → Segment mapping, in two pure steps: the normalizer maps one raw Mailjet event to one
+ * normalized record for other teams (mapMailjetEvent), and the Segment sink builds the `track` call
+ * (Segment's Email spec, with the event names of Segment's own Mailjet source) from that record alone
+ * (segmentTrackOf), so the normalized record holds everything the call needs.
  * Pure: no I/O, no clock; everything comes from the raw record, the options and the caller's identity
  * lookup, so the same input always maps to the same output (and the same messageId).
  *
@@ -98,7 +100,7 @@ export interface SegmentTrack {
 }
 
 export type MappingResult =
-  | { ok: true; track: SegmentTrack; normalized: MailjetEventNormalized }
+  | { ok: true; normalized: MailjetEventNormalized }
   | { ok: false; code: ErrorCode; message: string };
 
 type FieldKind = 'text' | 'id' | 'flag';
@@ -142,7 +144,7 @@ interface ReadEvent {
   extra: Record<string, LosslessJson>;
 }
 
-function fail(message: string): MappingResult {
+function fail(message: string): { ok: false; code: ErrorCode; message: string } {
   return { ok: false, code: 'UNMAPPABLE_EVENT', message };
 }
 
@@ -316,44 +318,6 @@ export function mapMailjetEvent(
     listId: fields.mj_list_id,
     source: fields.source,
   });
-  const hasExtra = extra !== noExtra;
-
-  const track: SegmentTrack = defined({
-    type: 'track',
-    event,
-    userId: who.userId,
-    anonymousId: who.anonymousId,
-    messageId,
-    timestamp: isoTimeOfSeconds(raw.time),
-    properties: defined<EmailProperties>({
-      email_id: mailjetMessageId ?? fields.Message_GUID,
-      campaign_id: fields.mj_campaign_id,
-      campaign_name: fields.customcampaign,
-      link_url: fields.url,
-      list_id: fields.mj_list_id,
-      message_id: mailjetMessageId,
-      message_guid: fields.Message_GUID,
-      contact_id: fields.mj_contact_id,
-      custom_id: fields.CustomID,
-      payload: fields.Payload,
-      hard_bounce: fields.hard_bounce,
-      blocked: fields.blocked,
-      error_related_to: fields.error_related_to,
-      error: fields.error,
-      comment: fields.comment,
-      smtp_reply: fields.smtp_reply,
-      source: fields.source,
-      geo: fields.geo,
-      mailjet_event: type,
-      mailjet_extra: hasExtra ? extra : undefined,
-    }),
-    context: defined({
-      traits: fields.email === undefined ? undefined : { email: fields.email },
-      ip: fields.ip,
-      userAgent: fields.agent,
-    }),
-  });
-
   const normalized: MailjetEventNormalized = {
     message_id: messageId,
     event_type: type,
@@ -381,8 +345,67 @@ export function mapMailjetEvent(
     error: fields.error ?? null,
     comment: fields.comment ?? null,
     spam_source: fields.source ?? null,
-    extra_json: JSON.stringify(extra),
+    extra_json: extra === noExtra ? '{}' : JSON.stringify(extra),
     received_at: raw.received_at,
   };
-  return { ok: true, track, normalized };
+  return { ok: true, normalized };
+}
+
+export type TrackResult = { ok: true; track: SegmentTrack } | { ok: false; code: ErrorCode; message: string };
+
+/**
+ * The Segment track call of a normalized record, from the record alone (the Segment sink reads the
+ * normalized topic, not the raw one): its identity and messageId as the normalizer resolved them, and
+ * every Mailjet field under its Segment Email spec name. A record this version cannot have written (an
+ * unknown event type, extra_json not an object) is refused rather than guessed at.
+ */
+export function segmentTrackOf(normalized: MailjetEventNormalized): TrackResult {
+  const type = normalized.event_type;
+  if (!isMailjetEventType(type))
+    return fail(`Unknown Mailjet event type ${quoteForReason(type)} in the normalized record.`);
+  let extra: unknown;
+  try {
+    extra = normalized.extra_json === '{}' ? noExtra : parseLosslessJson(normalized.extra_json);
+  } catch (err) {
+    return fail(`extra_json of the normalized record is not JSON: ${(err as Error).message}`);
+  }
+  if (!isJsonObject(extra)) return fail('extra_json of the normalized record is not a JSON object.');
+  const email = normalized.email ?? undefined;
+  const mailjetMessageId = normalized.mailjet_message_id ?? undefined;
+  const track: SegmentTrack = defined({
+    type: 'track',
+    event: normalized.event_name,
+    userId: normalized.user_id ?? undefined,
+    anonymousId: normalized.user_id === null ? (normalized.anonymous_id ?? undefined) : undefined,
+    messageId: normalized.message_id,
+    timestamp: isoTimeOfSeconds(Math.floor(normalized.occurred_at / 1000)),
+    properties: defined<EmailProperties>({
+      email_id: mailjetMessageId ?? normalized.message_guid ?? undefined,
+      campaign_id: normalized.campaign_id ?? undefined,
+      campaign_name: normalized.campaign_name ?? undefined,
+      link_url: normalized.link_url ?? undefined,
+      list_id: normalized.list_id ?? undefined,
+      message_id: mailjetMessageId,
+      message_guid: normalized.message_guid ?? undefined,
+      contact_id: normalized.contact_id ?? undefined,
+      custom_id: normalized.custom_id ?? undefined,
+      payload: normalized.payload ?? undefined,
+      hard_bounce: normalized.hard_bounce ?? undefined,
+      blocked: normalized.blocked ?? undefined,
+      error_related_to: normalized.error_related_to ?? undefined,
+      error: normalized.error ?? undefined,
+      comment: normalized.comment ?? undefined,
+      smtp_reply: normalized.smtp_reply ?? undefined,
+      source: normalized.spam_source ?? undefined,
+      geo: normalized.geo ?? undefined,
+      mailjet_event: type,
+      mailjet_extra: extra === noExtra ? undefined : (extra as Record<string, LosslessJson>),
+    }),
+    context: defined({
+      traits: email === undefined ? undefined : { email },
+      ip: normalized.ip ?? undefined,
+      userAgent: normalized.user_agent ?? undefined,
+    }),
+  });
+  return { ok: true, track };
 }

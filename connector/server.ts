@@ -1,15 +1,24 @@
 /**
- * The connector process: what it reads (the raw topic, the identity topic, the schema registry), what it
- * writes (Segment, the normalized and dead-letter topics), in which order it starts (topics, identity
- * view, health server, the normalized schema (waiting for the registry), then, once the view read the
- * identity topic, the raw consumer), and
- * in which order it stops: stop fetching → finish the batches in flight (Segment, topics) → commit → flush → disconnect.
+ * The connector process: its two stages, each its own consumer group, together (the `connector`
+ * command, `start`) or one per process (`normalizer`, `segment-sink`):
+ * - the normalizer reads the raw topic (and the identity topic, for userIds) and writes the normalized
+ *   and dead-letter topics, each batch with its offsets in one Kafka transaction: exactly once for
+ *   read_committed readers, and never waiting on Segment;
+ * - the Segment sink reads the normalized topic (read_committed) and delivers its track calls to
+ *   Segment, dead-lettering what Segment refuses, then commits: at least once, effectively once in
+ *   Segment thanks to the deterministic messageIds.
+ * Start order: topics, identity view (normalizer), health server, schemas (waiting for the registry),
+ * then each stage's consumer (the normalizer's once the view read the identity topic). Stop order: stop
+ * fetching → finish the batches in flight (transactions, Segment) → commit → flush → disconnect.
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createBatchingProducer } from '../core/batching-producer.ts';
 import { consumerLagGauge } from '../core/consumer-lag.ts';
 import { readinessOf } from '../core/http-answers.ts';
 import { listenOn } from '../core/http-listen.ts';
+import type { Producer, TransactionalProducer } from '../core/kafka.ts';
 import {
   type ClusterDependencies,
   createFatalLatch,
@@ -20,23 +29,35 @@ import {
 } from '../core/service-clients.ts';
 import { ensureTopics, type TopicConfig } from '../core/topics.ts';
 import {
+  type MailjetEventNormalized,
   type MailjetEventRaw,
   mailjetEventNormalizedSchema,
   mailjetEventRawSchema,
   valueSubject,
 } from '../schemas/index.ts';
 import { buildConnectorApp } from './app.ts';
-import { createBatchHandler } from './batch-handler.ts';
-import { type ConnectorConfig, mappingOptionsOf, segmentSinkOptionsOf } from './config.ts';
-import { startIdentityView } from './identity-view.ts';
+import {
+  type ConnectorConfig,
+  mappingOptionsOf,
+  segmentSinkGroupId,
+  segmentSinkOptionsOf,
+} from './config.ts';
+import { type IdentityView, startIdentityView } from './identity-view.ts';
 import { createConnectorMetrics } from './metrics.ts';
+import { createNormalizerHandler } from './normalizer.ts';
+import { createSegmentDeliveryHandler } from './segment-delivery.ts';
 import { createSegmentSink } from './segment-sink.ts';
+
+export const connectorStages = ['normalizer', 'segment-sink'] as const;
+export type ConnectorStage = (typeof connectorStages)[number];
 
 export interface ConnectorDependencies extends ClusterDependencies {
   config: ConnectorConfig;
   topics: TopicConfig;
-  /** Required here; `start` fills it with the local Segment server's key when none is configured. */
-  segment: { endpoint: string; writeKey: string };
+  /** The stages this process runs; default both. */
+  stages?: readonly ConnectorStage[];
+  /** Required when the Segment sink runs; `start` fills it with the local Segment server's key. */
+  segment?: { endpoint: string; writeKey: string };
   /** Called when the connector cannot go on (e.g. Segment refuses the write key); the process should stop. */
   onFatal?: (error: Error) => void;
 }
@@ -50,6 +71,10 @@ export interface RunningConnector {
 
 export async function startConnector(deps: ConnectorDependencies): Promise<RunningConnector> {
   const { config, topics, logger } = deps;
+  const stages = new Set(deps.stages ?? connectorStages);
+  const normalizing = stages.has('normalizer');
+  const delivering = stages.has('segment-sink');
+  if (delivering && !deps.segment) throw new Error('the Segment sink stage needs deps.segment');
   const log = logger.child({ component: 'connector' });
   const clients = openServiceClients(deps, 'mailjet-connector');
   const { kafka, registry, probe } = clients;
@@ -59,51 +84,47 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
     kafka,
     topics,
     [topics.RAW_TOPIC, topics.NORMALIZED_TOPIC, topics.DEAD_LETTER_TOPIC],
-    [topics.IDENTITY_TOPIC],
+    normalizing ? [topics.IDENTITY_TOPIC] : [],
     log,
   );
-  const identities = await startIdentityView({
-    kafka,
-    topic: topics.IDENTITY_TOPIC,
-    groupPrefix: config.CONNECTOR_GROUP_ID,
-    maxEntries: config.IDENTITY_VIEW_MAX_ENTRIES,
-    logger: log,
-  });
-  const producer = await kafka.producer({ idempotent: true });
-  const batching = createBatchingProducer(producer);
-  const sink = createSegmentSink({
-    ...segmentSinkOptionsOf(config, deps.segment),
-    logger: log,
-    onRequest: (status, _events, seconds) => {
-      metrics.segmentRequests.inc({ status: String(status) });
-      metrics.segmentSeconds.observe(seconds);
-    },
-  });
+  const identities: IdentityView | undefined = normalizing
+    ? await startIdentityView({
+        kafka,
+        topic: topics.IDENTITY_TOPIC,
+        groupPrefix: config.CONNECTOR_GROUP_ID,
+        maxEntries: config.IDENTITY_VIEW_MAX_ENTRIES,
+        logger: log,
+      })
+    : undefined;
 
   const abort = new AbortController();
   const fatal = createFatalLatch(log, deps.onFatal);
+  const consumers: { normalizer?: GroupConsumer; segmentSink?: GroupConsumer } = {};
+  let transactional: TransactionalProducer | undefined;
+  let producer: Producer | undefined;
   // The health server first: while the identity view reads the table (minutes for a large one) the
   // process answers, live and not ready (check `identities`).
-  let consumer: GroupConsumer | undefined;
   const app = buildConnectorApp({
     metrics,
     logger,
-    onScrape: () => metrics.identities.set(identities.size()),
-    readiness: async () => {
-      return readinessOf({
+    ...(identities ? { onScrape: () => metrics.identities.set(identities.size()) } : {}),
+    readiness: async () =>
+      readinessOf({
         ...(await probe.check()),
-        identities: identities.caughtUp(),
-        consumerGroup: consumer?.joined() ?? false,
+        ...(identities ? { identities: identities.caughtUp() } : {}),
+        ...(normalizing ? { normalizerGroup: consumers.normalizer?.joined() ?? false } : {}),
+        ...(delivering ? { segmentSinkGroup: consumers.segmentSink?.joined() ?? false } : {}),
         // False once a part stopped for good (a refused Segment write key, a crashed consumer).
         running: !fatal.happened(),
-      });
-    },
+      }),
   });
   const closeAll = async () => {
     await Promise.allSettled([
-      consumer?.disconnect(),
-      identities.close(),
-      producer.disconnect(),
+      consumers.normalizer?.disconnect(),
+      consumers.segmentSink?.disconnect(),
+      identities?.close(),
+      transactional?.disconnect(),
+      producer?.disconnect(),
       clients.close(),
       app.close(),
     ]);
@@ -118,56 +139,110 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
     throw err;
   });
 
+  producer = await kafka.producer({ idempotent: true });
+  const batching = createBatchingProducer(producer);
   try {
-    // Once the health server answers: started during a registry outage, the connector is live and not
-    // ready, and waits for the registry (a record cannot be written without the normalized schema's id).
-    const normalizedSerializer = await registerValueSchemaWhenReachable(
-      registry,
-      valueSubject(topics.NORMALIZED_TOPIC),
-      mailjetEventNormalizedSchema,
-      { log },
-    );
-    const handler = createBatchHandler({
-      decode: registry.decoder<MailjetEventRaw>(mailjetEventRawSchema),
-      mapping: mappingOptionsOf(config),
-      userIdOf: (email) => identities.userIdOf(email),
-      sink,
-      producer: batching,
-      normalizedSerializer,
-      normalizedTopic: topics.NORMALIZED_TOPIC,
-      deadLetterTopic: topics.DEAD_LETTER_TOPIC,
-      metrics,
-      logger: log,
-      signal: abort.signal,
-      onFatal: fatal.report,
-    });
-    // No raw record is fetched before the view holds every identity the topic had at start.
-    await identities.ready;
-    consumer = await startGroupConsumer({
-      kafka,
-      groupId: config.CONNECTOR_GROUP_ID,
-      topics: [topics.RAW_TOPIC],
-      handler,
-      run: { partitionsConcurrently: config.CONNECTOR_PARTITIONS_CONCURRENTLY },
-      sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
-      log,
-      // Through the latch: readiness and the shutdown's verdict must know the consumer is gone.
-      onFatal: fatal.report,
-    });
+    if (delivering && deps.segment) {
+      const sink = createSegmentSink({
+        ...segmentSinkOptionsOf(config, deps.segment),
+        logger: log,
+        onRequest: (status, _events, seconds) => {
+          metrics.segmentRequests.inc({ status: String(status) });
+          metrics.segmentSeconds.observe(seconds);
+        },
+      });
+      consumers.segmentSink = await startGroupConsumer({
+        kafka,
+        groupId: segmentSinkGroupId(config),
+        topics: [topics.NORMALIZED_TOPIC],
+        handler: createSegmentDeliveryHandler({
+          decode: registry.decoder<MailjetEventNormalized>(mailjetEventNormalizedSchema),
+          sink,
+          producer: batching,
+          deadLetterTopic: topics.DEAD_LETTER_TOPIC,
+          metrics,
+          logger: log.child({ stage: 'segment-sink' }),
+          signal: abort.signal,
+          onFatal: fatal.report,
+        }),
+        run: { partitionsConcurrently: config.CONNECTOR_PARTITIONS_CONCURRENTLY },
+        sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+        log,
+        onFatal: fatal.report,
+      });
+    }
+    if (normalizing && identities) {
+      // Once the health server answers: started during a registry outage, the connector is live and
+      // not ready, and waits for the registry (a record cannot be written without the schema's id).
+      const normalizedSerializer = await registerValueSchemaWhenReachable(
+        registry,
+        valueSubject(topics.NORMALIZED_TOPIC),
+        mailjetEventNormalizedSchema,
+        { log },
+      );
+      // A new id per process, as a pod's name is new per start: the group's generation fences a
+      // member that lost its partitions (KIP-447), and what a killed process left open the
+      // coordinator aborts after the transaction timeout.
+      transactional = await kafka.transactionalProducer({
+        transactionalId: `${config.CONNECTOR_GROUP_ID}-${hostname()}-${randomUUID()}`,
+      });
+      const handler = createNormalizerHandler({
+        decode: registry.decoder<MailjetEventRaw>(mailjetEventRawSchema),
+        mapping: mappingOptionsOf(config),
+        userIdOf: (email) => identities.userIdOf(email),
+        encode: (value) => normalizedSerializer.encode(value),
+        normalizedTopic: topics.NORMALIZED_TOPIC,
+        deadLetterTopic: topics.DEAD_LETTER_TOPIC,
+        metrics,
+        logger: log.child({ stage: 'normalizer' }),
+      });
+      // No raw record is fetched before the view holds every identity the topic had at start.
+      await identities.ready;
+      consumers.normalizer = await startGroupConsumer({
+        kafka,
+        groupId: config.CONNECTOR_GROUP_ID,
+        topics: [topics.RAW_TOPIC],
+        handler,
+        transactions: transactional,
+        run: { partitionsConcurrently: config.CONNECTOR_PARTITIONS_CONCURRENTLY },
+        sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+        log,
+        // Through the latch: readiness and the shutdown's verdict must know the consumer is gone.
+        onFatal: fatal.report,
+      });
+    }
   } catch (err) {
     await closeAll();
     throw err;
   }
-  consumerLagGauge({
-    name: 'mailjet_connector_lag_records',
-    registry: metrics.registry,
-    kafka,
-    groupId: config.CONNECTOR_GROUP_ID,
-    topic: topics.RAW_TOPIC,
-    logger: log,
-  });
+  if (normalizing) {
+    consumerLagGauge({
+      name: 'mailjet_connector_lag_records',
+      registry: metrics.registry,
+      kafka,
+      groupId: config.CONNECTOR_GROUP_ID,
+      topic: topics.RAW_TOPIC,
+      logger: log,
+    });
+  }
+  if (delivering) {
+    consumerLagGauge({
+      name: 'mailjet_connector_segment_lag_records',
+      registry: metrics.registry,
+      kafka,
+      groupId: segmentSinkGroupId(config),
+      topic: topics.NORMALIZED_TOPIC,
+      logger: log,
+    });
+  }
   log.info(
-    { port, group: config.CONNECTOR_GROUP_ID, rawTopic: topics.RAW_TOPIC, segment: deps.segment.endpoint },
+    {
+      port,
+      stages: [...stages],
+      group: config.CONNECTOR_GROUP_ID,
+      rawTopic: topics.RAW_TOPIC,
+      ...(delivering ? { segment: deps.segment?.endpoint } : {}),
+    },
     'connector running',
   );
 
@@ -183,13 +258,16 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
           config.CONNECTOR_SHUTDOWN_TIMEOUT_MS,
         );
         timer.unref();
+        const disconnect = (consumer: GroupConsumer | undefined) =>
+          consumer?.disconnect().catch((err: unknown) => log.error({ err }, 'consumer disconnect failed'));
         await Promise.all([
-          consumer?.disconnect().catch((err: unknown) => log.error({ err }, 'consumer disconnect failed')),
-          identities.close().catch((err: unknown) => log.warn({ err }, 'identity view disconnect failed')),
+          disconnect(consumers.normalizer),
+          disconnect(consumers.segmentSink),
+          identities?.close().catch((err: unknown) => log.warn({ err }, 'identity view disconnect failed')),
         ]);
         await Promise.race([batching.drain(), sleep(1000, undefined, { ref: false })]);
         clearTimeout(timer);
-        await Promise.allSettled([identities.close(), producer.disconnect(), clients.close(), app.close()]);
+        await closeAll();
         const clean = !abort.signal.aborted && !fatal.happened();
         if (clean) log.info('connector stopped');
         else

@@ -7,8 +7,8 @@
  * Calls without an email are skipped: Mailjet contacts are keyed by email.
  */
 import type { BatchingProducer } from '../core/batching-producer.ts';
-import { deadLetterRecord } from '../core/dead-letter.ts';
-import { ConnectorError, type ErrorCode, firstLine, isRetriable } from '../core/errors.ts';
+import { consumedDeadLetter, decodeRecords } from '../core/consumed-records.ts';
+import { ConnectorError, type ErrorCode, firstLine } from '../core/errors.ts';
 import type { IncomingRecord, OutgoingRecord, RecordBatch } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
 import type { SegmentIdentify } from '../schemas/index.ts';
@@ -44,36 +44,16 @@ export function createWorkerHandler(options: WorkerOptions): (batch: RecordBatch
     const deadLetters: OutgoingRecord[] = [];
     const deadLetter = (record: IncomingRecord, code: ErrorCode, message: string) => {
       log.warn({ offset: record.offset, code }, `dead-lettered: ${message}`);
-      deadLetters.push(
-        deadLetterRecord({
-          stage: 'mailjet',
-          code,
-          message,
-          value: record.value ?? Buffer.alloc(0),
-          key: record.key,
-          origin: { topic: record.topic, partition: record.partition, offset: record.offset },
-          failedAt: new Date(),
-        }),
-      );
+      deadLetters.push(consumedDeadLetter(record, 'mailjet', code, message));
     };
 
     const updates: { update: ContactUpdate; origin: IncomingRecord }[] = [];
     let skipped = 0;
-    for (const record of batch.records) {
-      if (record.value === null) {
-        deadLetter(record, 'UNDECODABLE_RECORD', 'The record has no value (a tombstone).');
-        continue;
-      }
-      let identify: SegmentIdentify;
-      try {
-        identify = await options.decode(record.value);
-      } catch (err) {
-        // Only a retriable failure (the registry unreachable) is worth the whole batch again; anything
-        // else, a ConnectorError or not, is about this record alone and would stall the partition.
-        if (isRetriable(err)) throw err;
-        deadLetter(record, err instanceof ConnectorError ? err.code : 'UNDECODABLE_RECORD', firstLine(err));
-        continue;
-      }
+    for (const { record, value: identify } of await decodeRecords(
+      batch.records,
+      options.decode,
+      deadLetter,
+    )) {
       try {
         const mapping = contactUpdateOf(identify);
         if (mapping.ok) updates.push({ update: mapping.update, origin: record });

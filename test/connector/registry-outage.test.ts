@@ -36,7 +36,11 @@ test('registry down at start: the connector is live and not ready, then delivers
   assert.equal(notReady.status, 503);
   const { checks } = (await notReady.json()) as { checks: Record<string, boolean> };
   assert.equal(checks.schemaRegistry, false);
-  assert.equal(checks.consumerGroup, false, 'no record is fetched before the normalized schema has an id');
+  assert.equal(
+    checks.normalizerGroup,
+    false,
+    'no raw record is fetched before the normalized schema has an id',
+  );
 
   await registry.start();
   await starting;

@@ -8,6 +8,7 @@ import {
   type MappingResult,
   mapMailjetEvent,
   type SegmentTrack,
+  segmentTrackOf,
 } from '../../connector/segment-mapping.ts';
 import { exactText, parseLosslessJson } from '../../core/lossless-json.ts';
 import {
@@ -41,12 +42,21 @@ function sampleWith(type: keyof typeof mailjetSamples, changes: Record<string, u
   return JSON.stringify({ ...event, ...changes });
 }
 
+const normalizedType = avro.Type.forSchema(mailjetEventNormalizedSchema as avro.Schema);
+
 /** A JSON number written with exactly these digits (JSON.rawJSON, which TypeScript's lib lacks). */
 const exactNumber = (digits: string): unknown => parseLosslessJson(digits);
 
+/**
+ * The normalized record of a mapping, and the track call the Segment sink builds from it after the
+ * normalized topic's Avro round trip: the two stages end to end.
+ */
 function mapped(result: MappingResult): { track: SegmentTrack; normalized: MailjetEventNormalized } {
   if (!result.ok) assert.fail(`expected a mapping, got ${result.code}: ${result.message}`);
-  return result;
+  const stored = { ...normalizedType.fromBuffer(normalizedType.toBuffer(result.normalized)) };
+  const call = segmentTrackOf(stored);
+  if (!call.ok) assert.fail(`expected a track call, got ${call.code}: ${call.message}`);
+  return { normalized: result.normalized, track: call.track };
 }
 
 function map(eventJson: string, options: Partial<MappingOptions> = {}, knownUserId?: string) {
@@ -367,8 +377,6 @@ const fixtures: { input: string; track: SegmentTrack; normalized: MailjetEventNo
   },
 ];
 
-const normalizedType = avro.Type.forSchema(mailjetEventNormalizedSchema as avro.Schema);
-
 function assertValidNormalized(value: MailjetEventNormalized): void {
   const errors: string[] = [];
   const valid = normalizedType.isValid(value, { errorHook: (path) => errors.push(path.join('.')) });
@@ -678,4 +686,18 @@ test('track timestamps are exactly Date#toISOString, on any day, in any year', (
   for (const seconds of [...times, ...times.reverse()]) {
     assert.equal(isoTimeOfSeconds(seconds), new Date(seconds * 1000).toISOString(), `${seconds} s`);
   }
+});
+
+test('a normalized record this version cannot have written gets no track call: UNMAPPABLE_EVENT with the reason', () => {
+  const { normalized } = mapped(map(mailjetSamples.open));
+  const refused = [
+    { ...normalized, event_type: 'delivered' },
+    { ...normalized, extra_json: '[1]' },
+    { ...normalized, extra_json: '{"a":' },
+  ].map(segmentTrackOf);
+  assert.deepEqual(
+    refused.map((r) => (r.ok ? 'ok' : r.code)),
+    ['UNMAPPABLE_EVENT', 'UNMAPPABLE_EVENT', 'UNMAPPABLE_EVENT'],
+  );
+  assert.match(refused[0]?.ok === false ? refused[0].message : '', /"delivered"/);
 });

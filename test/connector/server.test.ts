@@ -102,6 +102,36 @@ test('a grouped body goes ingress → raw topic → connector → Segment and th
     ],
     'every partition of the raw topic, nothing left to read',
   );
+  // The Segment sink's group on the normalized topic, written in transactions: its commit markers
+  // are no lag either.
+  await eventually('the Segment sink reports no lag', async () => {
+    const page = await (await fetch(`${connector.url}/metrics`)).text();
+    const sinkLag = [
+      ...page.matchAll(/^mailjet_connector_segment_lag_records\{partition="(\d+)"\} (\d+)$/gm),
+    ];
+    return sinkLag.length === 3 && sinkLag.every((m) => m[2] === '0');
+  });
+});
+
+test('with Segment answering 503 to everything, the events still reach the normalized topic, then Segment once it is back', async (t) => {
+  const segment = await startTestSegment(t);
+  segment.faults.set({ failNext: { count: 1_000_000, status: 503 } });
+  const ingress = await startTestIngress(t);
+  await startTestConnector(t, ingress.topics, segment);
+  assert.equal((await postWebhook(ingress, groupedBody())).status, 200);
+
+  const kafka = testKafka(t);
+  const normalized = await readRecords(t, kafka, ingress.topics.NORMALIZED_TOPIC, 7);
+  assert.equal(normalized.length, 7);
+  await eventually(
+    'the sink trying Segment',
+    () => (segment.recorder.stats().responsesByStatus['503'] ?? 0) > 0,
+  );
+  assert.equal(segment.recorder.stats().eventsReceived, 0, 'Segment took nothing meanwhile');
+
+  segment.faults.clear();
+  await eventually('7 events at Segment', () => segment.recorder.stats().eventsReceived === 7, 90_000);
+  assert.equal(segment.recorder.stats().distinctMessageIds, 7);
 });
 
 test('userId comes from CustomID, from a Payload path, or from the identity topic; else the email', async (t) => {
@@ -204,8 +234,16 @@ test('poison records go to the dead-letter topic with their origin; the partitio
     header(unknownId?.headers ?? {}, DEAD_LETTER_HEADERS.errorMessage) ?? '',
     /Schema id 2147483632 is unknown/,
   );
+  // The Segment sink's letter holds the normalized record it could not deliver, from the normalized
+  // topic (where the huge event is, as every event the normalizer could map).
   const tooLarge = letters.find((r) => header(r.headers, DEAD_LETTER_HEADERS.stage) === 'segment');
-  assert.equal(header(tooLarge?.headers ?? {}, DEAD_LETTER_HEADERS.originOffset), '2');
+  assert.equal(
+    header(tooLarge?.headers ?? {}, DEAD_LETTER_HEADERS.originTopic),
+    ingress.topics.NORMALIZED_TOPIC,
+  );
+  assert.equal(header(tooLarge?.headers ?? {}, DEAD_LETTER_HEADERS.originOffset), '0');
+  const normalized = await testRegistry().decode<MailjetEventNormalized>(tooLarge?.value as Buffer);
+  assert.equal(normalized.payload?.length, 40_000);
 });
 
 test('Segment answering 429 and 5xx delays delivery but loses nothing', async (t) => {
@@ -290,12 +328,19 @@ test('shutdown finishes the batch waiting for Segment, commits it, and stops cle
   // recipients, shutdown could come before the second partition's batch was fetched at all.)
   const body = `[${[mailjetSamples.sent, mailjetSamples.open, mailjetSamples.click, mailjetSamples.unsub].join(',')}]`;
   assert.equal((await postWebhook(ingress, body)).status, 200);
-  await eventually('the batch in flight', async () =>
-    /mailjet_connector_in_flight_records 4\b/.test(await (await fetch(`${connector.url}/metrics`)).text()),
-  );
+  const kafka = testKafka(t);
+  // The Segment sink's batch: the normalizer has committed the raw records, and four are in flight.
+  await eventually('the Segment batch in flight', async () => {
+    const normalizerDone = [
+      ...(
+        await kafka.committedOffsets(connector.config.CONNECTOR_GROUP_ID, ingress.topics.RAW_TOPIC)
+      ).values(),
+    ].some((offset) => offset === '4');
+    const page = await (await fetch(`${connector.url}/metrics`)).text();
+    return normalizerDone && /mailjet_connector_in_flight_records 4\b/.test(page);
+  });
   assert.equal(await connector.shutdown(), true);
   assert.equal(segment.recorder.stats().eventsReceived, 4, 'the batch in flight was finished, not cut');
-  const kafka = testKafka(t);
   const committed = await kafka.committedOffsets(
     connector.config.CONNECTOR_GROUP_ID,
     ingress.topics.RAW_TOPIC,

@@ -1,13 +1,13 @@
 /**
- * "Caught up": the connector group's committed offsets reached the raw topic's end offsets on every
- * partition (the connector commits a record only once it reached Segment and the normalized topic, or
- * the dead-letter topic), and the local Segment server holds every acked event that was not
- * dead-lettered. Polled; a run that does not get there within the timeout fails, naming what is missing.
+ * "Caught up": the normalizer's group committed the raw topic's end offsets on every partition, the
+ * Segment sink's group the normalized topic's (each commits a record only once it was handled: written
+ * in the normalizer's transaction, taken by Segment or dead-lettered), and the local Segment server
+ * holds every acked event that was not dead-lettered. Polled; a run that does not get there within the
+ * timeout fails, naming what is missing.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { recordCount } from '../bench/harness.ts';
 import type { KafkaClient } from '../core/kafka.ts';
-import { segmentEvents } from './read-back.ts';
+import { readTopic, segmentEvents } from './read-back.ts';
 
 const POLL_MS = 250;
 
@@ -16,6 +16,9 @@ export async function waitCaughtUp(
   options: {
     groupId: string;
     rawTopic: string;
+    /** The Segment sink's group and topic. */
+    sinkGroupId: string;
+    normalizedTopic: string;
     deadLetterTopic: string;
     segmentUrl: string;
     acked: ReadonlySet<string>;
@@ -25,29 +28,40 @@ export async function waitCaughtUp(
   const deadline = performance.now() + options.timeoutMs;
   let state = '';
   for (;;) {
-    const [end, committed] = await Promise.all([
-      kafka.endOffsets(options.rawTopic),
-      kafka.committedOffsets(options.groupId, options.rawTopic),
-    ]);
-    const behind = [...end].filter(
-      ([partition, offset]) => Number(committed.get(partition) ?? -1) < Number(offset),
-    );
+    const behind = [
+      ...(await behindOf(kafka, options.groupId, options.rawTopic)),
+      ...(await behindOf(kafka, options.sinkGroupId, options.normalizedTopic)),
+    ];
     let missing = 0;
     if (behind.length === 0) {
       const inSegment = new Set((await segmentEvents(options.segmentUrl)).map((e) => e.mailjetMessageId));
       for (const id of options.acked) if (!inSegment.has(id)) missing++;
-      // Events Segment can never take are in the dead-letter topic instead: at most that many are missing.
-      if (missing <= (await recordCount(kafka, options.deadLetterTopic))) return;
+      // Events Segment can never take are in the dead-letter topic instead: at most that many are
+      // missing (counted by reading it: its end offsets count transaction markers too).
+      if (missing <= (await readTopic(kafka, options.deadLetterTopic)).length) return;
     }
     state =
       behind.length > 0
-        ? `partitions behind: ${behind.map(([p, o]) => `${p} (committed ${committed.get(p) ?? -1} of ${o})`).join(', ')}`
+        ? `partitions behind: ${behind.join(', ')}`
         : `${missing} acked events not in Segment`;
     if (performance.now() > deadline) {
       throw new Error(`not caught up within ${options.timeoutMs / 1000} s: ${state}`);
     }
     await sleep(POLL_MS);
   }
+}
+
+/** The partitions of `topic` whose end offset `groupId` has not committed, described. */
+async function behindOf(kafka: KafkaClient, groupId: string, topic: string): Promise<string[]> {
+  const [end, committed] = await Promise.all([
+    kafka.endOffsets(topic),
+    kafka.committedOffsets(groupId, topic),
+  ]);
+  return [...end]
+    .filter(
+      ([partition, offset]) => Number(offset) > 0 && Number(committed.get(partition) ?? -1) < Number(offset),
+    )
+    .map(([p, o]) => `${topic} ${p} (committed ${committed.get(p) ?? -1} of ${o})`);
 }
 
 /**

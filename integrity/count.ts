@@ -59,6 +59,12 @@ export interface RunFigures {
   segment_effective_duplicates: number;
   /** Normalized records beyond one per Mailjet event. */
   normalized_duplicates: number;
+  /**
+   * Normalized records beyond one per raw record of their event: what the normalizer wrote twice for
+   * one raw record (it writes exactly once, so must be 0). Duplicates the raw topic itself holds (a
+   * webhook stored, answered 503, then retried) are not counted here.
+   */
+  normalized_beyond_raw: number;
 }
 
 const EXAMPLES = 5;
@@ -93,7 +99,25 @@ export function countRun(records: RunRecords): RunFigures {
     lost_examples: lost.slice(0, EXAMPLES),
     segment_effective_duplicates: segmentDuplicates,
     normalized_duplicates: records.normalized.length - inNormalized.size,
+    normalized_beyond_raw: beyond(
+      records.normalized.map((event) => event.mailjetMessageId),
+      records.raw,
+    ),
   };
+}
+
+/** How many of `copies` are beyond the number of `originals` with the same id (undefined ids left out). */
+function beyond(copies: readonly (string | undefined)[], originals: readonly (string | undefined)[]): number {
+  const left = new Map<string, number>();
+  for (const id of originals) if (id !== undefined) left.set(id, (left.get(id) ?? 0) + 1);
+  let extra = 0;
+  for (const id of copies) {
+    if (id === undefined) continue;
+    const remaining = left.get(id) ?? 0;
+    if (remaining > 0) left.set(id, remaining - 1);
+    else extra++;
+  }
+  return extra;
 }
 
 /** Mailjet MessageID → the Segment messageIds it was delivered under (events without one are left out). */

@@ -37,14 +37,22 @@ export async function readTopic(
       crashed = reject;
     });
     consumer.onCrash(crashed);
-    // run() resolves once the consumer is fetching; it rejects (or onCrash fires) when it cannot.
-    await consumer.run(async (record) => {
-      const last = remaining.get(record.partition);
-      if (last === undefined) return;
-      records.push(record);
-      if (Number(record.offset) + 1 >= Number(last)) remaining.delete(record.partition);
-      if (remaining.size === 0) done();
-    });
+    // Bounded reading: a partition ends at its end offset even when the last offsets are transaction
+    // markers, which no record is handed over for. runBatches resolves once the consumer is fetching.
+    await consumer.runBatches(
+      async (batch) => {
+        records.push(...batch.records);
+      },
+      {
+        commit: false,
+        endOffsetOf: (_topic, partition) => remaining.get(partition),
+        onCommitted: (_topic, partition, next) => {
+          const last = remaining.get(partition);
+          if (last !== undefined && BigInt(next) >= BigInt(last)) remaining.delete(partition);
+          if (remaining.size === 0) done();
+        },
+      },
+    );
     const outcome = await Promise.race([
       finished.then(() => 'read' as const),
       crash,
@@ -68,8 +76,9 @@ export async function rawMessageIds(
 ): Promise<(string | undefined)[]> {
   return Promise.all(
     records.map(async (record) => {
-      const raw = await rawRecordIn(registry, record.value);
-      return raw?.message_id ?? undefined;
+      // Only a raw record counts: a poison record of another subject (a normalized one) is no event.
+      const decoded = await recordOf(registry, record.value);
+      return typeof decoded?.event_json === 'string' ? (decoded.message_id ?? undefined) : undefined;
     }),
   );
 }
@@ -104,9 +113,7 @@ export async function deadLetteredEvents(
       const code = record.headers[DEAD_LETTER_HEADERS.errorCode]?.toString() ?? 'unknown';
       const stage = record.headers[DEAD_LETTER_HEADERS.stage]?.toString() ?? 'unknown';
       const mailjetMessageId =
-        stage === 'ingress'
-          ? messageIdInJson(record.value)
-          : ((await rawRecordIn(registry, record.value))?.message_id ?? undefined);
+        stage === 'ingress' ? messageIdInJson(record.value) : await recordMessageId(registry, record.value);
       return { code, stage, digest: digestOf(record.value ?? Buffer.alloc(0)), mailjetMessageId };
     }),
   );
@@ -132,16 +139,28 @@ function messageIdInJson(value: Buffer | null): string | undefined {
   }
 }
 
-/** The raw record in `value`; undefined for anything else (a poison record, kept as it came). */
-async function rawRecordIn(
+/**
+ * The Mailjet MessageID of the raw record (the normalizer's letters) or normalized record (the Segment
+ * sink's) in `value`; undefined for anything else (a poison record, kept as it came).
+ */
+async function recordMessageId(
   registry: SchemaRegistryClient,
   value: Buffer | null,
-): Promise<MailjetEventRaw | undefined> {
+): Promise<string | undefined> {
+  const decoded = await recordOf(registry, value);
+  // A value of another subject decodes too, under its own schema: told apart by their own fields.
+  if (typeof decoded?.event_json === 'string') return decoded.message_id ?? undefined;
+  if (typeof decoded?.extra_json === 'string') return decoded.mailjet_message_id ?? undefined;
+  return undefined;
+}
+
+async function recordOf(
+  registry: SchemaRegistryClient,
+  value: Buffer | null,
+): Promise<Partial<MailjetEventRaw & MailjetEventNormalized> | undefined> {
   if (value === null) return undefined;
   try {
-    const decoded = await registry.decode<Partial<MailjetEventRaw>>(value);
-    // A value of another subject decodes too, under its own schema: only a raw record has event_json.
-    return typeof decoded.event_json === 'string' ? (decoded as MailjetEventRaw) : undefined;
+    return await registry.decode<Partial<MailjetEventRaw & MailjetEventNormalized>>(value);
   } catch {
     return undefined; // Not Avro, or a schema id the registry does not know.
   }

@@ -242,6 +242,8 @@ async function runOnce(
       await waitCaughtUp(kafka, {
         groupId: pipeline.groupId,
         rawTopic: pipeline.topics.RAW_TOPIC,
+        sinkGroupId: `${pipeline.groupId}-segment`,
+        normalizedTopic: pipeline.topics.NORMALIZED_TOPIC,
         deadLetterTopic: pipeline.topics.DEAD_LETTER_TOPIC,
         segmentUrl: pipeline.segmentUrl,
         acked: sent.acked,
@@ -269,6 +271,11 @@ async function runOnce(
     if (figures.segment_effective_duplicates > 0) {
       failures.push(
         `${figures.segment_effective_duplicates} Mailjet events reached Segment under two messageIds`,
+      );
+    }
+    if (figures.normalized_beyond_raw > 0) {
+      failures.push(
+        `${figures.normalized_beyond_raw} normalized records beyond one per raw record: the normalizer wrote a raw record twice`,
       );
     }
     failures.push(...(scenario.check?.(records, injected) ?? []));

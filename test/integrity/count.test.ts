@@ -81,7 +81,16 @@ test('normalized records beyond one per Mailjet event are duplicates; stored twi
   assert.equal(figures.stored_distinct, 3);
   assert.equal(figures.normalized_total, 4);
   assert.equal(figures.normalized_duplicates, 1);
+  assert.equal(figures.normalized_beyond_raw, 0, 'one normalized record per raw record');
   assert.equal(figures.lost, 0);
+});
+
+test('a raw record normalized twice is beyond its raw records: what an exactly-once normalizer never writes', () => {
+  const figures = countRun(
+    run({ normalized: [delivered('1'), delivered('2'), delivered('2'), delivered('3'), delivered('3')] }),
+  );
+  assert.equal(figures.normalized_duplicates, 2);
+  assert.equal(figures.normalized_beyond_raw, 2);
 });
 
 test('dead letters without a readable event are counted by code, apart from dead-lettered events', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defaultMappingOptions, mapMailjetEvent } from '../../connector/segment-mapping.ts';
+import { defaultMappingOptions, mapMailjetEvent, segmentTrackOf } from '../../connector/segment-mapping.ts';
 import { rawEventValue } from '../../ingress/event-publisher.ts';
 import { readWebhookBody } from '../../ingress/webhook-body.ts';
 import { type HostileBody, hostileBodies, hostileMessageId } from '../../integrity/hostile-bodies.ts';
@@ -72,7 +72,8 @@ test('each stored hostile event promised to Segment is mapped under its MessageI
       if (Buffer.byteLength(event.json) > limits.maxRawRecordBytes) continue;
       stored++;
       const raw = rawEventValue(event, { requestId: 'fuzz', receivedAt: 1_700_000_000_000 });
-      const result = mapMailjetEvent(raw, defaultMappingOptions, {});
+      const normalized = mapMailjetEvent(raw, defaultMappingOptions, {});
+      const result = normalized.ok ? segmentTrackOf(normalized.normalized) : normalized;
       const fits = result.ok && Buffer.byteLength(JSON.stringify(result.track)) <= 32 * 1024;
       const fate = fates.get(event.messageId ?? '');
       const mappedAs = result.ok ? result.track.properties.message_id : undefined;

@@ -116,6 +116,12 @@ export interface Producer {
 export interface TransactionalProducer {
   /** Starts a transaction; one at a time per producer. */
   begin(): Promise<KafkaTransaction>;
+  /**
+   * Gives the transaction under way up without waiting for the cluster (one that hangs past its
+   * deadline): the coordinator aborts it after its timeout, and the next begin() starts a new client
+   * with the same transactional id, whose registration fences the old one.
+   */
+  abandon(): void;
   disconnect(): Promise<void>;
 }
 
@@ -945,7 +951,9 @@ function wrapTransactionalProducer(
   let producer = first;
   let broken = false;
   const replace = async () => {
-    await producer.close().catch(() => {});
+    // Forced, and not waited for long: the old client may hang on a connection that black-holes.
+    const closing = producer.close(true).catch(() => {});
+    await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     producer = await create();
     broken = false;
   };
@@ -980,6 +988,9 @@ function wrapTransactionalProducer(
         commit: () => failing(() => transaction.commit()),
         abort: () => failing(() => transaction.abort()),
       };
+    },
+    abandon: () => {
+      broken = true;
     },
     disconnect: () => producer.close(),
   };
@@ -1080,6 +1091,9 @@ function wrapConsumer(
   platformaticConsumers.set(wrapped, consumer);
   return wrapped;
 }
+
+/** How long one transaction of the batch runner may take before it is given up (see oneTransaction). */
+const TRANSACTION_DEADLINE_MS = 30_000;
 
 /** A group's committed offsets for the partitions given: by topic, indexed by partition. */
 type CommittedOffsetsReader = (
@@ -1524,6 +1538,27 @@ function createBatchRunner(
     const { producer, consumer: member } = context.transactions as RunnerTransactions;
     // A member between a rebalance's start and its join has a generation the coordinator will refuse.
     if (rebalancing) throw new Error('a rebalance is under way');
+    // A transaction is aborted by its coordinator after its timeout whatever the client does; one still
+    // under way long after that waits on a request the network lost, and would hold its partitions for
+    // good. So it is given up at a deadline (the producer starts over), and its batches come again.
+    const hung = Promise.withResolvers<never>();
+    hung.promise.catch(() => {});
+    const timer = setTimeout(() => {
+      producer.abandon();
+      hung.reject(new Error(`the transaction did not complete within ${TRANSACTION_DEADLINE_MS} ms`));
+    }, TRANSACTION_DEADLINE_MS);
+    try {
+      await Promise.race([hung.promise, completeTransaction(producer, member, together)]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function completeTransaction(
+    producer: TransactionalProducer,
+    member: Consumer,
+    together: { queue: PartitionQueue; next: bigint; output: TopicRecords[] }[],
+  ): Promise<void> {
     const transaction = await producer.begin();
     try {
       await transaction.send(together.flatMap((batch) => batch.output));

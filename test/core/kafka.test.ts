@@ -213,6 +213,34 @@ test('a transaction writes records and commits the consumer offsets together; an
   assert.deepEqual(uncommittedView, ['processed a', 'processed b', 'processed c', 'aborted', 'marker']);
 });
 
+test('a transactional producer given up mid-transaction starts over under its id, fencing the old one', async (t) => {
+  // The new client asked InitProducerId for producer 0, epoch 0 instead of none (-1, -1): the coordinator,
+  // which knew the id under another producer, answered PRODUCER_FENCED to every start, for good.
+  const kafka = testKafka(t);
+  const output = uniqueName('tx-restart');
+  const transactionalId = uniqueName('tx');
+  await kafka.ensureTopics([{ topic: output }]);
+  const transactional = await kafka.transactionalProducer({ transactionalId });
+  t.after(() => transactional.disconnect());
+  const abandoned = await transactional.begin();
+  await abandoned.send([{ topic: output, records: [{ key: 'x', value: Buffer.from('abandoned') }] }]);
+  transactional.abandon();
+  const after = await transactional.begin();
+  await after.send([{ topic: output, records: [{ key: 'a', value: Buffer.from('after') }] }]);
+  await after.commit();
+  await transactional.disconnect();
+
+  // A process started again with the id of one that stopped: the same start.
+  const restarted = await kafka.transactionalProducer({ transactionalId });
+  t.after(() => restarted.disconnect());
+  const again = await restarted.begin();
+  await again.send([{ topic: output, records: [{ key: 'r', value: Buffer.from('restarted') }] }]);
+  await again.commit();
+
+  const committedView = (await readAll(t, kafka, output, true, 2)).map((r) => r.value?.toString());
+  assert.deepEqual(committedView, ['after', 'restarted']);
+});
+
 test('while a handler waits, the consumer stops fetching: what it holds stays bounded; then it goes on in order', async (t) => {
   const kafka = testKafka(t);
   const topic = uniqueName('backpressure');

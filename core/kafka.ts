@@ -766,7 +766,14 @@ async function waitUntilServed(admin: Admin, topics: string[]): Promise<void> {
     return true;
   };
   for (let attempt = 0; ; attempt++) {
-    if ((await served().catch(() => false)) || attempt >= 200) return;
+    // Each look bounded: a request left unanswered must not hold a process's start for good.
+    let timer: NodeJS.Timeout | undefined;
+    const bounded = new Promise<boolean>((resolve) => {
+      timer = setTimeout(resolve, 10_000, false);
+    });
+    const ready = await Promise.race([served().catch(() => false), bounded]);
+    clearTimeout(timer);
+    if (ready || attempt >= 200) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }

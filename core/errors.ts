@@ -98,7 +98,7 @@ export const errorCatalogue = {
   },
   SCHEMA_REGISTRATION_FAILED: {
     retriable: false,
-    hint: "The schema registry refused a schema of this project (often: incompatible with the subject's latest version under its compatibility rule). Check SCHEMA_REGISTRY_URL and the subject named above.",
+    hint: 'The schema registry refused a schema of this project: incompatible with the subject\'s latest version under its compatibility rule, or ("BACKWARD != ...") the subject was set to another rule than BACKWARD, which the project\'s contracts are checked against: set it back with PUT /config/<subject> {"compatibility":"BACKWARD"}. Check SCHEMA_REGISTRY_URL and the subject named above.',
   },
   TOPIC_SETUP_FAILED: {
     retriable: true,

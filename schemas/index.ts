@@ -1,9 +1,11 @@
 /**
  * The Avro contracts of the project's topics: its public API for downstream teams. Each is registered
- * under `<topic>-value` (Confluent's TopicNameStrategy) with the registry's compatibility rules, so a
- * change that would break readers fails at start-up instead of in someone else's consumer.
+ * under `<topic>-value` (Confluent's TopicNameStrategy); a new subject is given the BACKWARD rule, and a
+ * subject under another rule stops the start, so a change that would break readers fails at start-up
+ * instead of in someone else's consumer. Every released version is kept in `released/`
+ * (`<contract>.v<N>.avsc`): the tests check the current schema against each of them on a real registry.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 function load(file: string): AvroRecordSchema {
   return JSON.parse(readFileSync(new URL(file, import.meta.url), 'utf8')) as AvroRecordSchema;
@@ -93,3 +95,28 @@ export interface SegmentIdentify {
 export function valueSubject(topic: string): string {
   return `${topic}-value`;
 }
+
+/** A topic's contract: the schema this version writes, and every version released before. */
+export interface SchemaContract {
+  /** The .avsc file's name without extension: `mailjet-event-raw`. */
+  name: string;
+  current: AvroRecordSchema;
+  /** Oldest first. */
+  released: { version: number; schema: AvroRecordSchema }[];
+}
+
+function contract(name: string, current: AvroRecordSchema): SchemaContract {
+  const pattern = new RegExp(`^${name}\\.v(\\d+)\\.avsc$`);
+  const released = readdirSync(new URL('./released/', import.meta.url))
+    .map((file) => ({ file, match: pattern.exec(file) }))
+    .filter(({ match }) => match)
+    .map(({ file, match }) => ({ version: Number(match?.[1]), schema: load(`./released/${file}`) }))
+    .sort((a, b) => a.version - b.version);
+  return { name, current, released };
+}
+
+export const schemaContracts: SchemaContract[] = [
+  contract('mailjet-event-raw', mailjetEventRawSchema),
+  contract('mailjet-event-normalized', mailjetEventNormalizedSchema),
+  contract('segment-identify', segmentIdentifySchema),
+];

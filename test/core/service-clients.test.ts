@@ -36,6 +36,32 @@ test('a schema the registry refuses as incompatible stops start-up with SCHEMA_R
   });
 });
 
+test('a subject of ours set to another compatibility rule stops start-up, naming the rule found and ours', async (t) => {
+  const clients = openServiceClients({ ...testStack(), logger: silentLogger() }, 'test-service');
+  t.after(() => clients.close());
+  const subject = `${uniqueName('topic')}-value`;
+  const schema = record('R', [{ name: 'a', type: 'string' }]);
+  await registerValueSchema(clients.registry, subject, schema);
+  const url = `${testStack().registryUrl}/config/${subject}`;
+  assert.deepEqual(
+    await (await fetch(url)).json(),
+    { compatibilityLevel: 'BACKWARD' },
+    'set at registration',
+  );
+  const changed = await fetch(url, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+    body: JSON.stringify({ compatibility: 'NONE' }),
+  });
+  assert.equal(changed.status, 200, await changed.text());
+  await assert.rejects(registerValueSchema(clients.registry, subject, schema), (err: unknown) => {
+    assert.ok(err instanceof ConnectorError);
+    assert.equal(err.code, 'SCHEMA_REGISTRATION_FAILED');
+    assert.match(err.message, /BACKWARD != NONE/);
+    return true;
+  });
+});
+
 // Found by the integrity lane: three connectors started at once on a new topic; the registry refused all
 // but one registration of the new subject ("A rule named 'COMPATIBILITY' already exists", 409) and the
 // others exited with SCHEMA_REGISTRATION_FAILED.

@@ -7,10 +7,11 @@
  * they measure; this keeps how a run is framed the same in all of them.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KafkaClient, OutgoingRecord } from '../core/kafka.ts';
+import type { IncomingRecord, KafkaClient, OutgoingRecord } from '../core/kafka.ts';
 import { createLogger } from '../core/logger.ts';
 import type { SchemaRegistryClient } from '../core/schema-registry.ts';
 import { type MailjetEventRaw, mailjetEventRawSchema, valueSubject } from '../schemas/index.ts';
@@ -137,6 +138,67 @@ export function committedSum(offsets: Map<number, string>): number {
   let total = 0;
   for (const offset of offsets.values()) if (Number(offset) > 0) total += Number(offset);
   return total;
+}
+
+/**
+ * Reads every record of `topic` from its start to its end offsets as they are when called, handing each
+ * batch over, with a fresh consumer group: read_committed, so an aborted transaction's records are not
+ * handed over, and a partition ends at its end offset even when its last offsets are transaction markers.
+ * A topic that does not exist reads as empty.
+ */
+export async function readToEnd(
+  kafka: KafkaClient,
+  topic: string,
+  onBatch: (records: IncomingRecord[]) => void,
+  timeoutMs = 60_000,
+): Promise<void> {
+  if (!(await kafka.topicExists(topic))) return;
+  const end = await kafka.endOffsets(topic);
+  const remaining = new Map([...end].filter(([, offset]) => Number(offset) > 0));
+  if (remaining.size === 0) return;
+  let read = 0;
+  const consumer = await kafka.consumer({ groupId: `bench-reader-${randomBytes(6).toString('hex')}` });
+  try {
+    await consumer.subscribe([topic], { fromBeginning: true });
+    const finished = Promise.withResolvers<'read'>();
+    const crash = Promise.withResolvers<never>();
+    consumer.onCrash(crash.reject);
+    // runBatches resolves once the consumer is fetching; each partition's range ends at its end offset.
+    await consumer.runBatches(
+      async (batch) => {
+        read += batch.records.length;
+        onBatch(batch.records);
+      },
+      {
+        commit: false,
+        endOffsetOf: (_topic, partition) => remaining.get(partition),
+        onCommitted: (_topic, partition, next) => {
+          const last = remaining.get(partition);
+          if (last !== undefined && BigInt(next) >= BigInt(last)) remaining.delete(partition);
+          if (remaining.size === 0) finished.resolve('read');
+        },
+      },
+    );
+    const outcome = await Promise.race([
+      finished.promise,
+      crash.promise,
+      sleep(timeoutMs, undefined, { ref: false }).then(() => 'timeout' as const),
+    ]);
+    if (outcome !== 'read') {
+      throw new Error(`read ${read} records of ${topic}, not up to its end offsets in ${timeoutMs / 1000} s`);
+    }
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+/** Records of a topic written in transactions, as read_committed readers see them (not its end offsets). */
+export async function committedRecordCount(kafka: KafkaClient, topic: string): Promise<number> {
+  let count = 0;
+  await readToEnd(kafka, topic, (records) => {
+    count += records.length;
+  });
+  return count;
 }
 
 /** Records ever written to a topic (its end offsets); 0 if it was never created. */

@@ -112,7 +112,7 @@ export function segmentSinkOptionsOf(
 }
 
 /** The Segment sink stage's consumer group on the normalized topic. */
-export function segmentSinkGroupId(config: ConnectorConfig): string {
+export function segmentSinkGroupId(config: Pick<ConnectorConfig, 'CONNECTOR_GROUP_ID'>): string {
   return `${config.CONNECTOR_GROUP_ID}-segment`;
 }
 

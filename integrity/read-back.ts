@@ -4,8 +4,8 @@
  * Each is reduced to what integrity/count.ts counts: the Mailjet MessageID and the Segment messageId.
  */
 import { isUtf8 } from 'node:buffer';
-import { createHash, randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { createHash } from 'node:crypto';
+import { readToEnd } from '../bench/harness.ts';
 import { DEAD_LETTER_HEADERS } from '../core/dead-letter.ts';
 import type { IncomingRecord, KafkaClient } from '../core/kafka.ts';
 import { exactText, isRawJson, MAX_JSON_DEPTH, parseLosslessJsonBounded } from '../core/lossless-json.ts';
@@ -15,58 +15,10 @@ import type { MailjetEventNormalized, MailjetEventRaw } from '../schemas/index.t
 import type { DeadLetteredEvent, DeliveredEvent } from './count.ts';
 
 /** Every record of `topic`, up to its end offsets as they are when called; none if it does not exist. */
-export async function readTopic(
-  kafka: KafkaClient,
-  topic: string,
-  timeoutMs = 60_000,
-): Promise<IncomingRecord[]> {
-  if (!(await kafka.topicExists(topic))) return [];
-  const end = await kafka.endOffsets(topic);
-  const remaining = new Map([...end].filter(([, offset]) => Number(offset) > 0));
+export async function readTopic(kafka: KafkaClient, topic: string): Promise<IncomingRecord[]> {
   const records: IncomingRecord[] = [];
-  if (remaining.size === 0) return records;
-  const consumer = await kafka.consumer({ groupId: `integrity-reader-${randomBytes(6).toString('hex')}` });
-  try {
-    await consumer.subscribe([topic], { fromBeginning: true });
-    let done: () => void = () => {};
-    const finished = new Promise<void>((resolve) => {
-      done = resolve;
-    });
-    let crashed: (error: Error) => void = () => {};
-    const crash = new Promise<never>((_resolve, reject) => {
-      crashed = reject;
-    });
-    consumer.onCrash(crashed);
-    // Bounded reading: a partition ends at its end offset even when the last offsets are transaction
-    // markers, which no record is handed over for. runBatches resolves once the consumer is fetching.
-    await consumer.runBatches(
-      async (batch) => {
-        records.push(...batch.records);
-      },
-      {
-        commit: false,
-        endOffsetOf: (_topic, partition) => remaining.get(partition),
-        onCommitted: (_topic, partition, next) => {
-          const last = remaining.get(partition);
-          if (last !== undefined && BigInt(next) >= BigInt(last)) remaining.delete(partition);
-          if (remaining.size === 0) done();
-        },
-      },
-    );
-    const outcome = await Promise.race([
-      finished.then(() => 'read' as const),
-      crash,
-      sleep(timeoutMs, undefined, { ref: false }).then(() => 'timeout' as const),
-    ]);
-    if (outcome !== 'read') {
-      throw new Error(
-        `read ${records.length} records of ${topic}, not up to its end offsets in ${timeoutMs / 1000} s`,
-      );
-    }
-    return records;
-  } finally {
-    await consumer.disconnect();
-  }
+  await readToEnd(kafka, topic, (batch) => records.push(...batch));
+  return records;
 }
 
 /** The Mailjet MessageID of each raw record (as the ingress stored it). */

@@ -12,7 +12,6 @@
  * Kafka, HTTP and the event loop.
  */
 import { Buffer } from 'node:buffer';
-import { parseArgs } from 'node:util';
 import avro from 'avsc';
 import {
   defaultMappingOptions,
@@ -30,8 +29,9 @@ import {
   mailjetEventRawSchema,
 } from '../schemas/index.ts';
 import { mailjetSamples } from '../test/fixtures/mailjet-events.ts';
+import { parseFlags } from './harness.ts';
 
-const { values: args } = parseArgs({
+const { values: args } = parseFlags('bench/connector-stages.ts [--events N] [--rounds R]', {
   options: {
     events: { type: 'string', default: '20000' },
     rounds: { type: 'string', default: '5' },

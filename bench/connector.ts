@@ -39,7 +39,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadConnectorConfig, segmentSinkGroupId } from '../connector/config.ts';
 import { createBatchingProducer } from '../core/batching-producer.ts';
 import { createKafkaClient, type KafkaClient } from '../core/kafka.ts';
@@ -56,6 +55,7 @@ import {
   fmt,
   type Outage,
   type Pids,
+  parseFlags,
   printMachine,
   printTable,
   printTargets,
@@ -99,7 +99,10 @@ const WRITE_KEY = 'bench-write-key';
 /** How long draining the topic may take before the phase is reported as incomplete. */
 const DRAIN_TIMEOUT_MS = 120_000;
 
-const { values: args } = parseArgs({
+const USAGE =
+  'bench/connector.ts [--events 1000..5000000] [--produce-seconds S] [--down-seconds 5..600] ' +
+  '[--partitions-concurrently 1..6] [--cpu-prof] [--child-node-options "…"]';
+const { values: args } = parseFlags(USAGE, {
   options: {
     events: { type: 'string', default: '200000' },
     'produce-seconds': { type: 'string', default: '15' },
@@ -120,16 +123,12 @@ const wantedEvents = Number(args.events);
 const produceSeconds = Number(args['produce-seconds']);
 const downSeconds = Number(args['down-seconds']);
 const PARTITIONS_CONCURRENTLY = Number(args['partitions-concurrently']);
-checkFlags(
-  'bench/connector.ts [--events 1000..5000000] [--produce-seconds S] [--down-seconds 5..600] ' +
-    '[--partitions-concurrently 1..6] [--cpu-prof] [--child-node-options "…"]',
-  [
-    Number.isInteger(wantedEvents) && wantedEvents >= 1000 && wantedEvents <= 5_000_000,
-    produceSeconds > 0 && produceSeconds <= 600,
-    downSeconds >= 5 && downSeconds <= 600,
-    Number.isInteger(PARTITIONS_CONCURRENTLY) && PARTITIONS_CONCURRENTLY >= 1 && PARTITIONS_CONCURRENTLY <= 6,
-  ],
-);
+checkFlags(USAGE, [
+  Number.isInteger(wantedEvents) && wantedEvents >= 1000 && wantedEvents <= 5_000_000,
+  produceSeconds > 0 && produceSeconds <= 600,
+  downSeconds >= 5 && downSeconds <= 600,
+  Number.isInteger(PARTITIONS_CONCURRENTLY) && PARTITIONS_CONCURRENTLY >= 1 && PARTITIONS_CONCURRENTLY <= 6,
+]);
 
 interface Phase {
   name: string;

@@ -43,7 +43,6 @@
  * Targets missed are printed as MISS and still exit 0.
  */
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { createKafkaClient, type KafkaClient, type OutgoingRecord, type Producer } from '../core/kafka.ts';
 import { type AvroSerializer, createSchemaRegistryClient } from '../core/schema-registry.ts';
 import {
@@ -67,6 +66,7 @@ import {
   loadAverage,
   type Outage,
   type Pids,
+  parseFlags,
   printMachine,
   printTable,
   printTargets,
@@ -119,7 +119,11 @@ const RECOVERY_RETRY_MAX_DELAY_MS = 2000;
 const DRAIN_TIMEOUT_MS = 180_000;
 const WRITE_KEY = randomBytes(18).toString('base64url');
 const MAILJET_KEYS = { apiKey: randomBytes(16).toString('hex'), apiSecret: randomBytes(16).toString('hex') };
-const { values: args } = parseArgs({
+const USAGE =
+  'bench/destination.ts [--seconds 1..600] [--concurrency C≥1] [--calls N≥emails] [--emails N≥100] ' +
+  '[--one-by-one-seconds 0..600 (0: until drained)] [--down-seconds 5..600] [--down-calls 100..calls] ' +
+  '[--mailjet-rate R≥1] [--job-poll-ms MS≥10]';
+const { values: args } = parseFlags(USAGE, {
   options: {
     seconds: { type: 'string', default: '6' },
     concurrency: { type: 'string', default: '32' },
@@ -145,22 +149,17 @@ const downCalls = Number(args['down-calls']);
 const downEmails = Math.max(1, Math.round((downCalls * distinctEmails) / totalCalls));
 const mailjetRate = Number(args['mailjet-rate']);
 const jobPollMs = args['job-poll-ms'];
-checkFlags(
-  'bench/destination.ts [--seconds 1..600] [--concurrency C≥1] [--calls N≥emails] [--emails N≥100] ' +
-    '[--one-by-one-seconds 0..600 (0: until drained)] [--down-seconds 5..600] [--down-calls 100..calls] ' +
-    '[--mailjet-rate R≥1] [--job-poll-ms MS≥10]',
-  [
-    seconds > 0 && seconds <= 600,
-    Number.isInteger(concurrency) && concurrency >= 1,
-    Number.isInteger(distinctEmails) && distinctEmails >= 100,
-    Number.isInteger(totalCalls) && totalCalls >= distinctEmails && totalCalls <= 2_000_000,
-    oneByOneSeconds >= 0 && oneByOneSeconds <= 600,
-    downSeconds >= 5 && downSeconds <= 600,
-    Number.isInteger(downCalls) && downCalls >= 100 && downCalls <= totalCalls,
-    Number.isInteger(mailjetRate) && mailjetRate >= 1,
-    jobPollMs === undefined || Number(jobPollMs) >= 10,
-  ],
-);
+checkFlags(USAGE, [
+  seconds > 0 && seconds <= 600,
+  Number.isInteger(concurrency) && concurrency >= 1,
+  Number.isInteger(distinctEmails) && distinctEmails >= 100,
+  Number.isInteger(totalCalls) && totalCalls >= distinctEmails && totalCalls <= 2_000_000,
+  oneByOneSeconds >= 0 && oneByOneSeconds <= 600,
+  downSeconds >= 5 && downSeconds <= 600,
+  Number.isInteger(downCalls) && downCalls >= 100 && downCalls <= totalCalls,
+  Number.isInteger(mailjetRate) && mailjetRate >= 1,
+  jobPollMs === undefined || Number(jobPollMs) >= 10,
+]);
 
 interface WorkerPhase {
   name: string;

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { IncomingRecord, KafkaClient, OutgoingRecord } from '../core/kafka.ts';
 import { createLogger } from '../core/logger.ts';
 import type { SchemaRegistryClient } from '../core/schema-registry.ts';
@@ -118,6 +119,26 @@ function onTmpfs(folder: string): boolean {
  * Exits with code 2 and the usage line unless every check of the flags holds: a bench starts a stack
  * and runs for minutes, so a wrong flag must stop it before anything starts.
  */
+/**
+ * The script's flags, parsed by node:util: `--help` prints the usage line and exits 0; a flag it does not
+ * know, or one missing its value, prints what is wrong and the usage line, and exits 2 (not a stack).
+ */
+export function parseFlags<T extends ParseArgsConfig>(
+  usage: string,
+  config: T,
+): ReturnType<typeof parseArgs<T>> {
+  if (process.argv.slice(2).includes('--help')) {
+    process.stdout.write(`Usage: ${usage}\n`);
+    process.exit(0);
+  }
+  try {
+    return parseArgs(config);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\nUsage: ${usage}\n`);
+    process.exit(2);
+  }
+}
+
 export function checkFlags(usage: string, checks: boolean[]): void {
   if (checks.every(Boolean)) return;
   process.stderr.write(`Usage: ${usage}\n`);

@@ -23,7 +23,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createKafkaClient, type OutgoingRecord, type Producer } from '../core/kafka.ts';
 import { type AvroSerializer, createSchemaRegistryClient } from '../core/schema-registry.ts';
 import { rawEventValue } from '../ingress/event-publisher.ts';
@@ -35,6 +34,7 @@ import {
   benchLogger,
   checkFlags,
   fmt,
+  parseFlags,
   printMachine,
   printTargets,
   recordCount,
@@ -69,7 +69,9 @@ const WARM_UP_SECONDS = 2;
 const USER = 'bench';
 const PASSWORD = randomBytes(18).toString('base64url');
 
-const { values: args } = parseArgs({
+const USAGE =
+  'bench/ingress.ts [--seconds 1..600] [--concurrency C≥1] [--cpu-prof] [--child-node-options "…"]';
+const { values: args } = parseFlags(USAGE, {
   options: {
     seconds: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '32' },
@@ -80,10 +82,7 @@ const { values: args } = parseArgs({
 });
 const seconds = Number(args.seconds);
 const concurrency = Number(args.concurrency);
-checkFlags(
-  'bench/ingress.ts [--seconds 1..600] [--concurrency C≥1] [--cpu-prof] [--child-node-options "…"]',
-  [seconds > 0 && seconds <= 600, Number.isInteger(concurrency) && concurrency >= 1],
-);
+checkFlags(USAGE, [seconds > 0 && seconds <= 600, Number.isInteger(concurrency) && concurrency >= 1]);
 runBench({ stopping: 'the ingress and the stack', main });
 
 async function main(): Promise<number> {

@@ -10,7 +10,6 @@
  *    codecs' own threads included), and the bytes of one request's values before and after the codec.
  */
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { compressionsAlgorithms } from '@platformatic/kafka';
 import {
   createKafkaClient,
@@ -24,6 +23,7 @@ import {
   benchLogger,
   checkFlags,
   fmt,
+  parseFlags,
   printMachine,
   printTable,
   runBench,
@@ -36,15 +36,14 @@ const RECORDS_PER_REQUEST = 2000;
 const PARTITIONS = 6;
 const WARM_UP_REQUESTS = 20;
 
-const { values: args } = parseArgs({
+const USAGE = 'bench/producer.ts [--requests 10..10000]';
+const { values: args } = parseFlags(USAGE, {
   options: {
     requests: { type: 'string', default: '60' },
   },
 });
 const requests = Number(args.requests);
-checkFlags('bench/producer.ts [--requests 10..10000]', [
-  Number.isInteger(requests) && requests >= 10 && requests <= 10_000,
-]);
+checkFlags(USAGE, [Number.isInteger(requests) && requests >= 10 && requests <= 10_000]);
 
 runBench({ stopping: 'the stack', main });
 

@@ -21,7 +21,6 @@
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { loadConnectorConfig } from '../connector/config.ts';
 import { createKafkaClient, type KafkaClient } from '../core/kafka.ts';
 import { createSchemaRegistryClient } from '../core/schema-registry.ts';
@@ -32,6 +31,7 @@ import {
   checkFlags,
   fillRawTopic,
   fmt,
+  parseFlags,
   printMachine,
   printTable,
   printTargets,
@@ -56,11 +56,10 @@ const WRITE_KEY = 'bench-write-key';
 const PHASE_TIMEOUT_MS = 300_000;
 const HOUR_MS = 3_600_000;
 
-const { values: args } = parseArgs({ options: { events: { type: 'string', default: '100000' } } });
+const USAGE = 'bench/replay.ts [--events 1000..5000000]';
+const { values: args } = parseFlags(USAGE, { options: { events: { type: 'string', default: '100000' } } });
 const wantedEvents = Number(args.events);
-checkFlags('bench/replay.ts [--events 1000..5000000]', [
-  Number.isInteger(wantedEvents) && wantedEvents >= 1000 && wantedEvents <= 5_000_000,
-]);
+checkFlags(USAGE, [Number.isInteger(wantedEvents) && wantedEvents >= 1000 && wantedEvents <= 5_000_000]);
 
 interface Phase {
   name: string;

@@ -14,10 +14,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import {
   benchLogger,
   checkFlags,
+  parseFlags,
   printMachine,
   printTable,
   printTargets,
@@ -52,7 +52,7 @@ import { seededRandom } from './seeded-random.ts';
 const usage =
   'npm run integrity -- [--quick] [--scenario NAME] [--seeds N] [--seed S] [--parallel N] [--results-dir DIR]\n' +
   `  scenarios: ${scenarioNames.join(', ')}`;
-const { values: args } = parseArgs({
+const { values: args } = parseFlags(usage, {
   options: {
     quick: { type: 'boolean', default: false },
     scenario: { type: 'string', multiple: true },

@@ -28,3 +28,22 @@ test('the lane refuses an existing cluster for a scenario that stops a part of t
   assert.match(lane.stderr, /Unset KAFKA_BROKERS and SCHEMA_REGISTRY_URL/);
   assert.doesNotMatch(lane.stdout, /^stack:/m, 'no stack was started, no service built');
 });
+
+// An unknown flag printed a Node stack trace (parseArgs' TypeError), and --help was one such flag.
+test('the lane answers --help with its usage, and an unknown flag with what is wrong and its usage, exit 2', async () => {
+  const lane = (...args: string[]) =>
+    run(process.execPath, ['--disable-warning=TimeoutNegativeWarning', 'integrity/run.ts', ...args], {
+      cwd: new URL('../../', import.meta.url),
+      env: { PATH: process.env.PATH },
+    });
+  const help = await lane('--help');
+  assert.match(help.stdout, /^Usage: npm run integrity -- \[--quick\]/);
+  const unknown = await lane('--bogus').then(
+    () => assert.fail('the lane ran with an unknown flag'),
+    (err: { code?: number; stdout: string; stderr: string }) => err,
+  );
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /^Unknown option '--bogus'/);
+  assert.match(unknown.stderr, /^Usage: npm run integrity -- /m);
+  assert.doesNotMatch(unknown.stderr, /\n\s+at /, 'no stack trace');
+});

@@ -6,6 +6,7 @@
  * before the first commit. Each member reports the whole group's lag: aggregate with max().
  */
 import { Gauge, type Registry } from 'prom-client';
+import { settleWithin } from './deadline.ts';
 import type { KafkaClient } from './kafka.ts';
 import type { Logger } from './logger.ts';
 
@@ -45,10 +46,6 @@ export function consumerLagGauge(options: {
     labelNames: ['partition'] as const,
     registers: [options.registry],
     async collect() {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<undefined>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs, undefined);
-      });
       // Kafka down or slow: this scrape keeps the last values, the next ones wait on the same read (one
       // at a time, however often /metrics is scraped); a failure is logged, never left unhandled.
       reading ??= read()
@@ -59,8 +56,7 @@ export function consumerLagGauge(options: {
         .finally(() => {
           reading = undefined;
         });
-      const lag = await Promise.race([reading, late]);
-      clearTimeout(timer);
+      const lag = await settleWithin(reading, timeoutMs, () => undefined);
       if (lag) for (const [partition, records] of lag) this.set({ partition: String(partition) }, records);
     },
   });

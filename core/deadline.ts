@@ -21,3 +21,26 @@ export function deadline(ms: number, message = `No answer within ${ms} ms.`): De
     release: () => clearTimeout(timer),
   };
 }
+
+/**
+ * `work`'s outcome, or `late()`'s if `ms` passed first (what it returns, or throws). The timer is cleared
+ * as soon as `work` settled, not kept for the whole delay as a race with a plain sleep would; a later
+ * rejection of `work` is handled (by the race), never left unhandled.
+ */
+export async function settleWithin<T>(work: Promise<T>, ms: number, late: () => T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<T>((resolve, reject) => {
+    timer = setTimeout(() => {
+      try {
+        resolve(late());
+      } catch (err) {
+        reject(err);
+      }
+    }, ms);
+  });
+  try {
+    return await Promise.race([work, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -25,6 +25,7 @@ import {
   ProduceAcks,
   ROUNDROBIN_ASSIGNOR,
 } from '@platformatic/kafka';
+import { settleWithin } from './deadline.ts';
 import { ConnectorError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
@@ -773,12 +774,11 @@ async function waitUntilServed(admin: Admin, topics: string[]): Promise<void> {
   };
   for (let attempt = 0; ; attempt++) {
     // Each look bounded: a request left unanswered must not hold a process's start for good.
-    let timer: NodeJS.Timeout | undefined;
-    const bounded = new Promise<boolean>((resolve) => {
-      timer = setTimeout(resolve, 10_000, false);
-    });
-    const ready = await Promise.race([served().catch(() => false), bounded]);
-    clearTimeout(timer);
+    const ready = await settleWithin(
+      served().catch(() => false),
+      10_000,
+      () => false,
+    );
     if (ready || attempt >= 200) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
@@ -965,8 +965,11 @@ function wrapTransactionalProducer(
   let broken = false;
   const replace = async () => {
     // Forced, and not waited for long: the old client may hang on a connection that black-holes.
-    const closing = producer.close(true).catch(() => {});
-    await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+    await settleWithin(
+      producer.close(true).catch(() => {}),
+      5000,
+      () => undefined,
+    );
     producer = await create();
     broken = false;
   };
@@ -1593,17 +1596,10 @@ function createBatchRunner(
     // A transaction is aborted by its coordinator after its timeout whatever the client does; one still
     // under way long after that waits on a request the network lost, and would hold its partitions for
     // good. So it is given up at a deadline (the producer starts over), and its batches come again.
-    const hung = Promise.withResolvers<never>();
-    hung.promise.catch(() => {});
-    const timer = setTimeout(() => {
+    await settleWithin(completeTransaction(producer, member, together), TRANSACTION_DEADLINE_MS, () => {
       producer.abandon();
-      hung.reject(new Error(`the transaction did not complete within ${TRANSACTION_DEADLINE_MS} ms`));
-    }, TRANSACTION_DEADLINE_MS);
-    try {
-      await Promise.race([hung.promise, completeTransaction(producer, member, together)]);
-    } finally {
-      clearTimeout(timer);
-    }
+      throw new Error(`the transaction did not complete within ${TRANSACTION_DEADLINE_MS} ms`);
+    });
   }
 
   async function completeTransaction(

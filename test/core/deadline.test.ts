@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deadline } from '../../core/deadline.ts';
+import { deadline, settleWithin } from '../../core/deadline.ts';
 
 test('a deadline aborts its signal once the time is up, with a TimeoutError that says so', (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });
@@ -21,4 +21,30 @@ test('released before the time is up, a deadline never aborts', (t) => {
   t.mock.timers.tick(60_000);
   assert.equal(ack.signal.aborted, false);
   assert.equal(ack.expired(), false);
+});
+
+test('settleWithin: the work if it settles in time (its timer cleared); else what late() returns or throws', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  assert.equal(await settleWithin(Promise.resolve('done'), 1000, () => 'late'), 'done');
+  // Cleared: ticking past the time now calls nothing.
+  let lateCalls = 0;
+  await settleWithin(Promise.resolve(1), 1000, () => ++lateCalls);
+  t.mock.timers.tick(5000);
+  assert.equal(lateCalls, 0);
+
+  const never = new Promise<string>(() => {});
+  const waiting = settleWithin(never, 1000, () => 'late');
+  t.mock.timers.tick(1000);
+  assert.equal(await waiting, 'late');
+
+  const refused = settleWithin(never, 1000, () => {
+    throw new Error('gave up');
+  });
+  t.mock.timers.tick(1000);
+  await assert.rejects(refused, /gave up/);
+
+  await assert.rejects(
+    settleWithin(Promise.reject(new Error('failed')), 1000, () => 'late'),
+    /failed/,
+  );
 });

@@ -115,8 +115,11 @@ function contract(name: string, current: AvroRecordSchema): SchemaContract {
   return { name, current, released };
 }
 
-export const schemaContracts: SchemaContract[] = [
-  contract('mailjet-event-raw', mailjetEventRawSchema),
-  contract('mailjet-event-normalized', mailjetEventNormalizedSchema),
-  contract('segment-identify', segmentIdentifySchema),
-];
+/** Read when asked (the tests), not at every process's start: the services never use released versions. */
+export function schemaContracts(): SchemaContract[] {
+  return [
+    contract('mailjet-event-raw', mailjetEventRawSchema),
+    contract('mailjet-event-normalized', mailjetEventNormalizedSchema),
+    contract('segment-identify', segmentIdentifySchema),
+  ];
+}

@@ -8,7 +8,7 @@ import { testStack, uniqueName } from '../helpers/stack.ts';
 const fieldNames = (schema: AvroRecordSchema) => schema.fields.map((field) => field.name);
 
 test('every topic has its released versions under schemas/released, the newest with the fields written today', () => {
-  for (const { name, current, released } of schemaContracts) {
+  for (const { name, current, released } of schemaContracts()) {
     assert.ok(released.length > 0, `${name}: no released version in schemas/released`);
     assert.deepEqual(
       released.map((r) => r.version),
@@ -34,7 +34,7 @@ test('every topic has its released versions under schemas/released, the newest w
 test("each topic's schema is BACKWARD compatible with every released version, on the real registry", async (t) => {
   const clients = openServiceClients({ ...testStack(), logger: silentLogger() }, 'test-schemas');
   t.after(() => clients.close());
-  for (const { name, current, released } of schemaContracts) {
+  for (const { name, current, released } of schemaContracts()) {
     for (const { version, schema } of released) {
       // A subject of its own per released version: BACKWARD checks against the latest version only.
       const subject = `${uniqueName(`${name}-v${version}`)}-value`;

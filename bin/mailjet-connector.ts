@@ -54,8 +54,8 @@ Commands:
                SCHEMA_REGISTRY_URL and SEGMENT_WRITE_KEY.
   destination  The Mailjet destination alone (identify intake + contact worker), against KAFKA_BROKERS,
                SCHEMA_REGISTRY_URL, MAILJET_API_KEY and MAILJET_API_SECRET.
-  replay       Re-run a time range of the raw topic (or re-drive dead letters) through the connector;
-               \`replay --help\` for its options.
+  replay       Re-run a time range through a stage: re-normalize the raw topic, re-deliver the
+               normalized topic to Segment, or re-drive dead letters; \`replay --help\` for its options.
   config       Print the configuration table (Markdown), as in docs/configuration.md.
 `;
 

@@ -11,18 +11,11 @@ import { ConnectorError, type ErrorCode } from '../core/errors.ts';
 import type { IncomingRecord, OutgoingRecord, RecordBatch } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
 import type { MailjetEventNormalized } from '../schemas/index.ts';
+import { type BatchOutcome, countByType } from './batch-outcome.ts';
 import type { ConnectorMetrics } from './metrics.ts';
 import { connectorDeadLetter } from './normalize-records.ts';
 import { type SegmentTrack, segmentTrackOf } from './segment-mapping.ts';
 import type { SegmentSink } from './segment-sink.ts';
-
-/** What became of one batch's records; the live stages ignore it, replays count it. */
-export interface BatchOutcome {
-  /** Events that reached every target (in a dry run: mapped), by Mailjet event type. */
-  delivered: Record<string, number>;
-  /** Records dead-lettered (in a dry run: that would be). */
-  deadLettered: number;
-}
 
 export interface TrackItem {
   record: IncomingRecord;
@@ -88,6 +81,8 @@ export function createSegmentDeliveryHandler(
     decode: (buffer: Buffer) => Promise<MailjetEventNormalized>;
     producer: BatchingProducer;
     deadLetterTopic: string;
+    /** Decode and build the calls only: nothing goes to Segment or to the dead-letter topic (replay --dry-run). */
+    dryRun?: boolean;
   },
 ): (batch: RecordBatch) => Promise<BatchOutcome> {
   const { metrics } = options;
@@ -110,26 +105,25 @@ export function createSegmentDeliveryHandler(
         if (!call.ok) deadLetter(record, call.code, call.message);
         else items.push({ record, track: call.track, eventType: normalized.event_type });
       }
-      const delivered = await deliverTracks(options, items, (item, code, message) =>
-        deadLetter(item.record, code, message),
-      );
-      if (deadLetters.length > 0)
+      const delivered = options.dryRun
+        ? items
+        : await deliverTracks(options, items, (item, code, message) =>
+            deadLetter(item.record, code, message),
+          );
+      if (deadLetters.length > 0 && !options.dryRun)
         await options.producer.send(
           [{ topic: options.deadLetterTopic, records: deadLetters }],
           options.signal,
         );
       metrics.records.inc({ outcome: 'delivered' }, delivered.length);
       metrics.records.inc({ outcome: 'dead_lettered' }, batch.records.length - delivered.length);
-      return { delivered: countByType(delivered), deadLettered: batch.records.length - delivered.length };
+      return {
+        delivered: countByType(delivered, (item) => item.eventType),
+        deadLettered: batch.records.length - delivered.length,
+      };
     } finally {
       metrics.inFlight.dec(batch.records.length);
       metrics.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
   };
-}
-
-export function countByType(items: { eventType: string }[]): Record<string, number> {
-  const byType: Record<string, number> = {};
-  for (const item of items) byType[item.eventType] = (byType[item.eventType] ?? 0) + 1;
-  return byType;
 }

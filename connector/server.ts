@@ -186,7 +186,7 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
       transactional = await kafka.transactionalProducer({
         transactionalId: `${config.CONNECTOR_GROUP_ID}-${hostname()}-${randomUUID()}`,
       });
-      const handler = createNormalizerHandler({
+      const normalize = createNormalizerHandler({
         decode: registry.decoder<MailjetEventRaw>(mailjetEventRawSchema),
         mapping: mappingOptionsOf(config),
         userIdOf: (email) => identities.userIdOf(email),
@@ -202,7 +202,7 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
         kafka,
         groupId: config.CONNECTOR_GROUP_ID,
         topics: [topics.RAW_TOPIC],
-        handler,
+        handler: async (batch) => (await normalize(batch)).output,
         transactions: transactional,
         run: { partitionsConcurrently: config.CONNECTOR_PARTITIONS_CONCURRENTLY },
         sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,

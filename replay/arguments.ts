@@ -5,21 +5,26 @@
  */
 import { parseArgs } from 'node:util';
 
-export const REPLAY_TARGETS = ['segment', 'normalized'] as const;
-export type ReplayTarget = (typeof REPLAY_TARGETS)[number];
+/**
+ * What a replay does with its range, by the topic it reads:
+ * - `renormalize`: the raw topic through the normalizer again, into the normalized and dead-letter topics
+ *   (after a mapping change; the running Segment sink delivers what it writes, with the same messageIds);
+ * - `redeliver`: the normalized topic to Segment again (after a loss on Segment's side);
+ * - `dead-letters`: the dead-letter topic, each letter back to where its stage can take it again.
+ */
+export const REPLAY_MODES = ['renormalize', 'redeliver', 'dead-letters'] as const;
+export type ReplayMode = (typeof REPLAY_MODES)[number];
 
 export interface ReplayOptions {
   /** Milliseconds since the epoch: the range is [fromMs, toMs) of record timestamps. */
   fromMs: number;
   toMs: number;
-  /** Undefined: the raw topic, or the dead-letter topic with `deadLetters`. */
+  /** Undefined: the mode's topic (raw, normalized or dead-letter). */
   topic: string | undefined;
-  targets: ReplayTarget[];
+  mode: ReplayMode;
   dryRun: boolean;
-  /** Events per second at most; undefined: as fast as the targets take them. */
+  /** Events per second at most; undefined: as fast as the target takes them. */
   rate: number | undefined;
-  /** Re-drive the dead-letter topic instead of replaying the raw topic. */
-  deadLetters: boolean;
 }
 
 export type ParsedReplayArguments =
@@ -29,20 +34,24 @@ export type ParsedReplayArguments =
 
 export const replayUsage = `Usage: mailjet-connector replay --from <time> [--to <time>] [options]
 
-Re-runs the records of a time range through the connector's mapping and sinks. Running the same command
+Re-runs the records of a time range through one of the connector's stages. Running the same command
 again resumes where it stopped.
+
+  (default)            Re-normalize: RAW_TOPIC's range through the normalizer into NORMALIZED_TOPIC
+                       (after a mapping change); a running Segment sink delivers what it writes, with the
+                       same messageIds.
+  --redeliver          Re-deliver: NORMALIZED_TOPIC's range to Segment (after a loss on Segment's side).
+  --dead-letters       Re-drive DEAD_LETTER_TOPIC's range: raw events through the normalizer again,
+                       Segment's refusals to Segment, ingress letters through the webhook reader into
+                       the raw topic. With --topic DESTINATION_DEAD_LETTER_TOPIC (segment.identifies.dlq):
+                       the Mailjet destination's letters back to its identify topic, for its worker.
 
   --from <time>        Start of the range (inclusive): ISO 8601 (2025-06-01, 2025-06-01T08:00:00Z,
                        2025-06-01T10:00:00+02:00) or relative to now: -2d, -6h, -30m, -45s, now.
   --to <time>          End of the range (exclusive), same forms. Default: now.
-  --topic <name>       Topic to read. Default: RAW_TOPIC (DEAD_LETTER_TOPIC with --dead-letters).
-  --targets <list>     Where events go: segment, normalized or both (comma-separated). Default: both.
+  --topic <name>       Topic to read instead of the mode's own.
   --dry-run            Read, decode and map; count; send and write nothing.
   --rate <n>           At most n events per second.
-  --dead-letters       Re-drive the dead-letter topic: connector and segment letters through the
-                       connector again, ingress letters through the webhook reader into the raw topic.
-                       With --topic DESTINATION_DEAD_LETTER_TOPIC (segment.identifies.dlq): the Mailjet
-                       destination's letters back to its identify topic, for its worker to take again.
   -h, --help           This text.
 `;
 
@@ -90,7 +99,9 @@ export function parseReplayArguments(argv: string[], nowMs: number): ParsedRepla
         from: { type: 'string' },
         to: { type: 'string' },
         topic: { type: 'string' },
+        // Gone with the two stages; kept only to say what replaced it.
         targets: { type: 'string' },
+        redeliver: { type: 'boolean' },
         'dry-run': { type: 'boolean' },
         rate: { type: 'string' },
         'dead-letters': { type: 'boolean' },
@@ -123,16 +134,15 @@ export function parseReplayArguments(argv: string[], nowMs: number): ParsedRepla
     return { ok: false, message: `--topic "${topic}" is not a Kafka topic name (letters, digits, . _ -).` };
   }
 
-  const targetsText = (values.targets as string | undefined) ?? REPLAY_TARGETS.join(',');
-  const targets: ReplayTarget[] = [];
-  for (const name of targetsText.split(',').map((part) => part.trim())) {
-    if (!(REPLAY_TARGETS as readonly string[]).includes(name)) {
-      return {
-        ok: false,
-        message: `--targets: unknown target "${name}" (expected segment, normalized, or both: segment,normalized).`,
-      };
-    }
-    if (!targets.includes(name as ReplayTarget)) targets.push(name as ReplayTarget);
+  if (values.targets !== undefined) {
+    return {
+      ok: false,
+      message:
+        '--targets is gone: a replay of the raw topic re-normalizes into the normalized topic (a running Segment sink delivers what it writes); --redeliver sends a range of the normalized topic to Segment.',
+    };
+  }
+  if (values.redeliver && values['dead-letters']) {
+    return { ok: false, message: '--redeliver and --dead-letters are two modes: choose one.' };
   }
 
   let rate: number | undefined;
@@ -150,11 +160,9 @@ export function parseReplayArguments(argv: string[], nowMs: number): ParsedRepla
       fromMs,
       toMs,
       topic,
-      // A fixed order, so `normalized,segment` and `segment,normalized` are the same replay (same group).
-      targets: REPLAY_TARGETS.filter((target) => targets.includes(target)),
+      mode: values['dead-letters'] ? 'dead-letters' : values.redeliver ? 'redeliver' : 'renormalize',
       dryRun: values['dry-run'] === true,
       rate,
-      deadLetters: values['dead-letters'] === true,
     },
   };
 }
@@ -170,9 +178,8 @@ export function resumeCommand(options: ReplayOptions, topic: string): string {
     `--from ${new Date(options.fromMs).toISOString()}`,
     `--to ${new Date(options.toMs).toISOString()}`,
     `--topic ${topic}`,
-    `--targets ${options.targets.join(',')}`,
   ];
-  if (options.deadLetters) parts.push('--dead-letters');
+  if (options.mode !== 'renormalize') parts.push(`--${options.mode}`);
   if (options.dryRun) parts.push('--dry-run');
   if (options.rate !== undefined) parts.push(`--rate ${options.rate}`);
   return parts.join(' ');

@@ -1,7 +1,10 @@
 /**
  * Re-drives one batch of dead letters after a fix, by the stage that wrote them (`dlq.stage`):
- * - `connector` and `segment` letters hold the original raw Avro record: they go through the connector's
- *   batch handler again (same mapping, same messageIds, same sinks).
+ * - `connector` letters hold the original raw Avro record: they go through the normalizer again (same
+ *   mapping, same messageIds) into the normalized topic, where the running Segment sink takes them.
+ * - `segment` letters hold the normalized record Segment refused: they go to Segment again through the
+ *   Segment sink's handler. (Those written before the two stages hold a raw record, named by their
+ *   origin topic: they are normalized again, as `connector` letters.)
  * - `ingress` letters hold webhook bytes: the webhook reader reads them again, and what it now accepts
  *   goes to the raw topic through the ingress's own publisher (same Avro serializer, same key), keeping
  *   the original request id and receipt time. What it still refuses stays where it is and is counted.
@@ -12,9 +15,10 @@
  * - anything else (no stage header, `normalized`) is counted as skipped.
  * Resolves once everything reached Kafka (and Segment); the caller commits only then.
  */
-import type { BatchOutcome } from '../connector/batch-handler.ts';
+import type { BatchOutcome } from '../connector/batch-outcome.ts';
 import type { BatchingProducer, PublishContext } from '../core/batching-producer.ts';
 import { DEAD_LETTER_HEADERS } from '../core/dead-letter.ts';
+import { ConnectorError } from '../core/errors.ts';
 import type { IncomingRecord, RecordBatch } from '../core/kafka.ts';
 import { readIdentifyBody } from '../destination/identify-body.ts';
 import type { IdentifyPublisher } from '../destination/identify-publisher.ts';
@@ -29,8 +33,15 @@ export interface RedriveOutcome extends BatchOutcome {
 }
 
 export function createDeadLetterRedrive(options: {
-  /** The connector's batch handler (createBatchHandler). */
-  handle: (batch: RecordBatch) => Promise<BatchOutcome>;
+  /**
+   * The normalizer's batch, written (createNormalizerHandler, then the producer); absent when re-driving
+   * the destination's letters (a connector letter there is skipped).
+   */
+  normalize?: (batch: RecordBatch) => Promise<BatchOutcome>;
+  /** The Segment sink's batch (createSegmentDeliveryHandler); absent: Segment is not configured. */
+  redeliver?: (batch: RecordBatch) => Promise<BatchOutcome>;
+  /** Where the normalized records come from: a `segment` letter from there holds one. */
+  normalizedTopic: string;
   /** The ingress's publisher on the raw topic (createEventPublisher). */
   publisher: EventPublisher;
   /**
@@ -51,22 +62,40 @@ export function createDeadLetterRedrive(options: {
       skipped: 0,
     };
     const raw: IncomingRecord[] = [];
+    const normalized: IncomingRecord[] = [];
     const webhooks: IncomingRecord[] = [];
     const identifyRecords: IncomingRecord[] = [];
     const identifyCalls: IncomingRecord[] = [];
     for (const record of batch.records) {
       const stage = record.headers[DEAD_LETTER_HEADERS.stage]?.toString();
-      if (stage === 'connector' || stage === 'segment') raw.push(record);
+      const origin = record.headers[DEAD_LETTER_HEADERS.originTopic]?.toString();
+      if (stage === 'segment' && origin === options.normalizedTopic) normalized.push(record);
+      else if (stage === 'connector' || stage === 'segment') raw.push(record);
       else if (stage === 'ingress' && record.value !== null) webhooks.push(record);
       else if (stage === 'mailjet' && record.value !== null && identify) identifyRecords.push(record);
       else if (stage === 'intake' && record.value !== null && identify) identifyCalls.push(record);
       else outcome.skipped += 1;
     }
 
-    if (raw.length > 0) {
-      const handled = await options.handle({ ...batch, records: raw });
-      outcome.delivered = handled.delivered;
-      outcome.deadLettered = handled.deadLettered;
+    if (normalized.length > 0 && !options.redeliver) {
+      throw new ConnectorError(
+        'CONFIG_INVALID',
+        "Re-driving letters Segment refused needs SEGMENT_WRITE_KEY (and SEGMENT_ENDPOINT if not Segment's own).",
+      );
+    }
+    for (const [records, handle] of [
+      [raw, options.normalize],
+      [normalized, options.redeliver],
+    ] as const) {
+      if (records.length === 0) continue;
+      if (!handle) {
+        outcome.skipped += records.length;
+        continue;
+      }
+      const handled = await handle({ ...batch, records });
+      outcome.deadLettered += handled.deadLettered;
+      for (const [type, n] of Object.entries(handled.delivered))
+        outcome.delivered[type] = (outcome.delivered[type] ?? 0) + n;
     }
 
     const publishing: Promise<unknown>[] = [];

@@ -5,6 +5,7 @@
  * stdout, one `progress` line per second at most plus the last one, for logs and CI.
  */
 import cliProgress from 'cli-progress';
+import type { ReplayMode } from './arguments.ts';
 
 export interface ReplayOutput {
   stdout: { write(text: string): unknown };
@@ -17,10 +18,9 @@ export interface ReplayOutput {
 export interface ReplayPlan {
   groupId: string;
   topic: string;
-  mode: 'raw' | 'dead-letters';
+  mode: ReplayMode;
   from: string;
   to: string;
-  targets: string[];
   dryRun: boolean;
   rate: number | null;
   /** Records in the range. */
@@ -44,7 +44,7 @@ export interface ReplaySummary extends ReplayPlan {
   complete: boolean;
   /** Records handled by this run. */
   records: number;
-  /** Events that reached the targets (a dry run: that would), by Mailjet event type. */
+  /** Events the mode wrote or delivered (a dry run: would have), by Mailjet event type. */
   eventsByType: Record<string, number>;
   deadLettered: number;
   /** Records of the range that retention deleted before this run read them: they cannot be replayed. */
@@ -114,7 +114,7 @@ export function createProgressReporter(output: ReplayOutput, now: () => number =
       }
       output.stdout.write(
         [
-          `Replaying ${plan.topic} from ${plan.from} to ${plan.to} (${plan.mode}, targets ${plan.targets.join(',')}${plan.dryRun ? ', dry run' : ''}${plan.rate === null ? '' : `, at most ${plan.rate} events/s`})`,
+          `Replaying ${plan.topic} from ${plan.from} to ${plan.to} (${plan.mode}${plan.dryRun ? ', dry run' : ''}${plan.rate === null ? '' : `, at most ${plan.rate} events/s`})`,
           `Consumer group: ${plan.groupId}`,
           `Events in range: ${plan.total}${plan.alreadyDone > 0 ? `, ${plan.alreadyDone} done by an earlier run: resuming` : ''}`,
           `To resume if interrupted: ${plan.resumeCommand}`,

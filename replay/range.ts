@@ -19,21 +19,14 @@ export interface PartitionRange {
 }
 
 /**
- * `<prefix>-replay-<16 hex of SHA-256>` over the topic, the resolved range in milliseconds, the targets,
- * the mode and dry-run. Deterministic, so the same command (with the printed absolute range) finds the
+ * `<prefix>-replay-<16 hex of SHA-256>` over the topic, the resolved range in milliseconds, the mode
+ * and dry-run. Deterministic, so the same command (with the printed absolute range) finds the
  * same group and resumes; any other replay gets a group of its own. The rate is left out on purpose: a
  * resumed run may go faster or slower. The prefix is the connector's group id, so ACLs on that prefix
  * cover replays, yet the live group itself is never joined or committed to.
  */
 export function replayGroupId(prefix: string, topic: string, options: ReplayOptions): string {
-  const identity = JSON.stringify([
-    topic,
-    options.fromMs,
-    options.toMs,
-    options.targets,
-    options.deadLetters,
-    options.dryRun,
-  ]);
+  const identity = JSON.stringify([topic, options.fromMs, options.toMs, options.mode, options.dryRun]);
   return `${prefix}-replay-${createHash('sha256').update(identity).digest('hex').slice(0, 16)}`;
 }
 

@@ -1,7 +1,7 @@
 /**
- * The replay process: what it reads (one time range of the raw or dead-letter topic, the identity topic,
- * the schema registry), what it writes (the connector's targets; with --dead-letters also the raw topic),
- * in which order it starts and stops.
+ * The replay process: what it reads (one time range of the raw, normalized or dead-letter topic; the
+ * identity topic when it normalizes; the schema registry), what it writes (by mode: the normalizer's
+ * topics, Segment, or where each dead letter's stage takes it again), in which order it starts and stops.
  *
  * The range is fixed once at start (offsets by timestamp), read by a consumer group of the replay's own
  * (see replayGroupId) that commits after every batch, so the group's offsets are the progress and the
@@ -9,31 +9,41 @@
  * stops by itself at its end offset; the replay ends when every partition got there, or when `signal`
  * aborts: then the batch in flight is finished and committed (within CONNECTOR_SHUTDOWN_TIMEOUT_MS).
  */
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type BatchOutcome, createBatchHandler } from '../connector/batch-handler.ts';
+import type { BatchOutcome } from '../connector/batch-outcome.ts';
 import { type ConnectorConfig, mappingOptionsOf, segmentSinkOptionsOf } from '../connector/config.ts';
 import { startIdentityView } from '../connector/identity-view.ts';
 import { createConnectorMetrics } from '../connector/metrics.ts';
+import { createNormalizerHandler, type NormalizedBatch } from '../connector/normalizer.ts';
+import { createSegmentDeliveryHandler } from '../connector/segment-delivery.ts';
 import { createSegmentSink, type SegmentSink } from '../connector/segment-sink.ts';
-import { createBatchingProducer } from '../core/batching-producer.ts';
+import { type BatchingProducer, createBatchingProducer } from '../core/batching-producer.ts';
 import type { ClusterSecurity } from '../core/cluster-security.ts';
 import { ConnectorError } from '../core/errors.ts';
-import { createKafkaClient, type ProducerCompression, type RecordBatch } from '../core/kafka.ts';
+import {
+  createKafkaClient,
+  type ProducerCompression,
+  type RecordBatch,
+  type TopicRecords,
+} from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
 import { type AvroSerializer, createSchemaRegistryClient } from '../core/schema-registry.ts';
-import { registerValueSchema } from '../core/service-clients.ts';
+import { registerValueSchema, startGroupConsumer } from '../core/service-clients.ts';
 import { createTokenBucket, type TokenBucket } from '../core/token-bucket.ts';
 import type { TopicConfig } from '../core/topics.ts';
 import { createIdentifyPublisher } from '../destination/identify-publisher.ts';
 import { createEventPublisher } from '../ingress/event-publisher.ts';
 import {
+  type MailjetEventNormalized,
   type MailjetEventRaw,
   mailjetEventNormalizedSchema,
   mailjetEventRawSchema,
   segmentIdentifySchema,
   valueSubject,
 } from '../schemas/index.ts';
-import { type ReplayOptions, resumeCommand } from './arguments.ts';
+import { type ReplayMode, type ReplayOptions, resumeCommand } from './arguments.ts';
+import { createCommittedTally } from './committed-tally.ts';
 import { createDeadLetterRedrive, type RedriveOutcome } from './dead-letter-redrive.ts';
 import {
   createProgressReporter,
@@ -74,15 +84,16 @@ export interface ReplayDependencies {
 /** How often a running replay looks for the rest of a range deleted by retention. */
 const EXPIRY_CHECK_MS = 5000;
 
-const emptySegmentSink: SegmentSink = {
-  deliver: () => Promise.reject(new Error('Segment is not a target of this replay')),
+/** A dry run without Segment's key: calls are built and counted, never sent. */
+const noSegment: SegmentSink = {
+  deliver: () => Promise.reject(new Error('a dry run sends nothing to Segment')),
 };
 
 const noSerializer: AvroSerializer = {
   subject: '(none)',
   schemaId: -1,
   encode: () => {
-    throw new Error('the normalized topic is not a target of this replay');
+    throw new Error('a dry run encodes nothing');
   },
 };
 
@@ -90,13 +101,13 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
   const { config, topics, logger } = deps;
   const log = logger.child({ component: 'replay' });
   const started = performance.now();
-  const topic = options.topic ?? (options.deadLetters ? topics.DEAD_LETTER_TOPIC : topics.RAW_TOPIC);
-  const toSegment = options.targets.includes('segment') && !options.dryRun;
-  const toNormalized = options.targets.includes('normalized') && !options.dryRun;
-  if (toSegment && !deps.segment) {
+  const { mode, dryRun } = options;
+  const topic = options.topic ?? topicOf(mode, topics);
+  checkTopicFitsMode(topic, mode, topics);
+  if (mode === 'redeliver' && !dryRun && !deps.segment) {
     throw new ConnectorError(
       'CONFIG_INVALID',
-      'Replaying to Segment needs SEGMENT_WRITE_KEY (or --targets normalized, or --dry-run).',
+      "Re-delivering to Segment needs SEGMENT_WRITE_KEY (and SEGMENT_ENDPOINT if not Segment's own), or --dry-run.",
     );
   }
   const reporter: ProgressReporter = createProgressReporter(
@@ -124,18 +135,17 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
       topic,
       options.fromMs,
       options.toMs,
-      options.dryRun ? undefined : groupId,
+      dryRun ? undefined : groupId,
     );
     const byPartition = new Map(partitions.map((p) => [p.partition, p]));
     const { total, done: alreadyDone } = rangeTotals(partitions);
     const plan: ReplayPlan = {
       groupId,
       topic,
-      mode: options.deadLetters ? 'dead-letters' : 'raw',
+      mode,
       from: new Date(options.fromMs).toISOString(),
       to: new Date(options.toMs).toISOString(),
-      targets: options.targets,
-      dryRun: options.dryRun,
+      dryRun,
       rate: options.rate ?? null,
       total,
       alreadyDone,
@@ -162,35 +172,10 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
     };
     if (partitions.every((p) => p.position >= p.end)) return finish(true);
 
-    // Sinks and topics, as the connector sets them up.
+    // The stages, as the connector sets them up.
     const registry = createSchemaRegistryClient(deps.registryUrl, deps.security?.registryAuth);
     const register = (subject: string, schema: object) => registerValueSchema(registry, subject, schema);
-    const normalizedSerializer = toNormalized
-      ? await register(valueSubject(topics.NORMALIZED_TOPIC), mailjetEventNormalizedSchema)
-      : noSerializer;
-    const identities = await startIdentityView({
-      kafka,
-      topic: topics.IDENTITY_TOPIC,
-      groupPrefix: groupId,
-      maxEntries: config.IDENTITY_VIEW_MAX_ENTRIES,
-      logger: log,
-    });
-    closers.unshift(() => identities.close());
-    // Nothing is mapped before the view holds every identity the topic had at start; a Ctrl-C meanwhile
-    // ends the run with nothing done, to be run again.
-    const interrupted = new Promise<'interrupted'>((resolve) => {
-      if (deps.signal?.aborted) resolve('interrupted');
-      deps.signal?.addEventListener('abort', () => resolve('interrupted'), { once: true });
-    });
-    if ((await Promise.race([identities.ready, interrupted])) === 'interrupted') return finish(false);
-    const producer = await kafka.producer({ idempotent: true });
-    closers.unshift(() => producer.disconnect());
-    const batching = createBatchingProducer(producer);
-    const sink =
-      toSegment && deps.segment
-        ? createSegmentSink({ ...segmentSinkOptionsOf(config, deps.segment), logger: log })
-        : emptySegmentSink;
-
+    const metrics = createConnectorMetrics({ defaultMetrics: false });
     // `stop` ends fetching (graceful); `abort` also stops waiting for Segment and Kafka (past the deadline).
     const stop = new AbortController();
     const abort = new AbortController();
@@ -199,63 +184,114 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
       failure ??= error;
       stop.abort(error);
     };
-    const handle = createBatchHandler({
-      decode: registry.decoder<MailjetEventRaw>(mailjetEventRawSchema),
-      mapping: mappingOptionsOf(config),
-      userIdOf: (email) => identities.userIdOf(email),
-      sink,
-      producer: batching,
-      normalizedSerializer,
-      normalizedTopic: topics.NORMALIZED_TOPIC,
-      deadLetterTopic: topics.DEAD_LETTER_TOPIC,
-      metrics: createConnectorMetrics({ defaultMetrics: false }),
-      logger: log,
-      signal: abort.signal,
-      onFatal: fail,
-      targets: { segment: toSegment, normalized: toNormalized },
-      dryRun: options.dryRun,
-    });
-    let handleBatch: (batch: RecordBatch) => Promise<BatchOutcome | RedriveOutcome> = handle;
-    if (options.deadLetters) {
-      const rawSerializer = options.dryRun
-        ? noSerializer
-        : await register(valueSubject(topics.RAW_TOPIC), mailjetEventRawSchema);
-      // Only for the destination's letters: registering the identify schema when re-driving the
-      // connector's would create a registry subject for a part the user may not run.
-      const identify =
-        topic === topics.DESTINATION_DEAD_LETTER_TOPIC
-          ? {
-              topic: topics.IDENTIFY_TOPIC,
-              producer: batching,
-              publisher: createIdentifyPublisher({
-                producer: batching,
-                identifySerializer: options.dryRun
-                  ? noSerializer
-                  : await register(valueSubject(topics.IDENTIFY_TOPIC), segmentIdentifySchema),
-                identifyTopic: topics.IDENTIFY_TOPIC,
-                identityTopic: topics.IDENTITY_TOPIC,
-                deadLetterTopic: topics.DESTINATION_DEAD_LETTER_TOPIC,
-                ackTimeoutMs: config.CONNECTOR_SHUTDOWN_TIMEOUT_MS,
-                maxPendingRecords: Number.MAX_SAFE_INTEGER,
-              }),
-            }
-          : undefined;
-      handleBatch = createDeadLetterRedrive({
-        handle,
-        publisher: createEventPublisher({
-          producer: batching,
-          rawSerializer,
-          rawTopic: topics.RAW_TOPIC,
-          deadLetterTopic: topics.DEAD_LETTER_TOPIC,
-          ackTimeoutMs: config.CONNECTOR_SHUTDOWN_TIMEOUT_MS,
-          maxPendingEvents: Number.MAX_SAFE_INTEGER,
-          maxRawRecordBytes: topics.TOPIC_MAX_MESSAGE_BYTES,
-          maxDeadLetterBytes: topics.DEAD_LETTER_TOPIC_MAX_MESSAGE_BYTES,
-        }),
-        ...(identify ? { identify } : {}),
-        dryRun: options.dryRun,
+
+    const normalizing =
+      mode === 'renormalize' || (mode === 'dead-letters' && topic !== topics.DESTINATION_DEAD_LETTER_TOPIC);
+    let normalize: ((batch: RecordBatch) => Promise<NormalizedBatch>) | undefined;
+    if (normalizing) {
+      const normalizedSerializer = dryRun
+        ? undefined
+        : await register(valueSubject(topics.NORMALIZED_TOPIC), mailjetEventNormalizedSchema);
+      const identities = await startIdentityView({
+        kafka,
+        topic: topics.IDENTITY_TOPIC,
+        groupPrefix: groupId,
+        maxEntries: config.IDENTITY_VIEW_MAX_ENTRIES,
+        logger: log,
+      });
+      closers.unshift(() => identities.close());
+      // Nothing is mapped before the view holds every identity the topic had at start; a Ctrl-C meanwhile
+      // ends the run with nothing done, to be run again.
+      const interrupted = new Promise<'interrupted'>((resolve) => {
+        if (deps.signal?.aborted) resolve('interrupted');
+        deps.signal?.addEventListener('abort', () => resolve('interrupted'), { once: true });
+      });
+      if ((await Promise.race([identities.ready, interrupted])) === 'interrupted') return finish(false);
+      normalize = createNormalizerHandler({
+        decode: registry.decoder<MailjetEventRaw>(mailjetEventRawSchema),
+        mapping: mappingOptionsOf(config),
+        userIdOf: (email) => identities.userIdOf(email),
+        ...(normalizedSerializer ? { encode: (value) => normalizedSerializer.encode(value) } : {}),
+        normalizedTopic: topics.NORMALIZED_TOPIC,
+        deadLetterTopic: topics.DEAD_LETTER_TOPIC,
+        metrics,
+        logger: log,
       });
     }
+    // Re-normalizing writes in transactions with the replay group's offsets, as the normalizer does;
+    // the other modes write dead letters (and re-driven records) at least once, committed after.
+    const transactional =
+      mode === 'renormalize' && !dryRun
+        ? await kafka.transactionalProducer({ transactionalId: `${groupId}-${randomUUID()}` })
+        : undefined;
+    if (transactional) closers.unshift(() => transactional.disconnect());
+    const producer = mode === 'renormalize' ? undefined : await kafka.producer({ idempotent: true });
+    if (producer) closers.unshift(() => producer.disconnect());
+    const batching = producer ? createBatchingProducer(producer) : undefined;
+    const redeliver =
+      mode !== 'renormalize' && batching && (deps.segment || dryRun)
+        ? createSegmentDeliveryHandler({
+            decode: registry.decoder<MailjetEventNormalized>(mailjetEventNormalizedSchema),
+            sink: deps.segment
+              ? createSegmentSink({ ...segmentSinkOptionsOf(config, deps.segment), logger: log })
+              : noSegment,
+            producer: batching,
+            deadLetterTopic: topics.DEAD_LETTER_TOPIC,
+            metrics,
+            logger: log,
+            signal: abort.signal,
+            onFatal: fail,
+            dryRun,
+          })
+        : undefined;
+
+    type Outcome = BatchOutcome | RedriveOutcome;
+    let handleBatch: (batch: RecordBatch) => Promise<{ outcome: Outcome; output?: TopicRecords[] }>;
+    if (mode === 'renormalize' && normalize) handleBatch = normalize;
+    else if (mode === 'redeliver' && redeliver) {
+      const deliver = redeliver;
+      handleBatch = async (batch) => ({ outcome: await deliver(batch) });
+    } else if (mode === 'dead-letters' && batching) {
+      const normalizeLetters = normalize;
+      const redrive = await deadLetterRedrive(topic, {
+        deps,
+        dryRun,
+        register,
+        batching,
+        ...(redeliver ? { redeliver } : {}),
+        ...(normalizeLetters
+          ? {
+              normalize: async (batch: RecordBatch) => {
+                const { output, outcome } = await normalizeLetters(batch);
+                if (output.length > 0) await batching.send(output, abort.signal);
+                return outcome;
+              },
+            }
+          : {}),
+      });
+      handleBatch = async (batch) => {
+        try {
+          return { outcome: await redrive(batch) };
+        } catch (err) {
+          // Not to be healed by reading the batch again (Segment's letters and no write key).
+          if (err instanceof ConnectorError && !err.retriable) fail(err);
+          throw err;
+        }
+      };
+    } else throw new Error(`replay mode ${mode} has no handler`);
+
+    const tally = createCommittedTally<Outcome>((outcome, records) => {
+      counts.records += records;
+      counts.deadLettered += outcome.deadLettered;
+      for (const [type, n] of Object.entries(outcome.delivered))
+        counts.eventsByType[type] = (counts.eventsByType[type] ?? 0) + n;
+      if ('toRawTopic' in outcome) {
+        redriveCounts.toRawTopic += outcome.toRawTopic;
+        redriveCounts.toIdentifyTopic += outcome.toIdentifyTopic;
+        redriveCounts.stillRejected += outcome.stillRejected;
+        redriveCounts.skipped += outcome.skipped;
+      }
+    });
 
     const bucket =
       options.rate === undefined ? undefined : (deps.rateLimiter ?? createTokenBucket)(options.rate);
@@ -278,30 +314,22 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
     deps.signal?.addEventListener('abort', stopRequested, { once: true });
     closers.unshift(async () => deps.signal?.removeEventListener('abort', stopRequested));
 
-    const consumer = await kafka.consumer({ groupId });
-    closers.unshift(() => consumer.disconnect());
-    consumer.onCrash(fail);
-    await consumer.subscribe([topic], { fromBeginning: true });
-    await consumer.runBatches(
-      async (batch) => {
-        // Not abortable: the wait is at most about a second, and throwing here would crash the consumer.
+    const consumer = await startGroupConsumer({
+      kafka,
+      groupId,
+      topics: [topic],
+      handler: async (batch) => {
+        // Not abortable: the wait is at most about a second, and throwing here would fail the batch.
         await bucket?.take(batch.records.length);
-        const outcome = await handleBatch(batch);
-        counts.records += batch.records.length;
-        counts.deadLettered += outcome.deadLettered;
-        for (const [type, n] of Object.entries(outcome.delivered))
-          counts.eventsByType[type] = (counts.eventsByType[type] ?? 0) + n;
-        if ('toRawTopic' in outcome) {
-          redriveCounts.toRawTopic += outcome.toRawTopic;
-          redriveCounts.toIdentifyTopic += outcome.toIdentifyTopic;
-          redriveCounts.stillRejected += outcome.stillRejected;
-          redriveCounts.skipped += outcome.skipped;
-        }
+        const { outcome, output } = await handleBatch(batch);
+        tally.handled(batch.partition, batch.records, outcome);
+        return output ?? [];
       },
-      {
+      ...(transactional ? { transactions: transactional } : {}),
+      run: {
         partitionsConcurrently: config.CONNECTOR_PARTITIONS_CONCURRENTLY,
         maxBatchRecords,
-        commit: !options.dryRun,
+        commit: !dryRun,
         signal: stop.signal,
         endOffsetOf: (_topic, partition) => byPartition.get(partition)?.end.toString(),
         // Only where the group has not gone past the start: elsewhere its committed offset is the resume point.
@@ -310,6 +338,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
           return range && range.position <= range.start ? range.start.toString() : undefined;
         },
         onCommitted: (_topic, partition, next) => {
+          tally.committed(partition, next);
           const range = byPartition.get(partition);
           if (!range) return;
           const offset = BigInt(next);
@@ -322,7 +351,10 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
           if (partitions.every((p) => p.position >= p.end)) completed();
         },
       },
-    );
+      log,
+      onFatal: fail,
+    });
+    closers.unshift(() => consumer.disconnect());
 
     // Retention can delete the rest of a partition's range while the replay runs (a range near
     // retention.ms; the broker checks every 5 minutes). The client then reads on from the log's new start
@@ -360,7 +392,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
     );
     deadline.unref();
     await consumer.disconnect();
-    await Promise.race([batching.drain(), sleep(1000, undefined, { ref: false })]);
+    if (batching) await Promise.race([batching.drain(), sleep(1000, undefined, { ref: false })]);
     clearTimeout(deadline);
     if (failure) throw failure;
     return finish(partitions.every((p) => p.position >= p.end));
@@ -377,4 +409,84 @@ function describe(p: PartitionRange) {
     end: p.end.toString(),
     position: p.position.toString(),
   };
+}
+
+/** The topic a mode reads when --topic does not say. */
+function topicOf(mode: ReplayMode, topics: TopicConfig): string {
+  if (mode === 'redeliver') return topics.NORMALIZED_TOPIC;
+  if (mode === 'dead-letters') return topics.DEAD_LETTER_TOPIC;
+  return topics.RAW_TOPIC;
+}
+
+/** A known topic read in a mode that cannot take its records: every one of them would be a dead letter. */
+function checkTopicFitsMode(topic: string, mode: ReplayMode, topics: TopicConfig): void {
+  const misfit =
+    mode === 'renormalize' && topic === topics.NORMALIZED_TOPIC
+      ? 'holds normalized records: re-deliver them to Segment with --redeliver'
+      : mode !== 'dead-letters' &&
+          (topic === topics.DEAD_LETTER_TOPIC || topic === topics.DESTINATION_DEAD_LETTER_TOPIC)
+        ? 'holds dead letters: re-drive them with --dead-letters'
+        : mode === 'redeliver' && topic === topics.RAW_TOPIC
+          ? 'holds raw events: re-normalize them (no --redeliver); the Segment sink delivers what that writes'
+          : undefined;
+  if (misfit) throw new ConnectorError('REPLAY_ARGUMENT_INVALID', `--topic: topic "${topic}" ${misfit}.`);
+}
+
+/**
+ * The dead-letter re-drive of `topic`: the destination's letters back to its identify topic, the
+ * connector's through the normalizer or to Segment, the ingress's through the webhook reader.
+ */
+async function deadLetterRedrive(
+  topic: string,
+  options: {
+    deps: ReplayDependencies;
+    dryRun: boolean;
+    register: (subject: string, schema: object) => Promise<AvroSerializer>;
+    batching: BatchingProducer;
+    normalize?: (batch: RecordBatch) => Promise<BatchOutcome>;
+    redeliver?: (batch: RecordBatch) => Promise<BatchOutcome>;
+  },
+): Promise<(batch: RecordBatch) => Promise<RedriveOutcome>> {
+  const { deps, dryRun, register, batching } = options;
+  const { topics, config } = deps;
+  const rawSerializer = dryRun
+    ? noSerializer
+    : await register(valueSubject(topics.RAW_TOPIC), mailjetEventRawSchema);
+  // Only for the destination's letters: registering the identify schema when re-driving the
+  // connector's would create a registry subject for a part the user may not run.
+  const identify =
+    topic === topics.DESTINATION_DEAD_LETTER_TOPIC
+      ? {
+          topic: topics.IDENTIFY_TOPIC,
+          producer: batching,
+          publisher: createIdentifyPublisher({
+            producer: batching,
+            identifySerializer: dryRun
+              ? noSerializer
+              : await register(valueSubject(topics.IDENTIFY_TOPIC), segmentIdentifySchema),
+            identifyTopic: topics.IDENTIFY_TOPIC,
+            identityTopic: topics.IDENTITY_TOPIC,
+            deadLetterTopic: topics.DESTINATION_DEAD_LETTER_TOPIC,
+            ackTimeoutMs: config.CONNECTOR_SHUTDOWN_TIMEOUT_MS,
+            maxPendingRecords: Number.MAX_SAFE_INTEGER,
+          }),
+        }
+      : undefined;
+  return createDeadLetterRedrive({
+    ...(options.normalize ? { normalize: options.normalize } : {}),
+    ...(options.redeliver ? { redeliver: options.redeliver } : {}),
+    normalizedTopic: topics.NORMALIZED_TOPIC,
+    publisher: createEventPublisher({
+      producer: batching,
+      rawSerializer,
+      rawTopic: topics.RAW_TOPIC,
+      deadLetterTopic: topics.DEAD_LETTER_TOPIC,
+      ackTimeoutMs: config.CONNECTOR_SHUTDOWN_TIMEOUT_MS,
+      maxPendingEvents: Number.MAX_SAFE_INTEGER,
+      maxRawRecordBytes: topics.TOPIC_MAX_MESSAGE_BYTES,
+      maxDeadLetterBytes: topics.DEAD_LETTER_TOPIC_MAX_MESSAGE_BYTES,
+    }),
+    ...(identify ? { identify } : {}),
+    dryRun,
+  });
 }

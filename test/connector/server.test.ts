@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createBatchHandler } from '../../connector/batch-handler.ts';
-import { loadConnectorConfig, mappingOptionsOf } from '../../connector/config.ts';
+import { loadConnectorConfig, mappingOptionsOf, segmentSinkGroupId } from '../../connector/config.ts';
 import { createConnectorMetrics } from '../../connector/metrics.ts';
+import { createSegmentDeliveryHandler } from '../../connector/segment-delivery.ts';
 import { mapMailjetEvent } from '../../connector/segment-mapping.ts';
 import { createSegmentSink } from '../../connector/segment-sink.ts';
 import { createBatchingProducer } from '../../core/batching-producer.ts';
 import { DEAD_LETTER_HEADERS } from '../../core/dead-letter.ts';
 import { silentLogger } from '../../core/logger.ts';
+import { loadTopicConfig } from '../../core/topics.ts';
 import {
   type MailjetEventNormalized,
   type MailjetEventRaw,
@@ -23,7 +24,7 @@ import {
   writeIdentityTable,
 } from '../helpers/connector.ts';
 import { postWebhook, recordCount, startTestIngress } from '../helpers/ingress.ts';
-import { readRecords, testKafka, testRegistry, uniqueName } from '../helpers/stack.ts';
+import { readRecords, testKafka, testRegistry, uniqueName, uniqueTopicEnv } from '../helpers/stack.ts';
 
 const header = (headers: Record<string, Buffer | undefined>, name: string) => headers[name]?.toString();
 
@@ -262,42 +263,48 @@ test('Segment answering 429 and 5xx delays delivery but loses nothing', async (t
   assert.equal(stats.responsesByStatus['503'], 2);
 });
 
-test('a crash after Segment but before the commit redelivers the same messageIds, which Segment dedupes', async (t) => {
+test('a crash of the Segment sink after Segment but before its commit redelivers the same messageIds, which Segment dedupes', async (t) => {
   const segment = await startTestSegment(t);
-  const ingress = await startTestIngress(t);
-  // One recipient, so one partition and one batch: the crash hits all four events.
-  const body = `[${[mailjetSamples.sent, mailjetSamples.open, mailjetSamples.click, mailjetSamples.unsub].join(',')}]`;
-  assert.equal((await postWebhook(ingress, body)).status, 200);
+  const topics = loadTopicConfig(uniqueTopicEnv());
   const kafka = testKafka(t);
-  const groupId = uniqueName('crash');
-
-  // First instance: the real batch handler, then a crash before the consumer may commit.
-  await kafka.ensureTopics([{ topic: ingress.topics.NORMALIZED_TOPIC }]);
+  await kafka.ensureTopics([{ topic: topics.NORMALIZED_TOPIC }]);
+  const registry = testRegistry();
+  const serializer = await registry.serializer(
+    `${topics.NORMALIZED_TOPIC}-value`,
+    mailjetEventNormalizedSchema,
+  );
+  // One recipient, so one partition and one batch: the crash hits all four events.
+  const email = 'crash@example.com';
+  const records = [0, 1, 2, 3].map((i) => {
+    const mapped = mapMailjetEvent(
+      rawEvent(email, 1700000000 + i),
+      mappingOptionsOf(loadConnectorConfig({})),
+      {},
+    );
+    assert.ok(mapped.ok);
+    return { key: email, value: serializer.encode(mapped.normalized) };
+  });
   const producer = await kafka.producer();
   t.after(() => producer.disconnect());
-  const registry = testRegistry();
-  const handler = createBatchHandler({
-    decode: registry.decoder<MailjetEventRaw>(mailjetEventRawSchema),
-    mapping: mappingOptionsOf(loadConnectorConfig({})),
-    userIdOf: () => undefined,
+  await producer.send([{ topic: topics.NORMALIZED_TOPIC, records }]);
+  const config = loadConnectorConfig({ CONNECTOR_GROUP_ID: uniqueName('crash') });
+
+  // First instance: the sink's real batch handler in the sink's group, then a crash before it may commit.
+  const deliver = createSegmentDeliveryHandler({
+    decode: registry.decoder<MailjetEventNormalized>(mailjetEventNormalizedSchema),
     sink: createSegmentSink({ endpoint: segment.url, writeKey: SEGMENT_WRITE_KEY, logger: silentLogger() }),
     producer: createBatchingProducer(producer),
-    normalizedSerializer: await registry.serializer(
-      `${ingress.topics.NORMALIZED_TOPIC}-value`,
-      (await import('../../schemas/index.ts')).mailjetEventNormalizedSchema,
-    ),
-    normalizedTopic: ingress.topics.NORMALIZED_TOPIC,
-    deadLetterTopic: ingress.topics.DEAD_LETTER_TOPIC,
+    deadLetterTopic: topics.DEAD_LETTER_TOPIC,
     metrics: createConnectorMetrics({ defaultMetrics: false }),
     logger: silentLogger(),
     signal: new AbortController().signal,
     onFatal: () => {},
   });
-  const crashing = await kafka.consumer({ groupId });
-  await crashing.subscribe([ingress.topics.RAW_TOPIC], { fromBeginning: true });
+  const crashing = await kafka.consumer({ groupId: segmentSinkGroupId(config) });
+  await crashing.subscribe([topics.NORMALIZED_TOPIC], { fromBeginning: true });
   let crashed = 0;
   await crashing.runBatches(async (batch) => {
-    await handler(batch);
+    await deliver(batch);
     crashed += batch.records.length;
     throw new Error('simulated crash before commit');
   });
@@ -308,7 +315,7 @@ test('a crash after Segment but before the commit redelivers the same messageIds
 
   // Second instance, same group: nothing was committed, so everything comes again, with the same ids.
   const before = segment.recorder.stats().eventsReceived;
-  await startTestConnector(t, ingress.topics, segment, { CONNECTOR_GROUP_ID: groupId });
+  await startTestConnector(t, topics, segment, { CONNECTOR_GROUP_ID: config.CONNECTOR_GROUP_ID });
   await eventually('the redelivery', () => segment.recorder.stats().eventsReceived >= before + 4);
   const stats = segment.recorder.stats();
   assert.equal(stats.distinctMessageIds, 4, 'redelivered events carry the same messageIds');

@@ -43,42 +43,27 @@ test('ISO 8601 dates and date-times with a zone', () => {
     assert.equal(parseTime(bad, now), undefined, bad);
 });
 
-test('defaults: both targets, no rate, raw topic, not a dry run', () => {
+test('defaults: re-normalize the raw topic, no rate, not a dry run; --redeliver and --dead-letters are the other modes', () => {
   const parsed = options(parseReplayArguments(['--from', '2025-06-01', '--to', '2025-06-02'], now));
   assert.deepEqual(parsed, {
     fromMs: Date.parse('2025-06-01T00:00:00Z'),
     toMs: Date.parse('2025-06-02T00:00:00Z'),
     topic: undefined,
-    targets: ['segment', 'normalized'],
+    mode: 'renormalize',
     dryRun: false,
     rate: undefined,
-    deadLetters: false,
   });
   const all = options(
     parseReplayArguments(
-      [
-        '--from=-1d',
-        '--topic',
-        'my.raw',
-        '--targets',
-        'normalized',
-        '--dry-run',
-        '--rate',
-        '250',
-        '--dead-letters',
-      ],
+      ['--from=-1d', '--topic', 'my.dlq', '--dry-run', '--rate', '250', '--dead-letters'],
       now,
     ),
   );
-  assert.equal(all.topic, 'my.raw');
-  assert.deepEqual(all.targets, ['normalized']);
+  assert.equal(all.topic, 'my.dlq');
+  assert.equal(all.mode, 'dead-letters');
   assert.equal(all.dryRun, true);
   assert.equal(all.rate, 250);
-  assert.equal(all.deadLetters, true);
-  assert.deepEqual(
-    options(parseReplayArguments(['--from', 'now', '--targets', 'normalized,segment'], now)).targets,
-    ['segment', 'normalized'],
-  );
+  assert.equal(options(parseReplayArguments(['--from', 'now', '--redeliver'], now)).mode, 'redeliver');
   assert.deepEqual(parseReplayArguments(['--help'], now), { ok: true, help: true });
 });
 
@@ -92,7 +77,11 @@ test('each rule refuses with one line that names the argument', () => {
   );
   assert.match(message(['--from', '-1d', '--form', 'x']), /^Unknown option '--form'\. See --help\.$/);
   assert.equal(message(['--from', '-1d', 'extra']), "Unexpected argument 'extra'. See --help.");
-  assert.match(message(['--from', '-1d', '--targets', 'segment,warehouse']), /unknown target "warehouse"/);
+  assert.match(message(['--from', '-1d', '--targets', 'segment']), /^--targets is gone: .*--redeliver/);
+  assert.equal(
+    message(['--from', '-1d', '--redeliver', '--dead-letters']),
+    '--redeliver and --dead-letters are two modes: choose one.',
+  );
   assert.match(message(['--from', '-1d', '--rate', '0']), /--rate "0" is not a positive number/);
   assert.match(message(['--from', '-1d', '--rate', 'fast']), /--rate "fast"/);
   assert.match(message(['--from', '-1d', '--topic', 'no spaces']), /is not a Kafka topic name/);
@@ -101,23 +90,23 @@ test('each rule refuses with one line that names the argument', () => {
 
 test('the printed resume command parses back to the same range and the same group', () => {
   const first = options(
-    parseReplayArguments(['--from', '-2d', '--to', '-1h', '--targets', 'segment', '--rate', '50'], now),
+    parseReplayArguments(['--from', '-2d', '--to', '-1h', '--redeliver', '--rate', '50'], now),
   );
-  const command = resumeCommand(first, 'mailjet.events.raw');
+  const command = resumeCommand(first, 'mailjet.events.normalized');
   assert.equal(
     command,
-    './mailjet-connector replay --from 2025-06-08T12:00:00.000Z --to 2025-06-10T11:00:00.000Z --topic mailjet.events.raw --targets segment --rate 50',
+    './mailjet-connector replay --from 2025-06-08T12:00:00.000Z --to 2025-06-10T11:00:00.000Z --topic mailjet.events.normalized --redeliver --rate 50',
   );
   // Later, with another clock: the absolute range reads the same.
   const again = options(parseReplayArguments(command.split(' ').slice(2), now + 5 * hour));
   assert.deepEqual({ ...again, topic: undefined }, first);
   assert.equal(
-    replayGroupId('mailjet-connector', 'mailjet.events.raw', again),
-    replayGroupId('mailjet-connector', 'mailjet.events.raw', first),
+    replayGroupId('mailjet-connector', 'mailjet.events.normalized', again),
+    replayGroupId('mailjet-connector', 'mailjet.events.normalized', first),
   );
 });
 
-test('the replay group id depends on topic, range, targets and mode, never on the rate', () => {
+test('the replay group id depends on topic, range, mode and dry run, never on the rate', () => {
   const base = options(parseReplayArguments(['--from', '2025-06-01', '--to', '2025-06-02'], now));
   const id = replayGroupId('mailjet-connector', 'raw', base);
   assert.match(id, /^mailjet-connector-replay-[0-9a-f]{16}$/);
@@ -125,8 +114,8 @@ test('the replay group id depends on topic, range, targets and mode, never on th
   for (const other of [
     { ...base, fromMs: base.fromMs + 1 },
     { ...base, toMs: base.toMs + 1 },
-    { ...base, targets: ['segment' as const] },
-    { ...base, deadLetters: true },
+    { ...base, mode: 'redeliver' as const },
+    { ...base, mode: 'dead-letters' as const },
     { ...base, dryRun: true },
   ])
     assert.notEqual(replayGroupId('mailjet-connector', 'raw', other), id);

@@ -11,10 +11,9 @@ import {
 const plan: ReplayPlan = {
   groupId: 'connector-replay-0123456789abcdef',
   topic: 'mailjet.events.raw',
-  mode: 'raw',
+  mode: 'renormalize',
   from: '2025-06-01T00:00:00.000Z',
   to: '2025-06-02T00:00:00.000Z',
-  targets: ['segment', 'normalized'],
   dryRun: false,
   rate: null,
   total: 1000,

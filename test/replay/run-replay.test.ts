@@ -2,17 +2,24 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { loadConnectorConfig } from '../../connector/config.ts';
+import { readToEnd } from '../../bench/harness.ts';
+import { type ConnectorConfig, loadConnectorConfig, mappingOptionsOf } from '../../connector/config.ts';
+import { mapMailjetEvent } from '../../connector/segment-mapping.ts';
 import { deadLetterRecord } from '../../core/dead-letter.ts';
-import type { OutgoingRecord } from '../../core/kafka.ts';
+import type { KafkaClient, OutgoingRecord } from '../../core/kafka.ts';
 import { silentLogger } from '../../core/logger.ts';
 import { createTokenBucket } from '../../core/token-bucket.ts';
 import { loadTopicConfig, type TopicConfig } from '../../core/topics.ts';
 import type { LocalSegment } from '../../local-saas/segment/server.ts';
 import type { ReplayOptions } from '../../replay/arguments.ts';
-import type { ReplayProgress, ReplaySummary } from '../../replay/progress.ts';
+import type { ReplaySummary } from '../../replay/progress.ts';
 import { type ReplayDependencies, runReplay } from '../../replay/run-replay.ts';
-import { type MailjetEventRaw, mailjetEventRawSchema } from '../../schemas/index.ts';
+import {
+  type MailjetEventNormalized,
+  type MailjetEventRaw,
+  mailjetEventNormalizedSchema,
+  mailjetEventRawSchema,
+} from '../../schemas/index.ts';
 import { eventually, SEGMENT_WRITE_KEY, startTestSegment, writeIdentityTable } from '../helpers/connector.ts';
 import { startTestDestination, startTestMailjet } from '../helpers/destination.ts';
 import { recordCount } from '../helpers/ingress.ts';
@@ -41,6 +48,8 @@ interface Setup {
   rawEvent(email: string, time: number): Buffer;
   replay(options: Partial<ReplayOptions>, deps?: Partial<ReplayDependencies>): Promise<ReplaySummary>;
   output: string[];
+  config: ConnectorConfig;
+  kafka: KafkaClient;
 }
 
 async function setUp(t: import('node:test').TestContext): Promise<Setup> {
@@ -63,6 +72,8 @@ async function setUp(t: import('node:test').TestContext): Promise<Setup> {
     topics,
     segment,
     output,
+    config,
+    kafka,
     produce: (topic, records) => producer.send([{ topic, records }]),
     rawEvent(email, time) {
       const event: MailjetEventRaw = {
@@ -83,10 +94,9 @@ async function setUp(t: import('node:test').TestContext): Promise<Setup> {
           fromMs: t1,
           toMs: t3,
           topic: undefined,
-          targets: ['segment', 'normalized'],
+          mode: 'renormalize',
           dryRun: false,
           rate: undefined,
-          deadLetters: false,
           ...options,
         },
         {
@@ -130,21 +140,33 @@ const emailsAtSegment = (segment: LocalSegment) =>
     .map((e) => (e.context as { traits: { email: string } }).traits.email)
     .sort();
 
-test('a range in the middle of the topic: only its events reach Segment and the normalized topic', async (t) => {
+/** The normalized topic as read_committed readers see it, decoded. */
+async function normalizedRecords(setup: Setup): Promise<MailjetEventNormalized[]> {
+  const values: Buffer[] = [];
+  await readToEnd(setup.kafka, setup.topics.NORMALIZED_TOPIC, (records) => {
+    for (const record of records) values.push(record.value as Buffer);
+  });
+  return Promise.all(values.map((value) => testRegistry().decode<MailjetEventNormalized>(value)));
+}
+
+const emailsOf = (records: MailjetEventNormalized[]) => records.map((r) => r.email).sort();
+
+test('a range in the middle of the raw topic is re-normalized: its events, each once, in the normalized topic', async (t) => {
   const setup = await setUp(t);
   await produceThreeHours(setup);
 
   const summary = await setup.replay({ fromMs: t2, toMs: t3 });
   assert.equal(summary.complete, true);
+  assert.equal(summary.mode, 'renormalize');
   assert.equal(summary.total, 5);
   assert.equal(summary.records, 5);
   assert.deepEqual(summary.eventsByType, { open: 5 });
   assert.equal(summary.deadLettered, 0);
   assert.deepEqual(
-    emailsAtSegment(setup.segment),
+    emailsOf(await normalizedRecords(setup)),
     [0, 1, 2, 3, 4].map((i) => `t2-${i}@example.com`),
   );
-  assert.equal(await recordCount(testKafka(t), setup.topics.NORMALIZED_TOPIC), 5);
+  assert.equal(setup.segment.recorder.stats().eventsReceived, 0, "Segment is the Segment sink's business");
 
   const lines = setup.output.map((line) => JSON.parse(line) as { type: string });
   assert.equal(lines[0]?.type, 'replay.plan');
@@ -172,14 +194,13 @@ test('a replay maps nothing before its identity view read the identity topic: ev
 
   const summary = await setup.replay({ fromMs: t1, toMs: t3 });
   assert.equal(summary.complete, true);
-  assert.equal(setup.segment.recorder.stats().eventsReceived, 10);
-  for (const event of setup.segment.recorder.events(100)) {
-    const email = (event.context as { traits: { email: string } }).traits.email;
-    assert.equal(event.userId, `user-${email}`, `${email} went out with its userId`);
-  }
+  const records = await normalizedRecords(setup);
+  assert.equal(records.length, 10);
+  for (const record of records)
+    assert.equal(record.user_id, `user-${record.email}`, `${record.email} has its userId`);
 });
 
-test('a dry run maps and counts, sends nothing and leaves no progress behind', async (t) => {
+test('a dry run maps and counts, writes nothing and leaves no progress behind', async (t) => {
   const setup = await setUp(t);
   await produceThreeHours(setup);
   for (const run of [1, 2]) {
@@ -188,34 +209,30 @@ test('a dry run maps and counts, sends nothing and leaves no progress behind', a
     assert.equal(summary.alreadyDone, 0, `run ${run} starts from the beginning of the range`);
     assert.deepEqual(summary.eventsByType, { open: 5 });
   }
-  assert.equal(setup.segment.recorder.stats().eventsReceived, 0);
   assert.equal(await recordCount(testKafka(t), setup.topics.NORMALIZED_TOPIC), 0);
 });
 
-test('replaying twice sends the same messageIds; the same command again resumes a finished run', async (t) => {
+test('re-normalizing twice writes the same message_ids; the same command again resumes a finished run', async (t) => {
   const setup = await setUp(t);
   await produceThreeHours(setup);
   await setup.replay({ fromMs: t2, toMs: t3 });
-  const first = setup.segment.recorder.stats();
-  assert.equal(first.distinctMessageIds, 5);
+  const first = await normalizedRecords(setup);
+  assert.equal(new Set(first.map((r) => r.message_id)).size, 5);
 
   const same = await setup.replay({ fromMs: t2, toMs: t3 });
   assert.equal(same.records, 0, 'the same command finds its group done');
   assert.equal(same.alreadyDone, 5, JSON.stringify(same));
-  assert.equal(setup.segment.recorder.stats().eventsReceived, 5);
+  assert.equal((await normalizedRecords(setup)).length, 5);
 
-  // Another range holding the same events (another group): Segment gets them again, with the same ids.
+  // Another range holding the same events (another group): written again, with the same ids.
   const again = await setup.replay({ fromMs: t2 - 1, toMs: t3 });
   assert.equal(again.records, 5);
-  const stats = setup.segment.recorder.stats();
-  assert.equal(stats.distinctMessageIds, 5, 'distinct messageIds unchanged');
-  assert.equal(stats.eventsReceived, 10, 'total doubled');
-  console.log(
-    `replayed twice: ${stats.eventsReceived} events received, ${stats.distinctMessageIds} distinct`,
-  );
+  const both = await normalizedRecords(setup);
+  assert.equal(both.length, 10, 'total doubled');
+  assert.deepEqual(new Set(both.map((r) => r.message_id)), new Set(first.map((r) => r.message_id)));
 });
 
-test('an interrupted replay resumes where it stopped: every event at least once, not from zero', async (t) => {
+test('an interrupted re-normalization resumes where it stopped: every event exactly once in the normalized topic', async (t) => {
   const setup = await setUp(t);
   // One recipient, so one partition: batches of 5 are committed one after the other.
   const email = 'resume@example.com';
@@ -229,14 +246,12 @@ test('an interrupted replay resumes where it stopped: every event at least once,
   );
 
   const stop = new AbortController();
-  const seen: ReplayProgress[] = [];
   const first = await setup.replay(
     { fromMs: t2, toMs: t3 },
     {
       maxBatchRecords: 5,
       signal: stop.signal,
       onProgress: (progress) => {
-        seen.push(progress);
         if (progress.done >= 10) stop.abort();
       },
     },
@@ -248,16 +263,19 @@ test('an interrupted replay resumes where it stopped: every event at least once,
   assert.equal(second.complete, true);
   assert.ok(second.alreadyDone >= 10, `second run resumed at ${second.alreadyDone}, not at 0`);
   assert.equal(second.alreadyDone + second.records, 40);
-  const stats = setup.segment.recorder.stats();
-  assert.equal(stats.distinctMessageIds, 40, 'every event of the range delivered');
-  assert.ok(stats.eventsReceived >= 40);
+  assert.equal(first.records + second.records, 40, 'each run counts what it committed');
+  const records = await normalizedRecords(setup);
+  // Each batch's records and its offsets are committed in one transaction: what the first run wrote is
+  // exactly what it committed, and the second starts after it.
+  assert.equal(records.length, 40);
+  assert.equal(new Set(records.map((r) => r.message_id)).size, 40);
   console.log(
     `interrupt and resume: first run ${first.records} records, second ${second.records} from ${second.alreadyDone}; ` +
-      `${stats.eventsReceived} events at Segment, ${stats.distinctMessageIds} distinct`,
+      `${records.length} normalized records`,
   );
 });
 
-test('--rate: the bucket is asked for exactly the events sent, its waits add up to the rate, each event arrives once', async (t) => {
+test('--rate: the bucket is asked for exactly the events handled, its waits add up to the rate, each event written once', async (t) => {
   const setup = await setUp(t);
   const events = 45;
   await setup.produce(
@@ -318,13 +336,11 @@ test('--rate: the bucket is asked for exactly the events sent, its waits add up 
   assert.ok(Math.abs(waited - ((events - rate) / rate) * 1000) < 1e-6, `waited ${waited} ms`);
   for (const point of seen)
     assert.ok(point.done <= point.granted, `${point.done} handled with ${point.granted} tokens granted`);
-  const stats = setup.segment.recorder.stats();
-  assert.equal(stats.eventsReceived, events, 'each event sent once');
-  assert.equal(stats.distinctMessageIds, events);
-  assert.equal(await recordCount(testKafka(t), setup.topics.NORMALIZED_TOPIC), events);
+  const records = await normalizedRecords(setup);
+  assert.equal(records.length, events, 'each event written once');
+  assert.equal(new Set(records.map((r) => r.message_id)).size, events);
   console.log(
-    `--rate ${rate}: ${takes.length} takes of ${takes.join(',')} events, ${waited.toFixed(0)} ms of waits asked, ` +
-      `${stats.eventsReceived} events at Segment, ${stats.distinctMessageIds} distinct`,
+    `--rate ${rate}: ${takes.length} takes of ${takes.join(',')} events, ${waited.toFixed(0)} ms of waits asked`,
   );
 });
 
@@ -335,20 +351,59 @@ test('an empty range ends at once with 0 events', async (t) => {
   assert.equal(summary.complete, true);
   assert.equal(summary.total, 0);
   assert.equal(summary.records, 0);
-  assert.equal(setup.segment.recorder.stats().eventsReceived, 0);
 });
 
-test('dead letters: a connector letter is delivered, an ingress letter now valid goes to the raw topic', async (t) => {
+test('--redeliver: a range of the normalized topic goes to Segment with the message_ids its records hold; a dry run sends none', async (t) => {
+  const setup = await setUp(t);
+  await produceThreeHours(setup);
+  const from = Date.now() - 1000;
+  await setup.replay({ fromMs: t2, toMs: t3 });
+  const normalized = await normalizedRecords(setup);
+  const range = { mode: 'redeliver' as const, fromMs: from, toMs: Date.now() + 60_000 };
+
+  const dry = await setup.replay({ ...range, dryRun: true });
+  assert.equal(dry.topic, setup.topics.NORMALIZED_TOPIC);
+  assert.deepEqual(dry.eventsByType, { open: 5 });
+  assert.equal(setup.segment.recorder.stats().eventsReceived, 0);
+
+  const summary = await setup.replay(range);
+  assert.equal(summary.complete, true);
+  assert.equal(summary.records, 5);
+  assert.deepEqual(summary.eventsByType, { open: 5 });
+  assert.deepEqual(emailsAtSegment(setup.segment), emailsOf(normalized));
+  assert.deepEqual(
+    new Set(setup.segment.recorder.events(100).map((e) => e.messageId)),
+    new Set(normalized.map((r) => r.message_id)),
+  );
+});
+
+test('a topic read in a mode that cannot take its records is refused before anything is read', async (t) => {
+  const setup = await setUp(t);
+  await assert.rejects(
+    setup.replay({ topic: setup.topics.NORMALIZED_TOPIC }),
+    /holds normalized records: .*--redeliver/,
+  );
+  await assert.rejects(
+    setup.replay({ topic: setup.topics.DEAD_LETTER_TOPIC }),
+    /holds dead letters: .*--dead-letters/,
+  );
+  await assert.rejects(
+    setup.replay({ mode: 'redeliver' }, { segment: undefined }),
+    /Re-delivering to Segment needs SEGMENT_WRITE_KEY/,
+  );
+});
+
+test('dead letters: a connector letter is normalized again, a Segment refusal goes to Segment, an ingress letter now valid goes to the raw topic', async (t) => {
   const setup = await setUp(t);
   const dlq = setup.topics.DEAD_LETTER_TOPIC;
   // Every letter has a key. kafkajs partitioned a null key round-robin again when it retried a send,
   // and its idempotent producer then took a batch of other records for one it already wrote: one
   // letter was lost and another stored twice (records 4 !== 3, or two "fixed" letters and no "bogus").
   const letter = (
-    stage: 'connector' | 'ingress',
+    stage: 'connector' | 'segment' | 'ingress',
     value: Buffer,
     key: string,
-    extra: { requestId?: string } = {},
+    extra: { requestId?: string; origin?: string } = {},
   ) => ({
     ...deadLetterRecord({
       stage,
@@ -357,34 +412,46 @@ test('dead letters: a connector letter is delivered, an ingress letter now valid
       value,
       key,
       failedAt: new Date(t2),
-      ...(stage === 'connector'
-        ? { origin: { topic: setup.topics.RAW_TOPIC, partition: 0, offset: '7' } }
-        : {}),
-      ...extra,
+      ...(extra.origin ? { origin: { topic: extra.origin, partition: 0, offset: '7' } } : {}),
+      ...(extra.requestId ? { requestId: extra.requestId } : {}),
     }),
     timestamp: t2,
   });
+  const mapped = mapMailjetEvent(
+    await testRegistry().decode<MailjetEventRaw>(setup.rawEvent('segment@example.com', t2)),
+    mappingOptionsOf(setup.config),
+    {},
+  );
+  assert.ok(mapped.ok);
+  const normalizedSerializer = await testRegistry().serializer(
+    `${setup.topics.NORMALIZED_TOPIC}-value`,
+    mailjetEventNormalizedSchema,
+  );
   await setup.produce(dlq, [
-    letter('connector', setup.rawEvent('connector@example.com', t2), 'connector@example.com'),
+    letter('connector', setup.rawEvent('connector@example.com', t2), 'connector@example.com', {
+      origin: setup.topics.RAW_TOPIC,
+    }),
+    letter('segment', normalizedSerializer.encode(mapped.normalized), 'segment@example.com', {
+      origin: setup.topics.NORMALIZED_TOPIC,
+    }),
     letter(
       'ingress',
       Buffer.from(`{"event":"open","time":${t2 / 1000},"email":"fixed@example.com"}`),
       'req-42',
-      {
-        requestId: 'req-42',
-      },
+      { requestId: 'req-42' },
     ),
     letter('ingress', Buffer.from(`{"event":"bogus","time":${t2 / 1000}}`), 'req-43'),
   ]);
 
-  const summary = await setup.replay({ fromMs: t2, toMs: t3, deadLetters: true });
+  const summary = await setup.replay({ fromMs: t2, toMs: t3, mode: 'dead-letters' });
   assert.equal(summary.complete, true);
   assert.equal(summary.topic, dlq);
-  assert.equal(summary.records, 3);
-  assert.deepEqual(summary.eventsByType, { open: 1 });
+  assert.equal(summary.records, 4);
+  assert.deepEqual(summary.eventsByType, { open: 2 });
   assert.equal(summary.toRawTopic, 1);
   assert.equal(summary.stillRejected, 1);
-  assert.deepEqual(emailsAtSegment(setup.segment), ['connector@example.com']);
+  assert.deepEqual(emailsAtSegment(setup.segment), ['segment@example.com']);
+  assert.deepEqual(emailsOf(await normalizedRecords(setup)), ['connector@example.com']);
 
   const kafka = testKafka(t);
   const [raw] = await readRecords(t, kafka, setup.topics.RAW_TOPIC, 1);
@@ -429,7 +496,7 @@ test('dead letters of the Mailjet destination go back to its identify topic, and
     fromMs: from,
     toMs: Date.now() + 60_000,
     topic: dlq,
-    deadLetters: true,
+    mode: 'dead-letters',
   });
   assert.equal(summary.complete, true);
   assert.equal(summary.records, 2);

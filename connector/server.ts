@@ -18,7 +18,7 @@ import { createBatchingProducer } from '../core/batching-producer.ts';
 import { consumerLagGauge } from '../core/consumer-lag.ts';
 import { readinessOf } from '../core/http-answers.ts';
 import { listenOn } from '../core/http-listen.ts';
-import type { Producer, TransactionalProducer } from '../core/kafka.ts';
+import { createProcessLifecycle } from '../core/process-lifecycle.ts';
 import {
   type ClusterDependencies,
   createFatalLatch,
@@ -76,72 +76,60 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
   const delivering = stages.has('segment-sink');
   if (delivering && !deps.segment) throw new Error('the Segment sink stage needs deps.segment');
   const log = logger.child({ component: 'connector' });
+  const lifecycle = createProcessLifecycle(log);
   const clients = openServiceClients(deps, 'mailjet-connector');
+  lifecycle.closes('Kafka and registry clients', clients.close);
   const { kafka, registry, probe } = clients;
   const metrics = createConnectorMetrics();
-
-  await ensureTopics(
-    kafka,
-    topics,
-    [topics.RAW_TOPIC, topics.NORMALIZED_TOPIC, topics.DEAD_LETTER_TOPIC],
-    normalizing ? [topics.IDENTITY_TOPIC] : [],
-    log,
-  );
-  const identities: IdentityView | undefined = normalizing
-    ? await startIdentityView({
-        kafka,
-        topic: topics.IDENTITY_TOPIC,
-        groupPrefix: config.CONNECTOR_GROUP_ID,
-        maxEntries: config.IDENTITY_VIEW_MAX_ENTRIES,
-        logger: log,
-      })
-    : undefined;
-
   const abort = new AbortController();
   const fatal = createFatalLatch(log, deps.onFatal);
   const consumers: { normalizer?: GroupConsumer; segmentSink?: GroupConsumer } = {};
-  let transactional: TransactionalProducer | undefined;
-  let producer: Producer | undefined;
-  // The health server first: while the identity view reads the table (minutes for a large one) the
-  // process answers, live and not ready (check `identities`).
-  const app = buildConnectorApp({
-    metrics,
-    logger,
-    ...(identities ? { onScrape: () => metrics.identities.set(identities.size()) } : {}),
-    readiness: async () =>
-      readinessOf({
-        ...(await probe.check()),
-        ...(identities ? { identities: identities.caughtUp() } : {}),
-        ...(normalizing ? { normalizerGroup: consumers.normalizer?.joined() ?? false } : {}),
-        ...(delivering ? { segmentSinkGroup: consumers.segmentSink?.joined() ?? false } : {}),
-        // False once a part stopped for good (a refused Segment write key, a crashed consumer).
-        running: !fatal.happened(),
-      }),
-  });
-  const closeAll = async () => {
-    await Promise.allSettled([
-      consumers.normalizer?.disconnect(),
-      consumers.segmentSink?.disconnect(),
-      identities?.close(),
-      transactional?.disconnect(),
-      producer?.disconnect(),
-      clients.close(),
-      app.close(),
-    ]);
-  };
-  const { port, url } = await listenOn(
-    app,
-    config.CONNECTOR_HOST,
-    config.CONNECTOR_PORT,
-    'connector, CONNECTOR_PORT',
-  ).catch(async (err: unknown) => {
-    await closeAll();
-    throw err;
-  });
 
-  producer = await kafka.producer({ idempotent: true });
-  const batching = createBatchingProducer(producer);
-  try {
+  const started = await lifecycle.start(async () => {
+    await ensureTopics(
+      kafka,
+      topics,
+      [topics.RAW_TOPIC, topics.NORMALIZED_TOPIC, topics.DEAD_LETTER_TOPIC],
+      normalizing ? [topics.IDENTITY_TOPIC] : [],
+      log,
+    );
+    const identities: IdentityView | undefined = normalizing
+      ? await startIdentityView({
+          kafka,
+          topic: topics.IDENTITY_TOPIC,
+          groupPrefix: config.CONNECTOR_GROUP_ID,
+          maxEntries: config.IDENTITY_VIEW_MAX_ENTRIES,
+          logger: log,
+        })
+      : undefined;
+    if (identities) lifecycle.closes('identity view', () => identities.close());
+    // The health server first: while the identity view reads the table (minutes for a large one) the
+    // process answers, live and not ready (check `identities`).
+    const app = buildConnectorApp({
+      metrics,
+      logger,
+      ...(identities ? { onScrape: () => metrics.identities.set(identities.size()) } : {}),
+      readiness: async () =>
+        readinessOf({
+          ...(await probe.check()),
+          ...(identities ? { identities: identities.caughtUp() } : {}),
+          ...(normalizing ? { normalizerGroup: consumers.normalizer?.joined() ?? false } : {}),
+          ...(delivering ? { segmentSinkGroup: consumers.segmentSink?.joined() ?? false } : {}),
+          // False once a part stopped for good (a refused Segment write key, a crashed consumer).
+          running: !fatal.happened(),
+        }),
+    });
+    lifecycle.closes('HTTP server', () => app.close());
+    const listening = await listenOn(
+      app,
+      config.CONNECTOR_HOST,
+      config.CONNECTOR_PORT,
+      'connector, CONNECTOR_PORT',
+    );
+
+    const producer = await kafka.producer({ idempotent: true });
+    lifecycle.closes('producer', () => producer.disconnect());
+    const batching = createBatchingProducer(producer);
     if (delivering && deps.segment) {
       const sink = createSegmentSink({
         ...segmentSinkOptionsOf(config, deps.segment),
@@ -151,7 +139,7 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
           metrics.segmentSeconds.observe(seconds);
         },
       });
-      consumers.segmentSink = await startGroupConsumer({
+      const segmentSink = await startGroupConsumer({
         kafka,
         groupId: segmentSinkGroupId(config),
         topics: [topics.NORMALIZED_TOPIC],
@@ -170,6 +158,8 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
         log,
         onFatal: fatal.report,
       });
+      consumers.segmentSink = segmentSink;
+      lifecycle.closes('Segment sink consumer', () => segmentSink.disconnect());
     }
     if (normalizing && identities) {
       // Once the health server answers: started during a registry outage, the connector is live and
@@ -183,9 +173,10 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
       // A new id per process, as a pod's name is new per start: the group's generation fences a
       // member that lost its partitions (KIP-447), and what a killed process left open the
       // coordinator aborts after the transaction timeout.
-      transactional = await kafka.transactionalProducer({
+      const transactional = await kafka.transactionalProducer({
         transactionalId: `${config.CONNECTOR_GROUP_ID}-${hostname()}-${randomUUID()}`,
       });
+      lifecycle.closes('transactional producer', () => transactional.disconnect());
       const normalize = createNormalizerHandler({
         decode: registry.decoder<MailjetEventRaw>(mailjetEventRawSchema),
         mapping: mappingOptionsOf(config),
@@ -198,7 +189,7 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
       });
       // No raw record is fetched before the view holds every identity the topic had at start.
       await identities.ready;
-      consumers.normalizer = await startGroupConsumer({
+      const normalizer = await startGroupConsumer({
         kafka,
         groupId: config.CONNECTOR_GROUP_ID,
         topics: [topics.RAW_TOPIC],
@@ -210,11 +201,12 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
         // Through the latch: readiness and the shutdown's verdict must know the consumer is gone.
         onFatal: fatal.report,
       });
+      consumers.normalizer = normalizer;
+      lifecycle.closes('normalizer consumer', () => normalizer.disconnect());
     }
-  } catch (err) {
-    await closeAll();
-    throw err;
-  }
+    return { ...listening, identities, batching };
+  });
+  const { port, url, identities, batching } = started;
   if (normalizing) {
     consumerLagGauge({
       name: 'mailjet_connector_lag_records',
@@ -246,18 +238,13 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
     'connector running',
   );
 
-  let stopping: Promise<boolean> | undefined;
   return {
     url,
-    shutdown() {
-      stopping ??= (async () => {
+    shutdown: () =>
+      lifecycle.stop(config.CONNECTOR_SHUTDOWN_TIMEOUT_MS, async ({ signal, within }) => {
         log.info('stopping: finishing the batches in flight');
         // Past the deadline, waiting for Segment stops and the uncommitted records come again later.
-        const timer = setTimeout(
-          () => abort.abort(new Error('shutdown deadline')),
-          config.CONNECTOR_SHUTDOWN_TIMEOUT_MS,
-        );
-        timer.unref();
+        signal.addEventListener('abort', () => abort.abort(signal.reason), { once: true });
         const disconnect = (consumer: GroupConsumer | undefined) =>
           consumer?.disconnect().catch((err: unknown) => log.error({ err }, 'consumer disconnect failed'));
         await Promise.all([
@@ -265,16 +252,15 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
           disconnect(consumers.segmentSink),
           identities?.close().catch((err: unknown) => log.warn({ err }, 'identity view disconnect failed')),
         ]);
-        await Promise.race([batching.drain(), sleep(1000, undefined, { ref: false })]);
-        clearTimeout(timer);
-        await closeAll();
+        await within(
+          Promise.race([batching.drain(), sleep(1000, undefined, { ref: false })]),
+          'flushing dead letters',
+        );
         const clean = !abort.signal.aborted && !fatal.happened();
         if (clean) log.info('connector stopped');
         else
           log.error('connector stopped before every batch in flight was finished; they will be redelivered');
         return clean;
-      })();
-      return stopping;
-    },
+      }),
   };
 }

@@ -8,13 +8,13 @@
  * only that part. Stops: stop intake (503) → a start-up still waiting for Mailjet ends → answer requests
  * in flight → flush to Kafka → finish the contacts in flight (Mailjet) → commit → disconnect.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type BatchingProducer, createBatchingProducer } from '../core/batching-producer.ts';
 import { consumerLagGauge } from '../core/consumer-lag.ts';
 import { ConnectorError, firstLine } from '../core/errors.ts';
 import { parseTrustProxy, readinessOf } from '../core/http-answers.ts';
 import { listenOn } from '../core/http-listen.ts';
 import type { Logger } from '../core/logger.ts';
+import { createProcessLifecycle } from '../core/process-lifecycle.ts';
 import {
   type ClusterDependencies,
   createFatalLatch,
@@ -62,87 +62,93 @@ export interface RunningDestination {
 export async function startDestination(deps: DestinationDependencies): Promise<RunningDestination> {
   const { config, topics, logger } = deps;
   const log = logger.child({ component: 'destination' });
+  const lifecycle = createProcessLifecycle(log);
   const clients = openServiceClients(deps, 'mailjet-connector-destination');
+  lifecycle.closes('Kafka and registry clients', clients.close);
   const { kafka, registry, probe } = clients;
   const metrics = createDestinationMetrics();
-
-  await ensureTopics(
-    kafka,
-    topics,
-    [topics.IDENTIFY_TOPIC, topics.DESTINATION_DEAD_LETTER_TOPIC],
-    [topics.IDENTITY_TOPIC],
-    log,
-  );
   const runsIntake = config.DESTINATION_ROLE !== 'worker';
   const runsWorker = config.DESTINATION_ROLE !== 'intake';
   const fatal = createFatalLatch(log, deps.onFatal);
-  // As in the ingress: started during a registry outage, the intake listens, answers 503 + Retry-After
-  // and is not ready until the identify schema has an id.
-  const identifySchema = runsIntake
-    ? await registerValueSchemaOrLater(registry, valueSubject(topics.IDENTIFY_TOPIC), segmentIdentifySchema, {
-        log,
-        onFatal: fatal.report,
-      }).catch(async (err: unknown) => {
-        await clients.close();
-        throw err;
-      })
-    : undefined;
-  const identifySerializer = identifySchema?.serializer;
-
-  const producer = await kafka.producer({ idempotent: true });
-  const batching = createBatchingProducer(producer);
   const abort = new AbortController();
   // Aborted as shutdown begins: a start-up waiting for Mailjet has nothing in flight to finish.
   const starting = new AbortController();
   const startup: WorkerStartup = { listRead: false, waitingFor: 'reading the Mailjet list and properties' };
   let worker: { consumer: GroupConsumer } | undefined;
 
-  const publisher =
-    identifySerializer &&
-    createIdentifyPublisher({
-      producer: batching,
-      identifySerializer,
-      identifyTopic: topics.IDENTIFY_TOPIC,
-      identityTopic: topics.IDENTITY_TOPIC,
-      deadLetterTopic: topics.DESTINATION_DEAD_LETTER_TOPIC,
-      ackTimeoutMs: config.DESTINATION_ACK_TIMEOUT_MS,
-      maxPendingRecords: config.DESTINATION_MAX_PENDING_RECORDS,
+  const started = await lifecycle.start(async () => {
+    await ensureTopics(
+      kafka,
+      topics,
+      [topics.IDENTIFY_TOPIC, topics.DESTINATION_DEAD_LETTER_TOPIC],
+      [topics.IDENTITY_TOPIC],
+      log,
+    );
+    // As in the ingress: started during a registry outage, the intake listens, answers 503 + Retry-After
+    // and is not ready until the identify schema has an id.
+    const identifySchema = runsIntake
+      ? await registerValueSchemaOrLater(
+          registry,
+          valueSubject(topics.IDENTIFY_TOPIC),
+          segmentIdentifySchema,
+          {
+            log,
+            onFatal: fatal.report,
+          },
+        )
+      : undefined;
+    if (identifySchema)
+      lifecycle.closes('identify schema registration', async () => identifySchema.abandon());
+    const identifySerializer = identifySchema?.serializer;
+    const producer = await kafka.producer({ idempotent: true });
+    lifecycle.closes('producer', () => producer.disconnect());
+    const batching = createBatchingProducer(producer);
+    const publisher =
+      identifySerializer &&
+      createIdentifyPublisher({
+        producer: batching,
+        identifySerializer,
+        identifyTopic: topics.IDENTIFY_TOPIC,
+        identityTopic: topics.IDENTITY_TOPIC,
+        deadLetterTopic: topics.DESTINATION_DEAD_LETTER_TOPIC,
+        ackTimeoutMs: config.DESTINATION_ACK_TIMEOUT_MS,
+        maxPendingRecords: config.DESTINATION_MAX_PENDING_RECORDS,
+      });
+    const { app, stopIntake, idle } = buildIntakeApp({
+      credentials: intakeCredentials(config),
+      bodyLimitBytes: config.DESTINATION_BODY_LIMIT_BYTES,
+      maxBytesInFlight: config.DESTINATION_MAX_BYTES_IN_FLIGHT,
+      trustProxy: parseTrustProxy(config.DESTINATION_TRUST_PROXY),
+      publisher,
+      metrics,
+      logger,
+      readiness: async () => {
+        const { kafka: kafkaUp, schemaRegistry } = await probe.check();
+        // Once the identify schema has its id, the intake encodes with it and takes calls without the
+        // registry, so where it runs the registry is only reported. A worker alone decodes with it.
+        const registryCheck = { schemaRegistry };
+        const mailjetUp = startup.listRead && !fatal.happened();
+        return readinessOf(
+          {
+            kafka: kafkaUp,
+            ...(identifySchema ? { identifySchema: identifySchema.registered() } : registryCheck),
+            ...(runsWorker ? { consumerGroup: worker?.consumer.joined() ?? false, mailjet: mailjetUp } : {}),
+          },
+          runsIntake ? registryCheck : undefined,
+          runsWorker && !mailjetUp && startup.waitingFor ? { mailjet: startup.waitingFor } : undefined,
+        );
+      },
     });
-  const { app, stopIntake, idle } = buildIntakeApp({
-    credentials: intakeCredentials(config),
-    bodyLimitBytes: config.DESTINATION_BODY_LIMIT_BYTES,
-    maxBytesInFlight: config.DESTINATION_MAX_BYTES_IN_FLIGHT,
-    trustProxy: parseTrustProxy(config.DESTINATION_TRUST_PROXY),
-    publisher,
-    metrics,
-    logger,
-    readiness: async () => {
-      const { kafka: kafkaUp, schemaRegistry } = await probe.check();
-      // Once the identify schema has its id, the intake encodes with it and takes calls without the
-      // registry, so where it runs the registry is only reported. A worker alone decodes with it.
-      const registryCheck = { schemaRegistry };
-      const mailjetUp = startup.listRead && !fatal.happened();
-      return readinessOf(
-        {
-          kafka: kafkaUp,
-          ...(identifySchema ? { identifySchema: identifySchema.registered() } : registryCheck),
-          ...(runsWorker ? { consumerGroup: worker?.consumer.joined() ?? false, mailjet: mailjetUp } : {}),
-        },
-        runsIntake ? registryCheck : undefined,
-        runsWorker && !mailjetUp && startup.waitingFor ? { mailjet: startup.waitingFor } : undefined,
-      );
-    },
+    lifecycle.closes('HTTP server', () => app.close());
+    const listening = await listenOn(
+      app,
+      config.DESTINATION_HOST,
+      config.DESTINATION_PORT,
+      'Mailjet destination, DESTINATION_PORT',
+    );
+    return { ...listening, identifySchema, batching, app, stopIntake, idle };
   });
-  const { port, url } = await listenOn(
-    app,
-    config.DESTINATION_HOST,
-    config.DESTINATION_PORT,
-    'Mailjet destination, DESTINATION_PORT',
-  ).catch(async (err: unknown) => {
-    identifySchema?.abandon();
-    await Promise.allSettled([producer.disconnect(), clients.close()]);
-    throw err;
-  });
+  const { port, url, identifySchema, batching, app, stopIntake, idle } = started;
   const running = () =>
     log.info(
       {
@@ -184,40 +190,31 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     );
   } else running();
 
-  let stopping: Promise<boolean> | undefined;
   return {
     url,
     port,
-    shutdown() {
-      stopping ??= (async () => {
-        // Unreferenced: the deadline must not keep a process alive that finished early.
-        const deadline = sleep(config.DESTINATION_SHUTDOWN_TIMEOUT_MS, undefined, { ref: false }).then(
-          () => 'timeout' as const,
-        );
+    shutdown: () =>
+      lifecycle.stop(config.DESTINATION_SHUTDOWN_TIMEOUT_MS, async ({ signal, within }) => {
         log.info('stopping intake');
         stopIntake();
         starting.abort(new Error('shutdown during start-up'));
         identifySchema?.abandon();
-        const answered = (await Promise.race([idle().then(() => 'idle' as const), deadline])) === 'idle';
+        const answered = await within(idle(), 'answering the requests in flight');
         await app.close();
         // Past the deadline, waiting for Mailjet stops and the uncommitted records come again later.
-        void deadline.then(() => abort.abort(new Error('shutdown deadline')));
+        signal.addEventListener('abort', () => abort.abort(signal.reason), { once: true });
         // A group join under way ends before the consumer can leave the group.
         await workerStarted;
         await worker?.consumer
           .disconnect()
           .catch((err: unknown) => log.error({ err }, 'consumer disconnect failed'));
-        const flushed =
-          (await Promise.race([batching.drain().then(() => 'drained' as const), deadline])) === 'drained';
-        await Promise.allSettled([producer.disconnect(), clients.close()]);
+        const flushed = await within(batching.drain(), 'flushing to Kafka');
         const clean = answered && flushed && !abort.signal.aborted && !fatal.happened();
         if (clean) log.info('Mailjet destination stopped');
         else
           log.error('Mailjet destination stopped before everything in flight was finished; it comes again');
         return clean;
-      })();
-      return stopping;
-    },
+      }),
   };
 }
 

@@ -1,53 +1,89 @@
 /**
- * The normalizer stage on one batch of the raw topic: what the batch becomes in the normalized and
- * dead-letter topics. The caller (Consumer.runTransactions) writes it and commits the batch's offsets in
- * one Kafka transaction, so each raw record's outcome is in those topics exactly once for
- * read_committed readers, whatever crashes, and the stage never waits on a SaaS. Replay's re-normalize
- * runs the same handler over a time range.
+ * The normalizer stage: a raw record → identity → the normalized record (Confluent wire format), or the
+ * reason it cannot be one (its dead letter). It delivers nothing itself: what a batch becomes is written
+ * with the batch's offsets in one Kafka transaction (Consumer.runTransactions), so each raw record's
+ * outcome is in the normalized and dead-letter topics exactly once for read_committed readers, whatever
+ * crashes, and the stage never waits on a SaaS. Replay's re-normalize runs the same stage over a range.
  */
-import type { RecordBatch, TopicRecords } from '../core/kafka.ts';
-import { type BatchOutcome, countByType } from './batch-outcome.ts';
-import { createRecordNormalizer, type NormalizeOptions } from './normalize-records.ts';
 
-export interface NormalizerOptions extends NormalizeOptions {
+import type { RecordBatch } from '../core/kafka.ts';
+import {
+  createStageHandler,
+  type StageBatch,
+  type StageDefinition,
+  type StageOptions,
+} from '../core/pipeline-stage.ts';
+import type { MailjetEventNormalized, MailjetEventRaw } from '../schemas/index.ts';
+import type { ConnectorMetrics } from './metrics.ts';
+import { type MappingOptions, mapMailjetEvent } from './segment-mapping.ts';
+
+export interface NormalizerOptions
+  extends Omit<StageOptions, 'metrics' | 'onOutcome' | 'signal' | 'onFatal'> {
+  decode: (buffer: Buffer) => Promise<MailjetEventRaw>;
+  mapping: MappingOptions;
+  userIdOf: (email: string | null) => string | undefined;
+  /** The normalized record's value (Confluent wire format); absent in a dry run, which writes nothing. */
+  encode?: (normalized: MailjetEventNormalized) => Buffer;
   normalizedTopic: string;
-  deadLetterTopic: string;
+  metrics: ConnectorMetrics;
 }
 
-export interface NormalizedBatch {
-  /** The records to write: none when `encode` is absent (a dry run maps and counts only). */
-  output: TopicRecords[];
-  outcome: BatchOutcome;
+interface NormalizedItem {
+  normalized: MailjetEventNormalized;
+  encoded: Buffer | undefined;
+}
+
+export function normalizerStage(
+  options: NormalizerOptions,
+): StageDefinition<MailjetEventRaw, NormalizedItem> {
+  return {
+    stage: 'connector',
+    decode: options.decode,
+    map(raw) {
+      const result = mapMailjetEvent(raw, options.mapping, { knownUserId: options.userIdOf(raw.email) });
+      if (!result.ok) return result;
+      // Encoded here, per record: a value the schema cannot hold (a mapping bug) is this record's dead
+      // letter, not a failure of the whole batch.
+      return {
+        ok: true,
+        item: { normalized: result.normalized, encoded: options.encode?.(result.normalized) },
+      };
+    },
+    mapFailure: { code: 'UNMAPPABLE_EVENT', what: 'Mapping the event' },
+    output: (delivered) =>
+      options.encode
+        ? [
+            {
+              topic: options.normalizedTopic,
+              records: delivered.map(({ record, item }) => ({
+                key: record.key,
+                value: item.encoded as Buffer,
+              })),
+            },
+          ]
+        : [],
+    typeOf: (item) => item.normalized.event_type,
+  };
 }
 
 export function createNormalizerHandler(
   options: NormalizerOptions,
-): (batch: RecordBatch) => Promise<NormalizedBatch> {
-  const normalize = createRecordNormalizer(options);
+): (batch: RecordBatch) => Promise<StageBatch> {
   const { metrics } = options;
-  return async (batch) => {
-    const started = process.hrtime.bigint();
-    metrics.inFlight.inc(batch.records.length);
-    try {
-      const { normalized, deadLetters } = await normalize(batch.records);
-      const outcome = {
-        delivered: countByType(normalized, (item) => item.normalized.event_type),
-        deadLettered: deadLetters.length,
-      };
-      if (!options.encode) return { output: [], outcome };
-      metrics.normalized.inc(normalized.length);
-      const output: TopicRecords[] = [];
-      if (normalized.length > 0) {
-        output.push({
-          topic: options.normalizedTopic,
-          records: normalized.map((item) => ({ key: item.record.key, value: item.encoded as Buffer })),
-        });
-      }
-      if (deadLetters.length > 0) output.push({ topic: options.deadLetterTopic, records: deadLetters });
-      return { output, outcome };
-    } finally {
-      metrics.inFlight.dec(batch.records.length);
-      metrics.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    }
-  };
+  return createStageHandler(normalizerStage(options), {
+    ...options,
+    // Nothing to wait for and nothing fatal: the stage has no SaaS.
+    signal: new AbortController().signal,
+    onFatal: () => {},
+    metrics,
+    onOutcome: (outcome) => {
+      if (options.encode) metrics.normalized.inc(sum(outcome.delivered));
+    },
+  });
+}
+
+function sum(byType: Record<string, number>): number {
+  let total = 0;
+  for (const n of Object.values(byType)) total += n;
+  return total;
 }

@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Type } from '@sinclair/typebox';
+import type { BatchingProducer } from './batching-producer.ts';
 import { createClusterProbe } from './cluster-probe.ts';
 import type { ClusterSecurity } from './cluster-security.ts';
 import { ConnectorError, isRetriable } from './errors.ts';
@@ -270,16 +271,22 @@ export const consumerGroupProperties = {
 };
 
 /**
- * A consumer group on `topics` from their beginning, handing batches to `handler`: committed after it
- * resolved, or, with `transactions`, read-process-write (the handler returns its records, written and
- * committed with the batch's offsets in one transaction of that producer; see Consumer.runTransactions).
+ * The batch loop of every consuming stage (the normalizer, the Segment sink, the destination's worker,
+ * replay): a consumer group on `topics` from their beginning, handing batches to `handler`, which
+ * returns what the batch becomes (createStageHandler). That output is written before the batch's
+ * offsets are committed: with `transactions`, in one transaction with them (read-process-write, see
+ * Consumer.runTransactions); otherwise by `producer`, then the commit. So no stage commits a batch whose
+ * outcome is not in Kafka.
  */
 export async function startGroupConsumer(options: {
   kafka: KafkaClient;
   groupId: string;
   topics: string[];
-  handler: (batch: RecordBatch) => Promise<unknown>;
+  handler: (batch: RecordBatch) => Promise<{ output: TopicRecords[] }>;
   transactions?: TransactionalProducer;
+  /** Writes the output of a stage without `transactions`; its sends stop waiting once `signal` aborts. */
+  producer?: BatchingProducer;
+  signal?: AbortSignal;
   run?: BatchRunOptions;
   /** See KafkaClient.consumer. */
   maxBytesPerPartition?: number;
@@ -304,13 +311,17 @@ export async function startGroupConsumer(options: {
     options.onFatal?.(error);
   });
   await consumer.subscribe(options.topics, { fromBeginning: true });
+  const { handler, producer, signal } = options;
   if (options.transactions) {
     const { commit: _ignored, ...run } = options.run ?? {};
-    await consumer.runTransactions(
-      options.transactions,
-      options.handler as (batch: RecordBatch) => Promise<TopicRecords[]>,
-      run,
-    );
-  } else await consumer.runBatches(options.handler, options.run);
+    await consumer.runTransactions(options.transactions, async (batch) => (await handler(batch)).output, run);
+  } else {
+    await consumer.runBatches(async (batch) => {
+      const { output } = await handler(batch);
+      if (output.length === 0) return;
+      if (!producer) throw new Error(`${options.groupId}: a stage wrote output without a producer`);
+      await producer.send(output, signal);
+    }, options.run);
+  }
   return { joined: () => joined, disconnect: () => consumer.disconnect() };
 }

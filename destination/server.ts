@@ -279,7 +279,6 @@ async function startWorker(
   const handler = createWorkerHandler({
     decode: parts.clients.registry.decoder<SegmentIdentify>(segmentIdentifySchema),
     writer,
-    producer: parts.batching,
     deadLetterTopic: topics.DESTINATION_DEAD_LETTER_TOPIC,
     metrics,
     logger: log,
@@ -291,6 +290,8 @@ async function startWorker(
     groupId: config.DESTINATION_GROUP_ID,
     topics: [topics.IDENTIFY_TOPIC],
     handler,
+    producer: parts.batching,
+    signal: parts.signal,
     run: { partitionsConcurrently: config.DESTINATION_PARTITIONS_CONCURRENTLY },
     // 1 MiB rather than the connector's 256 KiB: a batch becomes one Mailjet bulk job, and a quarter of
     // the batch makes four times the jobs, each polled until done, so far fewer calls a second

@@ -13,19 +13,20 @@
  *   `intake` letters hold a call's JSON, which the intake's reader reads again (what it now accepts is
  *   published as the intake does, identity record included; what it still refuses stays and is counted).
  * - anything else (no stage header, `normalized`) is counted as skipped.
- * Resolves once everything reached Kafka (and Segment); the caller commits only then.
+ * Resolves once what it published reached Kafka (and Segment), with the stages' output for the batch
+ * loop to write before it commits.
  */
-import type { BatchOutcome } from '../connector/batch-outcome.ts';
 import type { BatchingProducer, PublishContext } from '../core/batching-producer.ts';
 import { DEAD_LETTER_HEADERS } from '../core/dead-letter.ts';
 import { ConnectorError } from '../core/errors.ts';
-import type { IncomingRecord, RecordBatch } from '../core/kafka.ts';
+import type { IncomingRecord, RecordBatch, TopicRecords } from '../core/kafka.ts';
+import type { StageBatch, StageOutcome } from '../core/pipeline-stage.ts';
 import { readIdentifyBody } from '../destination/identify-body.ts';
 import type { IdentifyPublisher } from '../destination/identify-publisher.ts';
 import type { EventPublisher } from '../ingress/event-publisher.ts';
 import { readWebhookBody } from '../ingress/webhook-body.ts';
 
-export interface RedriveOutcome extends BatchOutcome {
+export interface RedriveOutcome extends StageOutcome {
   toRawTopic: number;
   toIdentifyTopic: number;
   stillRejected: number;
@@ -34,12 +35,12 @@ export interface RedriveOutcome extends BatchOutcome {
 
 export function createDeadLetterRedrive(options: {
   /**
-   * The normalizer's batch, written (createNormalizerHandler, then the producer); absent when re-driving
-   * the destination's letters (a connector letter there is skipped).
+   * The normalizer stage (createNormalizerHandler); absent when re-driving the destination's letters (a
+   * connector letter there is skipped).
    */
-  normalize?: (batch: RecordBatch) => Promise<BatchOutcome>;
-  /** The Segment sink's batch (createSegmentDeliveryHandler); absent: Segment is not configured. */
-  redeliver?: (batch: RecordBatch) => Promise<BatchOutcome>;
+  normalize?: (batch: RecordBatch) => Promise<StageBatch>;
+  /** The Segment sink stage (createSegmentDeliveryHandler); absent: Segment is not configured. */
+  redeliver?: (batch: RecordBatch) => Promise<StageBatch>;
   /** Where the normalized records come from: a `segment` letter from there holds one. */
   normalizedTopic: string;
   /** The ingress's publisher on the raw topic (createEventPublisher). */
@@ -50,9 +51,10 @@ export function createDeadLetterRedrive(options: {
    */
   identify?: { topic: string; producer: BatchingProducer; publisher: IdentifyPublisher };
   dryRun: boolean;
-}): (batch: RecordBatch) => Promise<RedriveOutcome> {
+}): (batch: RecordBatch) => Promise<{ output: TopicRecords[]; outcome: RedriveOutcome }> {
   const { identify } = options;
   return async (batch) => {
+    const output: TopicRecords[] = [];
     const outcome: RedriveOutcome = {
       delivered: {},
       deadLettered: 0,
@@ -93,8 +95,10 @@ export function createDeadLetterRedrive(options: {
         continue;
       }
       const handled = await handle({ ...batch, records });
-      outcome.deadLettered += handled.deadLettered;
-      for (const [type, n] of Object.entries(handled.delivered))
+      output.push(...handled.output);
+      outcome.deadLettered += handled.outcome.deadLettered;
+      outcome.skipped += handled.outcome.skipped;
+      for (const [type, n] of Object.entries(handled.outcome.delivered))
         outcome.delivered[type] = (outcome.delivered[type] ?? 0) + n;
     }
 
@@ -135,7 +139,7 @@ export function createDeadLetterRedrive(options: {
     }
     // All at once: the producer coalesces them into one produce request.
     await Promise.all(publishing);
-    return outcome;
+    return { output, outcome };
   };
 }
 

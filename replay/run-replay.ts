@@ -11,11 +11,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BatchOutcome } from '../connector/batch-outcome.ts';
 import { type ConnectorConfig, mappingOptionsOf, segmentSinkOptionsOf } from '../connector/config.ts';
 import { startIdentityView } from '../connector/identity-view.ts';
 import { createConnectorMetrics } from '../connector/metrics.ts';
-import { createNormalizerHandler, type NormalizedBatch } from '../connector/normalizer.ts';
+import { createNormalizerHandler } from '../connector/normalizer.ts';
 import { createSegmentDeliveryHandler } from '../connector/segment-delivery.ts';
 import { createSegmentSink, type SegmentSink } from '../connector/segment-sink.ts';
 import { type BatchingProducer, createBatchingProducer } from '../core/batching-producer.ts';
@@ -28,6 +27,7 @@ import {
   type TopicRecords,
 } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
+import type { StageBatch, StageOutcome } from '../core/pipeline-stage.ts';
 import { type AvroSerializer, createSchemaRegistryClient } from '../core/schema-registry.ts';
 import { registerValueSchema, startGroupConsumer } from '../core/service-clients.ts';
 import { createTokenBucket, type TokenBucket } from '../core/token-bucket.ts';
@@ -187,7 +187,7 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
 
     const normalizing =
       mode === 'renormalize' || (mode === 'dead-letters' && topic !== topics.DESTINATION_DEAD_LETTER_TOPIC);
-    let normalize: ((batch: RecordBatch) => Promise<NormalizedBatch>) | undefined;
+    let normalize: ((batch: RecordBatch) => Promise<StageBatch>) | undefined;
     if (normalizing) {
       const normalizedSerializer = dryRun
         ? undefined
@@ -235,7 +235,6 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
             sink: deps.segment
               ? createSegmentSink({ ...segmentSinkOptionsOf(config, deps.segment), logger: log })
               : noSegment,
-            producer: batching,
             deadLetterTopic: topics.DEAD_LETTER_TOPIC,
             metrics,
             logger: log,
@@ -245,33 +244,22 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
           })
         : undefined;
 
-    type Outcome = BatchOutcome | RedriveOutcome;
-    let handleBatch: (batch: RecordBatch) => Promise<{ outcome: Outcome; output?: TopicRecords[] }>;
+    type Outcome = StageOutcome | RedriveOutcome;
+    let handleBatch: (batch: RecordBatch) => Promise<{ outcome: Outcome; output: TopicRecords[] }>;
     if (mode === 'renormalize' && normalize) handleBatch = normalize;
-    else if (mode === 'redeliver' && redeliver) {
-      const deliver = redeliver;
-      handleBatch = async (batch) => ({ outcome: await deliver(batch) });
-    } else if (mode === 'dead-letters' && batching) {
-      const normalizeLetters = normalize;
+    else if (mode === 'redeliver' && redeliver) handleBatch = redeliver;
+    else if (mode === 'dead-letters' && batching) {
       const redrive = await deadLetterRedrive(topic, {
         deps,
         dryRun,
         register,
         batching,
         ...(redeliver ? { redeliver } : {}),
-        ...(normalizeLetters
-          ? {
-              normalize: async (batch: RecordBatch) => {
-                const { output, outcome } = await normalizeLetters(batch);
-                if (output.length > 0) await batching.send(output, abort.signal);
-                return outcome;
-              },
-            }
-          : {}),
+        ...(normalize ? { normalize } : {}),
       });
       handleBatch = async (batch) => {
         try {
-          return { outcome: await redrive(batch) };
+          return await redrive(batch);
         } catch (err) {
           // Not to be healed by reading the batch again (Segment's letters and no write key).
           if (err instanceof ConnectorError && !err.retriable) fail(err);
@@ -283,13 +271,13 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
     const tally = createCommittedTally<Outcome>((outcome, records) => {
       counts.records += records;
       counts.deadLettered += outcome.deadLettered;
+      redriveCounts.skipped += outcome.skipped;
       for (const [type, n] of Object.entries(outcome.delivered))
         counts.eventsByType[type] = (counts.eventsByType[type] ?? 0) + n;
       if ('toRawTopic' in outcome) {
         redriveCounts.toRawTopic += outcome.toRawTopic;
         redriveCounts.toIdentifyTopic += outcome.toIdentifyTopic;
         redriveCounts.stillRejected += outcome.stillRejected;
-        redriveCounts.skipped += outcome.skipped;
       }
     });
 
@@ -321,11 +309,13 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
       handler: async (batch) => {
         // Not abortable: the wait is at most about a second, and throwing here would fail the batch.
         await bucket?.take(batch.records.length);
-        const { outcome, output } = await handleBatch(batch);
-        tally.handled(batch.partition, batch.records, outcome);
-        return output ?? [];
+        const handled = await handleBatch(batch);
+        tally.handled(batch.partition, batch.records, handled.outcome);
+        return handled;
       },
       ...(transactional ? { transactions: transactional } : {}),
+      ...(batching ? { producer: batching } : {}),
+      signal: abort.signal,
       run: {
         partitionsConcurrently: config.CONNECTOR_PARTITIONS_CONCURRENTLY,
         maxBatchRecords,
@@ -443,10 +433,10 @@ async function deadLetterRedrive(
     dryRun: boolean;
     register: (subject: string, schema: object) => Promise<AvroSerializer>;
     batching: BatchingProducer;
-    normalize?: (batch: RecordBatch) => Promise<BatchOutcome>;
-    redeliver?: (batch: RecordBatch) => Promise<BatchOutcome>;
+    normalize?: (batch: RecordBatch) => Promise<StageBatch>;
+    redeliver?: (batch: RecordBatch) => Promise<StageBatch>;
   },
-): Promise<(batch: RecordBatch) => Promise<RedriveOutcome>> {
+): Promise<(batch: RecordBatch) => Promise<{ output: TopicRecords[]; outcome: RedriveOutcome }>> {
   const { deps, dryRun, register, batching } = options;
   const { topics, config } = deps;
   const rawSerializer = dryRun

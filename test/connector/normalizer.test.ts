@@ -64,7 +64,7 @@ test('a record whose normalized value cannot be encoded is its own dead letter; 
 
   const { output, outcome } = await normalize(batch);
 
-  assert.deepEqual(outcome, { delivered: { open: 2 }, deadLettered: 1 });
+  assert.deepEqual(outcome, { delivered: { open: 2 }, deadLettered: 1, skipped: 0 });
   assert.deepEqual(
     output.map((part) => [part.topic, part.records.length]),
     [
@@ -87,6 +87,6 @@ test('a record whose normalized value cannot be encoded is its own dead letter; 
 test('without an encoder (a dry run) a batch is mapped and counted, and nothing is to be written', async () => {
   const { options, batch } = await setUp();
   const { output, outcome } = await createNormalizerHandler(options)(batch);
-  assert.deepEqual(outcome, { delivered: { open: 3 }, deadLettered: 0 });
+  assert.deepEqual(outcome, { delivered: { open: 3 }, deadLettered: 0, skipped: 0 });
   assert.deepEqual(output, []);
 });

@@ -5,7 +5,6 @@ import { createConnectorMetrics } from '../../connector/metrics.ts';
 import { createSegmentDeliveryHandler } from '../../connector/segment-delivery.ts';
 import { mapMailjetEvent } from '../../connector/segment-mapping.ts';
 import { createSegmentSink } from '../../connector/segment-sink.ts';
-import { createBatchingProducer } from '../../core/batching-producer.ts';
 import { DEAD_LETTER_HEADERS } from '../../core/dead-letter.ts';
 import { silentLogger } from '../../core/logger.ts';
 import { loadTopicConfig } from '../../core/topics.ts';
@@ -293,7 +292,6 @@ test('a crash of the Segment sink after Segment but before its commit redelivers
   const deliver = createSegmentDeliveryHandler({
     decode: registry.decoder<MailjetEventNormalized>(mailjetEventNormalizedSchema),
     sink: createSegmentSink({ endpoint: segment.url, writeKey: SEGMENT_WRITE_KEY, logger: silentLogger() }),
-    producer: createBatchingProducer(producer),
     deadLetterTopic: topics.DEAD_LETTER_TOPIC,
     metrics: createConnectorMetrics({ defaultMetrics: false }),
     logger: silentLogger(),

@@ -103,6 +103,7 @@ test('a group consumer reports when it joined and hands over the records of its 
     topics: [topic],
     handler: async (batch) => {
       seen.push(...batch.records);
+      return { output: [] };
     },
     log: silentLogger(),
   });

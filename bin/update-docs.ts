@@ -1,13 +1,15 @@
 /**
  * Rewrites the generated parts of docs/ from the code and the benchmarks' results files, so that they
  * never drift: `npm run docs`. The configuration table (docs/configuration.md) comes from the config
- * schemas, the error catalogue (docs/errors.md) from core/errors.ts, and every benchmark figure
+ * schemas, the error catalogue (docs/errors.md) from core/errors.ts, the mapping's field table
+ * (docs/segment-connector.md) from connector/segment-mapping.ts, and every benchmark figure
  * (docs/benchmarks.md) from bench/results/<name>.json, which each `npm run bench:<name>` writes, and the
  * integrity lane's last run (docs/reliability.md) from bench/results/integrity.json.
  * test/docs.test.ts fails when a generated part is stale.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { BenchResults } from '../bench/harness.ts';
+import { carriedFields } from '../connector/segment-mapping.ts';
 import { errorCatalogue } from '../core/errors.ts';
 import { configTable } from './configuration.ts';
 
@@ -20,6 +22,31 @@ export function errorTable(): string {
     ([code, { retriable, hint }]) => `| \`${code}\` | ${retriable ? 'yes' : 'no'} | ${hint} |`,
   );
   return ['| Code | Retriable | What to do |', '| --- | --- | --- |', ...rows].join('\n');
+}
+
+/** Where each Mailjet field ends up: the fields the mapping works with, then the carried ones (its table). */
+export function mappingTable(): string {
+  const code = (name: string) => `\`${name}\``;
+  const segmentPlace = (place: string) => code(place.startsWith('context.') ? place : `properties.${place}`);
+  return markdownTable(
+    ['Mailjet field', 'Kind', 'Normalized field', 'Segment track call'],
+    [
+      [
+        `${code('MessageID')} (else ${code('mj_message_id')})`,
+        'id',
+        code('mailjet_message_id'),
+        `${code('properties.email_id')} (else ${code('Message_GUID')}), ${code('properties.message_id')}`,
+      ],
+      ['`email`', 'text', code('email'), `${code('context.traits.email')}; the anonymousId without a userId`],
+      ...carriedFields.map((field) => [
+        code(field.mailjet),
+        field.kind,
+        code(field.normalized),
+        segmentPlace(field.segment),
+      ]),
+      ['any other', 'as sent', `${code('extra_json')} (JSON text)`, code('properties.mailjet_extra')],
+    ],
+  ).join('\n');
 }
 
 /** A table cell: a pipe would end the cell, a line break the row. */
@@ -105,6 +132,7 @@ export function generatedSections(): Record<string, Record<string, string>> {
   return {
     'docs/configuration.md': { 'config-table': configTable() },
     'docs/errors.md': { 'error-table': errorTable() },
+    'docs/segment-connector.md': { 'mapping-table': mappingTable() },
     'docs/benchmarks.md': { 'bench-results': renderBenchmarks(readResults()) },
     'docs/reliability.md': { 'integrity-results': renderIntegrity(readIntegrityResults()) },
   };

@@ -105,39 +105,70 @@ export type MappingResult =
 
 type FieldKind = 'text' | 'id' | 'flag';
 
+/** Where a carried field goes in the track call: a property, or `context.ip` / `context.userAgent`. */
+type SegmentPlace =
+  | Exclude<keyof EmailProperties, 'email_id' | 'message_id' | 'mailjet_event' | 'mailjet_extra'>
+  | 'context.ip'
+  | 'context.userAgent';
+
 /**
- * The Mailjet fields the mapping reads (Mailjet's Event API guide), with the kind of value each must hold:
- * text (a string; "" means none), id (an integer, exact digits, or its text; 0 means none) or flag
+ * The Mailjet fields the mapping carries over as they are, one row each: Mailjet's name and the kind of
+ * value it must hold, the normalized record's field that keeps it and the place of the track call it
+ * becomes. This table drives the normalized record (mapMailjetEvent), the track call (segmentTrackOf)
+ * and the mapping table of docs/segment-connector.md (npm run docs). A new Mailjet field is a row here
+ * and its field in schemas/mailjet-event-normalized.avsc (a new schema version: see Versions in
+ * docs/topics-and-schemas.md), in the schema's order; test/connector/segment-mapping.test.ts checks
+ * the two agree.
+ * Kinds: text (a string; "" means none), id (an integer, exact digits, or its text; 0 means none), flag
  * (a boolean). A field holding anything else is not guessed at: it goes to mailjet_extra as sent.
  */
-const mailjetFields = {
+export const carriedFields = [
+  { mailjet: 'Message_GUID', kind: 'text', normalized: 'message_guid', segment: 'message_guid' },
+  { mailjet: 'mj_campaign_id', kind: 'id', normalized: 'campaign_id', segment: 'campaign_id' },
+  { mailjet: 'customcampaign', kind: 'text', normalized: 'campaign_name', segment: 'campaign_name' },
+  { mailjet: 'mj_contact_id', kind: 'id', normalized: 'contact_id', segment: 'contact_id' },
+  { mailjet: 'mj_list_id', kind: 'id', normalized: 'list_id', segment: 'list_id' },
+  { mailjet: 'url', kind: 'text', normalized: 'link_url', segment: 'link_url' },
+  { mailjet: 'ip', kind: 'text', normalized: 'ip', segment: 'context.ip' },
+  { mailjet: 'agent', kind: 'text', normalized: 'user_agent', segment: 'context.userAgent' },
+  { mailjet: 'geo', kind: 'text', normalized: 'geo', segment: 'geo' },
+  { mailjet: 'CustomID', kind: 'text', normalized: 'custom_id', segment: 'custom_id' },
+  { mailjet: 'Payload', kind: 'text', normalized: 'payload', segment: 'payload' },
+  { mailjet: 'smtp_reply', kind: 'text', normalized: 'smtp_reply', segment: 'smtp_reply' },
+  { mailjet: 'hard_bounce', kind: 'flag', normalized: 'hard_bounce', segment: 'hard_bounce' },
+  { mailjet: 'blocked', kind: 'flag', normalized: 'blocked', segment: 'blocked' },
+  { mailjet: 'error_related_to', kind: 'text', normalized: 'error_related_to', segment: 'error_related_to' },
+  { mailjet: 'error', kind: 'text', normalized: 'error', segment: 'error' },
+  { mailjet: 'comment', kind: 'text', normalized: 'comment', segment: 'comment' },
+  { mailjet: 'source', kind: 'text', normalized: 'spam_source', segment: 'source' },
+] as const satisfies readonly {
+  mailjet: string;
+  kind: FieldKind;
+  normalized: keyof MailjetEventNormalized;
+  segment: SegmentPlace;
+}[];
+
+type CarriedField = (typeof carriedFields)[number];
+
+/**
+ * Every Mailjet field the mapping reads, with its kind: the carried ones, and those the mapping itself
+ * works with (the message's id, which both ids of old payloads give, and the recipient).
+ */
+const mailjetFields: Record<CarriedField['mailjet'] | 'MessageID' | 'mj_message_id' | 'email', FieldKind> = {
   MessageID: 'id',
   mj_message_id: 'id',
-  Message_GUID: 'text',
   email: 'text',
-  mj_campaign_id: 'id',
-  mj_contact_id: 'id',
-  customcampaign: 'text',
-  CustomID: 'text',
-  Payload: 'text',
-  smtp_reply: 'text',
-  ip: 'text',
-  geo: 'text',
-  agent: 'text',
-  url: 'text',
-  blocked: 'flag',
-  hard_bounce: 'flag',
-  error_related_to: 'text',
-  error: 'text',
-  comment: 'text',
-  source: 'text',
-  mj_list_id: 'id',
-} as const satisfies Record<string, FieldKind>;
+  ...Object.fromEntries(carriedFields.map((field) => [field.mailjet, field.kind])),
+} as Record<CarriedField['mailjet'] | 'MessageID' | 'mj_message_id' | 'email', FieldKind>;
+
+/** The carried fields that become properties, and those that go to the call's context. */
+const propertyFields = carriedFields.filter((field) => !field.segment.startsWith('context.'));
+const ipField = carriedFields.find((field) => field.segment === 'context.ip') as CarriedField;
+const userAgentField = carriedFields.find((field) => field.segment === 'context.userAgent') as CarriedField;
 
 type MailjetFieldName = keyof typeof mailjetFields;
-type MailjetFields = {
-  [K in MailjetFieldName]?: (typeof mailjetFields)[K] extends 'flag' ? boolean : string;
-};
+type FlagField = Extract<CarriedField, { kind: 'flag' }>['mailjet'];
+type MailjetFields = { [K in MailjetFieldName]?: K extends FlagField ? boolean : string };
 
 interface ReadEvent {
   fields: MailjetFields;
@@ -318,7 +349,7 @@ export function mapMailjetEvent(
     listId: fields.mj_list_id,
     source: fields.source,
   });
-  const normalized: MailjetEventNormalized = {
+  const normalized = {
     message_id: messageId,
     event_type: type,
     event_name: event,
@@ -327,27 +358,12 @@ export function mapMailjetEvent(
     user_id: who.userId ?? null,
     anonymous_id: who.anonymousId ?? null,
     mailjet_message_id: mailjetMessageId ?? null,
-    message_guid: fields.Message_GUID ?? null,
-    campaign_id: fields.mj_campaign_id ?? null,
-    campaign_name: fields.customcampaign ?? null,
-    contact_id: fields.mj_contact_id ?? null,
-    list_id: fields.mj_list_id ?? null,
-    link_url: fields.url ?? null,
-    ip: fields.ip ?? null,
-    user_agent: fields.agent ?? null,
-    geo: fields.geo ?? null,
-    custom_id: fields.CustomID ?? null,
-    payload: fields.Payload ?? null,
-    smtp_reply: fields.smtp_reply ?? null,
-    hard_bounce: fields.hard_bounce ?? null,
-    blocked: fields.blocked ?? null,
-    error_related_to: fields.error_related_to ?? null,
-    error: fields.error ?? null,
-    comment: fields.comment ?? null,
-    spam_source: fields.source ?? null,
-    extra_json: extra === noExtra ? '{}' : JSON.stringify(extra),
-    received_at: raw.received_at,
-  };
+  } as MailjetEventNormalized;
+  // In the schema's order, as the table is: every record gets the same shape.
+  const carried = normalized as unknown as Record<string, string | boolean | null>;
+  for (const field of carriedFields) carried[field.normalized] = fields[field.mailjet] ?? null;
+  normalized.extra_json = extra === noExtra ? '{}' : JSON.stringify(extra);
+  normalized.received_at = raw.received_at;
   return { ok: true, normalized };
 }
 
@@ -372,6 +388,16 @@ export function segmentTrackOf(normalized: MailjetEventNormalized): TrackResult 
   if (!isJsonObject(extra)) return fail('extra_json of the normalized record is not a JSON object.');
   const email = normalized.email ?? undefined;
   const mailjetMessageId = normalized.mailjet_message_id ?? undefined;
+  const properties: Record<string, unknown> = {};
+  const emailId = mailjetMessageId ?? normalized.message_guid ?? undefined;
+  if (emailId !== undefined) properties.email_id = emailId;
+  if (mailjetMessageId !== undefined) properties.message_id = mailjetMessageId;
+  for (const field of propertyFields) {
+    const value = normalized[field.normalized];
+    if (value !== null) properties[field.segment] = value;
+  }
+  properties.mailjet_event = type;
+  if (extra !== noExtra) properties.mailjet_extra = extra;
   const track: SegmentTrack = defined({
     type: 'track',
     event: normalized.event_name,
@@ -379,32 +405,11 @@ export function segmentTrackOf(normalized: MailjetEventNormalized): TrackResult 
     anonymousId: normalized.user_id === null ? (normalized.anonymous_id ?? undefined) : undefined,
     messageId: normalized.message_id,
     timestamp: isoTimeOfSeconds(Math.floor(normalized.occurred_at / 1000)),
-    properties: defined<EmailProperties>({
-      email_id: mailjetMessageId ?? normalized.message_guid ?? undefined,
-      campaign_id: normalized.campaign_id ?? undefined,
-      campaign_name: normalized.campaign_name ?? undefined,
-      link_url: normalized.link_url ?? undefined,
-      list_id: normalized.list_id ?? undefined,
-      message_id: mailjetMessageId,
-      message_guid: normalized.message_guid ?? undefined,
-      contact_id: normalized.contact_id ?? undefined,
-      custom_id: normalized.custom_id ?? undefined,
-      payload: normalized.payload ?? undefined,
-      hard_bounce: normalized.hard_bounce ?? undefined,
-      blocked: normalized.blocked ?? undefined,
-      error_related_to: normalized.error_related_to ?? undefined,
-      error: normalized.error ?? undefined,
-      comment: normalized.comment ?? undefined,
-      smtp_reply: normalized.smtp_reply ?? undefined,
-      source: normalized.spam_source ?? undefined,
-      geo: normalized.geo ?? undefined,
-      mailjet_event: type,
-      mailjet_extra: extra === noExtra ? undefined : (extra as Record<string, LosslessJson>),
-    }),
+    properties: properties as unknown as EmailProperties,
     context: defined({
       traits: email === undefined ? undefined : { email },
-      ip: normalized.ip ?? undefined,
-      userAgent: normalized.user_agent ?? undefined,
+      ip: (normalized[ipField.normalized] as string | null) ?? undefined,
+      userAgent: (normalized[userAgentField.normalized] as string | null) ?? undefined,
     }),
   });
   return { ok: true, track };

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import avro from 'avsc';
 import {
+  carriedFields,
   defaultMappingOptions,
   isoTimeOfSeconds,
   type MappingOptions,
@@ -417,6 +418,34 @@ test('the normalized schema documents every field, and its fields are the TypeSc
     mailjetEventNormalizedSchema.fields.map((f) => f.name),
     Object.keys(normalized),
   );
+});
+
+test('every row of the mapping table is a nullable field of the normalized schema, of its kind, and reaches its place in the track call', () => {
+  const schemaFields = new Map(mailjetEventNormalizedSchema.fields.map((f) => [f.name, f]));
+  const values: Record<string, unknown> = {};
+  for (const [i, field] of carriedFields.entries()) {
+    const inSchema = schemaFields.get(field.normalized);
+    assert.ok(inSchema, `${field.mailjet}: no field ${field.normalized} in the normalized schema`);
+    assert.deepEqual(inSchema.type, ['null', field.kind === 'flag' ? 'boolean' : 'string'], field.normalized);
+    values[field.mailjet] = field.kind === 'flag' ? true : field.kind === 'id' ? 7000 + i : `value-${i}`;
+  }
+  assert.equal(
+    new Set(carriedFields.map((f) => f.mailjet)).size,
+    carriedFields.length,
+    'one row per Mailjet field',
+  );
+  const { normalized, track } = mapped(map(sampleWith('bounce', values)));
+  const context = track.context as Record<string, unknown>;
+  const properties = track.properties as unknown as Record<string, unknown>;
+  for (const [i, field] of carriedFields.entries()) {
+    const expected = field.kind === 'flag' ? true : field.kind === 'id' ? String(7000 + i) : `value-${i}`;
+    assert.equal(normalized[field.normalized], expected, `${field.mailjet} → ${field.normalized}`);
+    const place = field.segment.startsWith('context.')
+      ? context[field.segment.slice('context.'.length)]
+      : properties[field.segment];
+    assert.equal(place, expected, `${field.mailjet} → ${field.segment}`);
+  }
+  assert.equal(normalized.extra_json, '{}', 'nothing of the table lands in extra_json');
 });
 
 test('identity: CustomID is the userId when userIdFromCustomId is on', () => {

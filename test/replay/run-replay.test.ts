@@ -463,6 +463,44 @@ test('dead letters: a connector letter is normalized again, a Segment refusal go
   assert.equal(await recordCount(kafka, setup.topics.RAW_TOPIC), 1);
 });
 
+test('dead letters: a letter Segment refused, re-driven without SEGMENT_WRITE_KEY, stops the replay saying so and commits nothing', async (t) => {
+  const setup = await setUp(t);
+  const mapped = mapMailjetEvent(
+    await testRegistry().decode<MailjetEventRaw>(setup.rawEvent('segment@example.com', t2)),
+    mappingOptionsOf(setup.config),
+    {},
+  );
+  assert.ok(mapped.ok);
+  const serializer = await testRegistry().serializer(
+    `${setup.topics.NORMALIZED_TOPIC}-value`,
+    mailjetEventNormalizedSchema,
+  );
+  await setup.produce(setup.topics.DEAD_LETTER_TOPIC, [
+    {
+      ...deadLetterRecord({
+        stage: 'segment',
+        code: 'SEGMENT_REJECTED',
+        message: 'refused before the fix',
+        value: serializer.encode(mapped.normalized),
+        key: 'segment@example.com',
+        origin: { topic: setup.topics.NORMALIZED_TOPIC, partition: 0, offset: '3' },
+        failedAt: new Date(t2),
+      }),
+      timestamp: t2,
+    },
+  ]);
+  const options = { fromMs: t2, toMs: t3, mode: 'dead-letters' as const };
+  await assert.rejects(
+    setup.replay(options, { segment: undefined }),
+    /Re-driving letters Segment refused needs SEGMENT_WRITE_KEY/,
+  );
+  // With the key, the same command finds the letter still to do.
+  const summary = await setup.replay(options);
+  assert.equal(summary.alreadyDone, 0);
+  assert.equal(summary.records, 1);
+  assert.deepEqual(emailsAtSegment(setup.segment), ['segment@example.com']);
+});
+
 test('dead letters of the Mailjet destination go back to its identify topic, and its worker takes them again', async (t) => {
   const setup = await setUp(t);
   const mailjet = await startTestMailjet(t);

@@ -9,6 +9,7 @@
 import type { RecordBatch } from '../core/kafka.ts';
 import {
   createStageHandler,
+  deliveredCount,
   type StageBatch,
   type StageDefinition,
   type StageOptions,
@@ -77,13 +78,7 @@ export function createNormalizerHandler(
     onFatal: () => {},
     metrics,
     onOutcome: (outcome) => {
-      if (options.encode) metrics.normalized.inc(sum(outcome.delivered));
+      if (options.encode) metrics.normalized.inc(deliveredCount(outcome));
     },
   });
-}
-
-function sum(byType: Record<string, number>): number {
-  let total = 0;
-  for (const n of Object.values(byType)) total += n;
-  return total;
 }

@@ -8,6 +8,7 @@
 import type { RecordBatch } from '../core/kafka.ts';
 import {
   createStageHandler,
+  deliveredCount,
   type StageBatch,
   type StageDefinition,
   type StageOptions,
@@ -71,9 +72,7 @@ export function createSegmentDeliveryHandler(
   return createStageHandler(segmentSinkStage(options), {
     ...options,
     onOutcome: (outcome) => {
-      let delivered = 0;
-      for (const n of Object.values(outcome.delivered)) delivered += n;
-      metrics.records.inc({ outcome: 'delivered' }, delivered);
+      metrics.records.inc({ outcome: 'delivered' }, deliveredCount(outcome));
       metrics.records.inc({ outcome: 'dead_lettered' }, outcome.deadLettered);
     },
   });

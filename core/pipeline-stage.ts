@@ -65,6 +65,13 @@ export interface StageOutcome {
   skipped: number;
 }
 
+/** Items delivered, of every type. */
+export function deliveredCount(outcome: StageOutcome): number {
+  let total = 0;
+  for (const n of Object.values(outcome.delivered)) total += n;
+  return total;
+}
+
 export interface StageBatch {
   /** The records to write before or with the commit: the stage's own, then its dead letters. */
   output: TopicRecords[];

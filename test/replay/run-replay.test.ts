@@ -149,6 +149,18 @@ async function normalizedRecords(setup: Setup): Promise<MailjetEventNormalized[]
   return Promise.all(values.map((value) => testRegistry().decode<MailjetEventNormalized>(value)));
 }
 
+/** A normalized record of an open by `email` at t2, as the normalizer writes it. */
+async function normalizedValue(setup: Setup, email: string): Promise<Buffer> {
+  const raw = await testRegistry().decode<MailjetEventRaw>(setup.rawEvent(email, t2));
+  const mapped = mapMailjetEvent(raw, mappingOptionsOf(setup.config), {});
+  assert.ok(mapped.ok);
+  const serializer = await testRegistry().serializer(
+    `${setup.topics.NORMALIZED_TOPIC}-value`,
+    mailjetEventNormalizedSchema,
+  );
+  return serializer.encode(mapped.normalized);
+}
+
 const emailsOf = (records: MailjetEventNormalized[]) => records.map((r) => r.email).sort();
 
 test('a range in the middle of the raw topic is re-normalized: its events, each once, in the normalized topic', async (t) => {
@@ -417,21 +429,11 @@ test('dead letters: a connector letter is normalized again, a Segment refusal go
     }),
     timestamp: t2,
   });
-  const mapped = mapMailjetEvent(
-    await testRegistry().decode<MailjetEventRaw>(setup.rawEvent('segment@example.com', t2)),
-    mappingOptionsOf(setup.config),
-    {},
-  );
-  assert.ok(mapped.ok);
-  const normalizedSerializer = await testRegistry().serializer(
-    `${setup.topics.NORMALIZED_TOPIC}-value`,
-    mailjetEventNormalizedSchema,
-  );
   await setup.produce(dlq, [
     letter('connector', setup.rawEvent('connector@example.com', t2), 'connector@example.com', {
       origin: setup.topics.RAW_TOPIC,
     }),
-    letter('segment', normalizedSerializer.encode(mapped.normalized), 'segment@example.com', {
+    letter('segment', await normalizedValue(setup, 'segment@example.com'), 'segment@example.com', {
       origin: setup.topics.NORMALIZED_TOPIC,
     }),
     letter(
@@ -465,23 +467,13 @@ test('dead letters: a connector letter is normalized again, a Segment refusal go
 
 test('dead letters: a letter Segment refused, re-driven without SEGMENT_WRITE_KEY, stops the replay saying so and commits nothing', async (t) => {
   const setup = await setUp(t);
-  const mapped = mapMailjetEvent(
-    await testRegistry().decode<MailjetEventRaw>(setup.rawEvent('segment@example.com', t2)),
-    mappingOptionsOf(setup.config),
-    {},
-  );
-  assert.ok(mapped.ok);
-  const serializer = await testRegistry().serializer(
-    `${setup.topics.NORMALIZED_TOPIC}-value`,
-    mailjetEventNormalizedSchema,
-  );
   await setup.produce(setup.topics.DEAD_LETTER_TOPIC, [
     {
       ...deadLetterRecord({
         stage: 'segment',
         code: 'SEGMENT_REJECTED',
         message: 'refused before the fix',
-        value: serializer.encode(mapped.normalized),
+        value: await normalizedValue(setup, 'segment@example.com'),
         key: 'segment@example.com',
         origin: { topic: setup.topics.NORMALIZED_TOPIC, partition: 0, offset: '3' },
         failedAt: new Date(t2),

@@ -96,3 +96,11 @@ async function install(
     await rm(bin, { recursive: true, force: true });
   }
 }
+
+/** Helm, which renders and lints the chart in deploy/helm/ in the default tests. */
+export const HELM: GoTool = {
+  module: 'helm.sh/helm/v4',
+  package: 'cmd/helm',
+  version: 'v4.3.2',
+  name: 'helm',
+};

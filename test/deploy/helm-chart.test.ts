@@ -1,0 +1,160 @@
+/**
+ * The Helm chart (deploy/helm/mailjet-connector), checked offline with the real Helm, built from its Go
+ * module into the ignored `.cache/` on first use (stack/go-tools.ts): `helm lint` and `helm template`
+ * with the chart's defaults and with every role and option on, the rendered objects read back and
+ * held against what the processes really are (commands, ports, shutdown timeouts, settings).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { allOptionNames, configSchemas } from '../../bin/configuration.ts';
+import { loadConnectorConfig } from '../../connector/config.ts';
+import { loadDestinationConfig } from '../../destination/config.ts';
+import { loadIngressConfig } from '../../ingress/config.ts';
+import { goTool, HELM } from '../../stack/go-tools.ts';
+
+const run = promisify(execFile);
+const chart = fileURLToPath(new URL('../../deploy/helm/mailjet-connector', import.meta.url));
+const allRoles = `${chart}/ci/all-roles-values.yaml`;
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string> };
+  // biome-ignore lint/suspicious/noExplicitAny: rendered Kubernetes objects are checked field by field.
+  spec: any;
+}
+
+async function helm(args: string[]): Promise<string> {
+  const { stdout } = await run(await goTool(HELM), args, { maxBuffer: 16 * 1024 * 1024 });
+  return stdout;
+}
+
+async function render(...valuesFiles: string[]): Promise<K8sObject[]> {
+  const text = await helm(['template', 'mc', chart, ...valuesFiles.flatMap((file) => ['--values', file])]);
+  return parseAllDocuments(text)
+    .map((document) => document.toJS() as K8sObject | null)
+    .filter((object): object is K8sObject => object !== null);
+}
+
+const deployments = (objects: K8sObject[]) =>
+  new Map(
+    objects
+      .filter((o) => o.kind === 'Deployment')
+      .map((o) => [o.metadata.labels?.['app.kubernetes.io/component'] as string, o]),
+  );
+
+/** Each role: the command it runs, and its port and shutdown timeout as the process defaults them. */
+const ingressConfig = loadIngressConfig({ INGRESS_AUTH_DISABLED: 'true' });
+const connectorConfig = loadConnectorConfig({});
+const destinationConfig = loadDestinationConfig({ DESTINATION_WRITE_KEY: 'a-write-key-of-the-test' });
+const roles = {
+  ingress: {
+    args: ['ingress'],
+    port: ingressConfig.INGRESS_PORT,
+    shutdownMs: ingressConfig.INGRESS_SHUTDOWN_TIMEOUT_MS,
+  },
+  normalizer: {
+    args: ['normalizer'],
+    port: connectorConfig.CONNECTOR_PORT,
+    shutdownMs: connectorConfig.CONNECTOR_SHUTDOWN_TIMEOUT_MS,
+  },
+  'segment-sink': {
+    args: ['segment-sink'],
+    port: connectorConfig.CONNECTOR_PORT,
+    shutdownMs: connectorConfig.CONNECTOR_SHUTDOWN_TIMEOUT_MS,
+  },
+  'destination-intake': {
+    args: ['destination'],
+    port: destinationConfig.DESTINATION_PORT,
+    shutdownMs: destinationConfig.DESTINATION_SHUTDOWN_TIMEOUT_MS,
+  },
+  'destination-worker': {
+    args: ['destination'],
+    port: destinationConfig.DESTINATION_PORT,
+    shutdownMs: destinationConfig.DESTINATION_SHUTDOWN_TIMEOUT_MS,
+  },
+} as const;
+
+test('helm lint passes with the defaults and with every role and option on', async () => {
+  for (const values of [[], ['--values', allRoles]]) {
+    const out = await helm(['lint', '--strict', chart, ...values]);
+    assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  }
+});
+
+test('the defaults render the ingress and the connector stages, each a hardened Deployment of its real command', async () => {
+  const objects = await render();
+  const byRole = deployments(objects);
+  assert.deepEqual([...byRole.keys()].sort(), ['ingress', 'normalizer', 'segment-sink']);
+  for (const [role, deployment] of byRole) {
+    const expected = roles[role as keyof typeof roles];
+    const pod = deployment.spec.template.spec;
+    const [container] = pod.containers;
+    assert.deepEqual(container.args, expected.args, role);
+    assert.equal(container.ports[0].containerPort, expected.port, `${role}: the port its process listens on`);
+    assert.equal(container.livenessProbe.httpGet.path, '/health/live');
+    assert.equal(container.readinessProbe.httpGet.path, '/health/ready');
+    assert.ok(
+      pod.terminationGracePeriodSeconds * 1000 > expected.shutdownMs,
+      `${role}: Kubernetes waits longer than the process's own shutdown (${expected.shutdownMs} ms)`,
+    );
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.equal(typeof pod.securityContext.runAsUser, 'number');
+    assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+    assert.equal(container.securityContext.allowPrivilegeEscalation, false);
+    assert.deepEqual(container.securityContext.capabilities.drop, ['ALL']);
+    assert.ok(container.resources.limits.memory, `${role}: a memory limit`);
+    assert.deepEqual(deployment.spec.selector.matchLabels, deployment.spec.template.metadata.labels);
+  }
+  const services = objects.filter((o) => o.kind === 'Service').map((o) => o.metadata.name);
+  assert.deepEqual(services, ['mc-mailjet-connector-ingress']);
+  assert.equal(objects.filter((o) => o.kind === 'Secret').length, 0, 'the chart never holds a secret');
+});
+
+test('every role and option on: the destination in its two roles, autoscaling, settings and the existing Secret reach every process', async () => {
+  const objects = await render(allRoles);
+  const byRole = deployments(objects);
+  assert.deepEqual([...byRole.keys()].sort(), Object.keys(roles).sort());
+  const names = allOptionNames();
+  for (const [role, deployment] of byRole) {
+    const pod = deployment.spec.template.spec;
+    const [container] = pod.containers;
+    const env = new Map<string, string>(
+      container.env.map((e: { name: string; value: string }) => [e.name, e.value]),
+    );
+    for (const name of env.keys())
+      assert.ok(names.has(name), `${role}: ${name} is a setting of the processes`);
+    assert.equal(env.get('KAFKA_BROKERS'), 'kafka-0.kafka:9092,kafka-1.kafka:9092');
+    assert.deepEqual(container.envFrom, [{ secretRef: { name: 'mailjet-connector-secrets' } }]);
+    if (role.startsWith('destination-'))
+      assert.equal(env.get('DESTINATION_ROLE'), role.slice('destination-'.length));
+  }
+  const normalizer = byRole.get('normalizer')?.spec;
+  assert.equal(normalizer.replicas, 3);
+  assert.ok(normalizer.template.spec.terminationGracePeriodSeconds > 60, 'follows a longer shutdown timeout');
+  assert.equal(byRole.get('ingress')?.spec.replicas, undefined, 'the autoscaler owns the ingress replicas');
+  const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler');
+  assert.equal(hpa?.spec.scaleTargetRef.name, 'mc-mailjet-connector-ingress');
+  assert.deepEqual(
+    objects
+      .filter((o) => o.kind === 'Service')
+      .map((o) => o.metadata.name)
+      .sort(),
+    ['mc-mailjet-connector-destination-intake', 'mc-mailjet-connector-ingress'],
+  );
+});
+
+test('no secret setting has a place in the chart values: secrets come from an existing Secret only', async () => {
+  const secrets = configSchemas.flatMap(({ schema }) =>
+    Object.entries(schema.properties)
+      .filter(([, option]) => (option as { writeOnly?: boolean }).writeOnly === true)
+      .map(([name]) => name),
+  );
+  assert.ok(secrets.includes('SEGMENT_WRITE_KEY'), 'the settings mark their secrets');
+  const values = await helm(['show', 'values', chart]);
+  for (const name of secrets) assert.ok(!values.includes(`${name}:`), `${name} is not a value of the chart`);
+});

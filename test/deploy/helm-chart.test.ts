@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { allOptionNames, configSchemas } from '../../bin/configuration.ts';
-import { loadConnectorConfig } from '../../connector/config.ts';
+import { loadConnectorConfig, segmentSinkGroupId } from '../../connector/config.ts';
+import { loadTopicConfig } from '../../core/topics.ts';
 import { loadDestinationConfig } from '../../destination/config.ts';
 import { loadIngressConfig } from '../../ingress/config.ts';
 import { goTool, HELM } from '../../stack/go-tools.ts';
@@ -133,10 +134,12 @@ test('every role and option on: the destination in its two roles, autoscaling, s
     if (role.startsWith('destination-'))
       assert.equal(env.get('DESTINATION_ROLE'), role.slice('destination-'.length));
   }
+  assert.equal(byRole.get('destination-intake')?.spec.replicas, 3);
   const normalizer = byRole.get('normalizer')?.spec;
-  assert.equal(normalizer.replicas, 3);
   assert.ok(normalizer.template.spec.terminationGracePeriodSeconds > 60, 'follows a longer shutdown timeout');
   assert.equal(byRole.get('ingress')?.spec.replicas, undefined, 'the autoscaler owns the ingress replicas');
+  for (const role of ['normalizer', 'segment-sink', 'destination-worker'])
+    assert.equal(byRole.get(role)?.spec.replicas, undefined, `KEDA owns the ${role} replicas`);
   const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler');
   assert.equal(hpa?.spec.scaleTargetRef.name, 'mc-mailjet-connector-ingress');
   assert.deepEqual(
@@ -146,6 +149,37 @@ test('every role and option on: the destination in its two roles, autoscaling, s
       .sort(),
     ['mc-mailjet-connector-destination-intake', 'mc-mailjet-connector-ingress'],
   );
+});
+
+test("lag-based autoscaling watches each stage's real group and topic, never below one member nor past the partitions", async () => {
+  const objects = await render(allRoles);
+  const topics = loadTopicConfig({});
+  const scaled = new Map(
+    objects
+      .filter((o) => o.kind === 'ScaledObject')
+      .map((o) => [o.metadata.labels?.['app.kubernetes.io/component'] as string, o.spec]),
+  );
+  const expected = {
+    normalizer: { consumerGroup: connectorConfig.CONNECTOR_GROUP_ID, topic: topics.RAW_TOPIC },
+    'segment-sink': { consumerGroup: segmentSinkGroupId(connectorConfig), topic: topics.NORMALIZED_TOPIC },
+    'destination-worker': {
+      consumerGroup: destinationConfig.DESTINATION_GROUP_ID,
+      topic: topics.IDENTIFY_TOPIC,
+    },
+  };
+  assert.deepEqual([...scaled.keys()].sort(), Object.keys(expected).sort());
+  for (const [role, { consumerGroup, topic }] of Object.entries(expected)) {
+    const spec = scaled.get(role);
+    assert.equal(spec.scaleTargetRef.name, `mc-mailjet-connector-${role}`);
+    const [trigger] = spec.triggers;
+    assert.equal(trigger.type, 'kafka');
+    assert.equal(trigger.metadata.consumerGroup, consumerGroup, `${role}: the group its process joins`);
+    assert.equal(trigger.metadata.topic, topic, `${role}: the topic it reads`);
+    assert.equal(trigger.metadata.offsetResetPolicy, 'earliest', 'a new group reads from the beginning');
+    assert.equal(trigger.authenticationRef.name, 'kafka-sasl');
+    assert.ok(spec.minReplicaCount >= 1, `${role}: never scaled to zero (asked for 0 in the values)`);
+    assert.ok(spec.maxReplicaCount <= topics.TOPIC_PARTITIONS, `${role}: capped at the partitions`);
+  }
 });
 
 test('no secret setting has a place in the chart values: secrets come from an existing Secret only', async () => {

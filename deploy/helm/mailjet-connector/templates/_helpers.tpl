@@ -34,7 +34,8 @@ app.kubernetes.io/component: {{ .role }}
 The roles, one Deployment each: the values key, the command of ./mailjet-connector it runs, the port
 its HTTP server listens on (health, metrics; webhooks or identify calls where `service` is true), the
 variable naming that port, the variable of its shutdown timeout and that timeout's default (the
-process's own, docs/configuration.md), and settings the role sets itself.
+process's own, docs/configuration.md), settings the role sets itself, and for a consumer group the
+variables (and defaults) of its group and of the topic it reads, which lag-based autoscaling watches.
 */}}
 {{- define "mailjet-connector.roles" -}}
 ingress:
@@ -53,6 +54,7 @@ normalizer:
   shutdownEnv: CONNECTOR_SHUTDOWN_TIMEOUT_MS
   shutdownMs: 30000
   service: false
+  consumes: { groupEnv: CONNECTOR_GROUP_ID, group: mailjet-connector, groupSuffix: "", topicEnv: RAW_TOPIC, topic: mailjet.events.raw }
 segment-sink:
   key: segmentSink
   command: segment-sink
@@ -61,6 +63,7 @@ segment-sink:
   shutdownEnv: CONNECTOR_SHUTDOWN_TIMEOUT_MS
   shutdownMs: 30000
   service: false
+  consumes: { groupEnv: CONNECTOR_GROUP_ID, group: mailjet-connector, groupSuffix: "-segment", topicEnv: NORMALIZED_TOPIC, topic: mailjet.events.normalized }
 destination-intake:
   key: destinationIntake
   command: destination
@@ -79,6 +82,7 @@ destination-worker:
   shutdownEnv: DESTINATION_SHUTDOWN_TIMEOUT_MS
   shutdownMs: 25000
   service: false
+  consumes: { groupEnv: DESTINATION_GROUP_ID, group: mailjet-connector-destination, groupSuffix: "", topicEnv: IDENTIFY_TOPIC, topic: segment.identifies }
   env:
     DESTINATION_ROLE: worker
 {{- end -}}

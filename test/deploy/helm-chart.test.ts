@@ -48,6 +48,14 @@ const deployments = (objects: K8sObject[]) =>
       .map((o) => [o.metadata.labels?.['app.kubernetes.io/component'] as string, o]),
   );
 
+/** The rendered objects of one kind by role (their app.kubernetes.io/component label). */
+const byComponent = (objects: K8sObject[], kind: string) =>
+  new Map(
+    objects
+      .filter((o) => o.kind === kind)
+      .map((o) => [o.metadata.labels?.['app.kubernetes.io/component'] ?? '', o.spec]),
+  );
+
 /** Each role: the command it runs, and its port and shutdown timeout as the process defaults them. */
 const ingressConfig = loadIngressConfig({ INGRESS_AUTH_DISABLED: 'true' });
 const connectorConfig = loadConnectorConfig({});
@@ -111,8 +119,16 @@ test('the defaults render the ingress and the connector stages, each a hardened 
     assert.ok(container.resources.limits.memory, `${role}: a memory limit`);
     assert.deepEqual(deployment.spec.selector.matchLabels, deployment.spec.template.metadata.labels);
   }
-  const services = objects.filter((o) => o.kind === 'Service').map((o) => o.metadata.name);
-  assert.deepEqual(services, ['mc-mailjet-connector-ingress']);
+  // A Service per role, on its HTTP port: webhooks on port 80 for the ingress, /metrics for every role.
+  const services = byComponent(objects, 'Service');
+  assert.deepEqual([...services.keys()].sort(), [...byRole.keys()].sort());
+  assert.equal(services.get('ingress').ports[0].port, 80);
+  for (const [role, spec] of services) {
+    assert.equal(spec.ports[0].targetPort, 'http', role);
+    assert.deepEqual(spec.selector, byRole.get(role)?.spec.selector.matchLabels, role);
+  }
+  for (const kind of ['ScaledObject', 'HorizontalPodAutoscaler', 'ServiceMonitor', 'NetworkPolicy'])
+    assert.equal(objects.filter((o) => o.kind === kind).length, 0, `${kind} is opt-in`);
   assert.equal(objects.filter((o) => o.kind === 'Secret').length, 0, 'the chart never holds a secret');
 });
 
@@ -142,23 +158,36 @@ test('every role and option on: the destination in its two roles, autoscaling, s
     assert.equal(byRole.get(role)?.spec.replicas, undefined, `KEDA owns the ${role} replicas`);
   const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler');
   assert.equal(hpa?.spec.scaleTargetRef.name, 'mc-mailjet-connector-ingress');
-  assert.deepEqual(
-    objects
-      .filter((o) => o.kind === 'Service')
-      .map((o) => o.metadata.name)
-      .sort(),
-    ['mc-mailjet-connector-destination-intake', 'mc-mailjet-connector-ingress'],
-  );
+  const [monitor, ...more] = objects.filter((o) => o.kind === 'ServiceMonitor');
+  assert.equal(more.length, 0);
+  assert.equal(monitor?.metadata.labels?.release, 'prometheus');
+  assert.deepEqual(monitor?.spec.endpoints, [{ port: 'http', path: '/metrics', interval: '30s' }]);
+  for (const service of objects.filter((o) => o.kind === 'Service')) {
+    for (const [label, value] of Object.entries(monitor?.spec.selector.matchLabels ?? {}))
+      assert.equal(
+        service.metadata.labels?.[label],
+        value,
+        `the ServiceMonitor selects ${service.metadata.name}`,
+      );
+  }
+  const policies = byComponent(objects, 'NetworkPolicy');
+  assert.deepEqual([...policies.keys()].sort(), Object.keys(roles).sort());
+  for (const [role, spec] of policies) {
+    const [rule] = spec.ingress;
+    assert.deepEqual(rule.ports, [{ port: 'http', protocol: 'TCP' }], `${role}: only HTTP in`);
+    const open = role === 'ingress' || role === 'destination-intake';
+    assert.equal(
+      rule.from === undefined,
+      open,
+      `${role}: ${open ? 'open to callers' : 'metrics scrapers only'}`,
+    );
+  }
 });
 
 test("lag-based autoscaling watches each stage's real group and topic, never below one member nor past the partitions", async () => {
   const objects = await render(allRoles);
   const topics = loadTopicConfig({});
-  const scaled = new Map(
-    objects
-      .filter((o) => o.kind === 'ScaledObject')
-      .map((o) => [o.metadata.labels?.['app.kubernetes.io/component'] as string, o.spec]),
-  );
+  const scaled = byComponent(objects, 'ScaledObject');
   const expected = {
     normalizer: { consumerGroup: connectorConfig.CONNECTOR_GROUP_ID, topic: topics.RAW_TOPIC },
     'segment-sink': { consumerGroup: segmentSinkGroupId(connectorConfig), topic: topics.NORMALIZED_TOPIC },

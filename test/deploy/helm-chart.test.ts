@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -127,7 +128,14 @@ test('the defaults render the ingress and the connector stages, each a hardened 
     assert.equal(spec.ports[0].targetPort, 'http', role);
     assert.deepEqual(spec.selector, byRole.get(role)?.spec.selector.matchLabels, role);
   }
-  for (const kind of ['ScaledObject', 'HorizontalPodAutoscaler', 'ServiceMonitor', 'NetworkPolicy'])
+  for (const kind of [
+    'ScaledObject',
+    'HorizontalPodAutoscaler',
+    'ServiceMonitor',
+    'NetworkPolicy',
+    'PrometheusRule',
+    'ConfigMap',
+  ])
     assert.equal(objects.filter((o) => o.kind === kind).length, 0, `${kind} is opt-in`);
   assert.equal(objects.filter((o) => o.kind === 'Secret').length, 0, 'the chart never holds a secret');
 });
@@ -209,6 +217,21 @@ test("lag-based autoscaling watches each stage's real group and topic, never bel
     assert.ok(spec.minReplicaCount >= 1, `${role}: never scaled to zero (asked for 0 in the values)`);
     assert.ok(spec.maxReplicaCount <= topics.TOPIC_PARTITIONS, `${role}: capped at the partitions`);
   }
+});
+
+test('the alert rules and the dashboard ship in the chart as they are in files/, when asked for', async () => {
+  const objects = await render(allRoles);
+  const rule = objects.find((o) => o.kind === 'PrometheusRule');
+  const alerts = parseAllDocuments(readFileSync(`${chart}/files/alerts.yaml`, 'utf8'))[0]?.toJS();
+  assert.deepEqual(rule?.spec, alerts, 'the PrometheusRule holds files/alerts.yaml');
+  const dashboard = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('-dashboard')) as
+    | (K8sObject & { data: Record<string, string> })
+    | undefined;
+  assert.equal(dashboard?.metadata.labels?.grafana_dashboard, '1', "Grafana's sidecar finds it");
+  assert.deepEqual(
+    JSON.parse(dashboard?.data['mailjet-connector.json'] ?? '{}'),
+    JSON.parse(readFileSync(`${chart}/files/dashboard.json`, 'utf8')),
+  );
 });
 
 test('no secret setting has a place in the chart values: secrets come from an existing Secret only', async () => {

@@ -20,6 +20,9 @@ COPY local-saas ./local-saas
 RUN npm run build
 
 FROM node:26-slim
+LABEL org.opencontainers.image.title="mailjet-connector" \
+      org.opencontainers.image.description="Mailjet Event API webhooks through Kafka into Segment and a normalized topic; Segment profiles into Mailjet" \
+      org.opencontainers.image.licenses="Apache-2.0"
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
@@ -29,6 +32,8 @@ COPY --from=build /app/dist ./dist
 # A smaller young generation and fewer malloc arenas: about 20% less memory at no measured CPU cost
 # (npm run bench:ingress). The malloc settings apply to glibc images like this one.
 ENV NODE_OPTIONS=--max-semi-space-size=8 MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072
+# Non-root, and nothing written outside /tmp: runs with a read-only root filesystem (the Helm chart
+# mounts an emptyDir on /tmp).
 USER node
 ENTRYPOINT ["node", "--disable-warning=TimeoutNegativeWarning", "dist/bin/mailjet-connector.js"]
 CMD ["start"]

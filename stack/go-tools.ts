@@ -24,6 +24,8 @@ export interface GoTool {
   version: string;
   /** The binary's name in the cache (`go install` names it after the package's folder, often `server`). */
   name: string;
+  /** Build tags (`go install -tags`): a module's own switches to leave parts out of the build. */
+  tags?: string[];
 }
 
 export interface GoToolOptions {
@@ -32,9 +34,13 @@ export interface GoToolOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** The Go tool's path in `<cacheDir>/go/bin/`, whether built yet or not. */
+/**
+ * The Go tool's path in `<cacheDir>/go/bin/`, whether built yet or not: `<name>@<version>`, with its
+ * build tags (`<name>+<tag>…@<version>`), so two builds of one module never share a binary.
+ */
 export function goToolPath(tool: GoTool, cacheDir = defaultCacheDir): string {
-  return join(cacheDir, 'go', 'bin', `${tool.name}@${tool.version}`);
+  const tags = (tool.tags ?? []).map((tag) => `+${tag}`).join('');
+  return join(cacheDir, 'go', 'bin', `${tool.name}${tags}@${tool.version}`);
 }
 
 /** Builds in progress in this process, by path: concurrent callers wait for the one build. */
@@ -64,13 +70,14 @@ async function install(
   env: NodeJS.ProcessEnv,
 ): Promise<string> {
   const goDir = join(cacheDir, 'go');
-  const bin = join(goDir, 'bin', `.${tool.name}@${tool.version}.tmp-${process.pid}`);
+  const bin = `${path}.tmp-${process.pid}`;
   await rm(bin, { recursive: true, force: true });
   await mkdir(bin, { recursive: true });
   const target = `${tool.package ? `${tool.module}/${tool.package}` : tool.module}@${tool.version}`;
   try {
     try {
-      await run('go', ['install', target], {
+      const tags = tool.tags && tool.tags.length > 0 ? ['-tags', tool.tags.join(',')] : [];
+      await run('go', ['install', ...tags, target], {
         env: { ...env, GOBIN: bin, GOMODCACHE: join(goDir, 'mod'), GOCACHE: join(goDir, 'build') },
         // Large modules (Prometheus, Helm) take minutes to compile on a small machine.
         timeout: 30 * 60_000,
@@ -103,4 +110,17 @@ export const HELM: GoTool = {
   package: 'cmd/helm',
   version: 'v4.3.2',
   name: 'helm',
+};
+
+/**
+ * Prometheus's promtool, which checks and unit-tests the chart's alert rules in the default tests.
+ * Without service discovery (Prometheus's `remove_all_sd` tag: the cloud providers' SDKs), which the
+ * rule checks never use and which made most of its build.
+ */
+export const PROMTOOL: GoTool = {
+  module: 'github.com/prometheus/prometheus',
+  package: 'cmd/promtool',
+  version: 'v0.316.0',
+  name: 'promtool',
+  tags: ['remove_all_sd'],
 };

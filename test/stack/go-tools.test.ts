@@ -76,7 +76,10 @@ async function offlineGo(t: import('node:test').TestContext) {
     join(versions, `${HELLO.version}.zip`),
     storedZip({
       [`${prefix}/go.mod`]: goMod,
-      [`${prefix}/main.go`]: `package main\n\nfunc main() { println(${JSON.stringify(GREETING)}) }\n`,
+      [`${prefix}/main.go`]: `package main\n\nfunc main() { println(${JSON.stringify(GREETING)} + suffix) }\n`,
+      // A part a build tag switches, as Prometheus's remove_all_sd leaves out service discovery.
+      [`${prefix}/plain.go`]: '//go:build !loud\n\npackage main\n\nconst suffix = ""\n',
+      [`${prefix}/loud.go`]: '//go:build loud\n\npackage main\n\nconst suffix = "!"\n',
     }),
   );
   const cacheDir = join(root, 'cache');
@@ -105,6 +108,14 @@ test('a Go tool is built once, at its version, into the cache folder and found t
   assert.deepEqual(await readdir(join(cacheDir, 'go', 'bin')), ['hello@v1.0.0'], 'no build folder left');
   // Built: Go is not asked again (here it could not even be found).
   assert.equal(await goTool(HELLO, { cacheDir, env: { PATH: '/nonexistent' } }), expected);
+});
+
+test('build tags reach go install, and a tool built with tags has a path of its own in the cache', async (t) => {
+  const { cacheDir, env } = await offlineGo(t);
+  const loud: GoTool = { ...HELLO, tags: ['loud'] };
+  const path = await goTool(loud, { cacheDir, env });
+  assert.equal(path, join(cacheDir, 'go', 'bin', 'hello+loud@v1.0.0'));
+  assert.equal((await run(path, [])).stderr.trim(), `${GREETING}!`);
 });
 
 test('a version the module proxy does not serve fails with GO_BUILD_FAILED and Go’s reason, leaving nothing', async (t) => {

@@ -234,6 +234,46 @@ test('the alert rules and the dashboard ship in the chart as they are in files/,
   );
 });
 
+/**
+ * The model of a Kubernetes or CRD kind (kubernetes-models: the API's own OpenAPI schemas, KEDA's and
+ * Prometheus Operator's CRD schemas), found by apiVersion and kind.
+ */
+async function modelOf(object: K8sObject): Promise<new (data: object) => { validate(): void }> {
+  const [group, version] = object.apiVersion.includes('/')
+    ? object.apiVersion.split('/')
+    : ['', object.apiVersion];
+  const module =
+    group === 'keda.sh'
+      ? `@kubernetes-models/keda/keda.sh/${version}/${object.kind}`
+      : group === 'monitoring.coreos.com'
+        ? `@kubernetes-models/prometheus-operator/monitoring.coreos.com/${version}/${object.kind}`
+        : `kubernetes-models/${group ? `${group}/` : ''}${version}/${object.kind}`;
+  const exports = (await import(module)) as Record<string, new (data: object) => { validate(): void }>;
+  const model = exports[object.kind];
+  assert.ok(model, `a schema for ${object.apiVersion} ${object.kind}`);
+  return model;
+}
+
+test('every object the chart renders is valid against its Kubernetes or CRD schema', async () => {
+  const kinds = new Set<string>();
+  for (const values of [[], [allRoles]]) {
+    for (const object of await render(...values)) {
+      const Model = await modelOf(object);
+      assert.doesNotThrow(() => new Model(object).validate(), `${object.kind} ${object.metadata.name}`);
+      kinds.add(object.kind);
+    }
+  }
+  for (const kind of [
+    'Deployment',
+    'Service',
+    'ScaledObject',
+    'ServiceMonitor',
+    'PrometheusRule',
+    'NetworkPolicy',
+  ])
+    assert.ok(kinds.has(kind), `${kind} was rendered and checked`);
+});
+
 test('no secret setting has a place in the chart values: secrets come from an existing Secret only', async () => {
   const secrets = configSchemas.flatMap(({ schema }) =>
     Object.entries(schema.properties)

@@ -21,6 +21,7 @@ import { goTool, HELM } from '../../stack/go-tools.ts';
 const run = promisify(execFile);
 const chart = fileURLToPath(new URL('../../deploy/helm/mailjet-connector', import.meta.url));
 const allRoles = `${chart}/ci/all-roles-values.yaml`;
+const securedCluster = `${chart}/ci/secured-cluster-values.yaml`;
 
 interface K8sObject {
   apiVersion: string;
@@ -89,17 +90,17 @@ const roles = {
   },
 } as const;
 
-test('helm lint passes with the defaults and with every role and option on', async () => {
-  for (const values of [[], ['--values', allRoles]]) {
+test('helm lint passes with the defaults, with every role and option on, and for a secured existing cluster', async () => {
+  for (const values of [[], ['--values', allRoles], ['--values', securedCluster]]) {
     const out = await helm(['lint', '--strict', chart, ...values]);
     assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
   }
 });
 
-test('the defaults render the ingress and the connector stages, each a hardened Deployment of its real command', async () => {
+test('the defaults render every role, each a hardened Deployment of its real command', async () => {
   const objects = await render();
   const byRole = deployments(objects);
-  assert.deepEqual([...byRole.keys()].sort(), ['ingress', 'normalizer', 'segment-sink']);
+  assert.deepEqual([...byRole.keys()].sort(), Object.keys(roles).sort());
   for (const [role, deployment] of byRole) {
     const expected = roles[role as keyof typeof roles];
     const pod = deployment.spec.template.spec;
@@ -256,7 +257,7 @@ async function modelOf(object: K8sObject): Promise<new (data: object) => { valid
 
 test('every object the chart renders is valid against its Kubernetes or CRD schema', async () => {
   const kinds = new Set<string>();
-  for (const values of [[], [allRoles]]) {
+  for (const values of [[], [allRoles], [securedCluster]]) {
     for (const object of await render(...values)) {
       const Model = await modelOf(object);
       assert.doesNotThrow(() => new Model(object).validate(), `${object.kind} ${object.metadata.name}`);
@@ -272,6 +273,23 @@ test('every object the chart renders is valid against its Kubernetes or CRD sche
     'NetworkPolicy',
   ])
     assert.ok(kinds.has(kind), `${kind} was rendered and checked`);
+});
+
+test('a secured existing cluster: its TLS and SASL settings reach every role, passwords stay in the Secret, KEDA uses its own credentials', async () => {
+  const objects = await render(securedCluster);
+  for (const [role, deployment] of deployments(objects)) {
+    const [container] = deployment.spec.template.spec.containers;
+    const env = new Map<string, string>(
+      container.env.map((e: { name: string; value: string }) => [e.name, e.value]),
+    );
+    assert.equal(env.get('KAFKA_SECURITY_PROTOCOL'), 'SASL_SSL', role);
+    assert.equal(env.get('KAFKA_SASL_MECHANISM'), 'SCRAM-SHA-512', role);
+    assert.equal(env.get('CREATE_TOPICS'), 'false', role);
+    assert.equal(env.has('KAFKA_SASL_PASSWORD'), false, `${role}: the password comes from the Secret`);
+    assert.deepEqual(container.envFrom, [{ secretRef: { name: 'mailjet-connector-secrets' } }]);
+  }
+  for (const [role, spec] of byComponent(objects, 'ScaledObject'))
+    assert.equal(spec.triggers[0].authenticationRef.name, 'kafka-scram', role);
 });
 
 test('no secret setting has a place in the chart values: secrets come from an existing Secret only', async () => {

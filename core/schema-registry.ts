@@ -3,7 +3,7 @@
  * Apicurio Registry's /apis/ccompat/v7). Values are framed in Confluent wire format: magic byte 0, the
  * 4-byte big-endian schema id, then the Avro binary body.
  */
-import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import { ConnectorError, isRetriable } from './errors.ts';
 
@@ -41,7 +41,15 @@ export interface RegistryCredentials {
   password: string;
 }
 
-export function createSchemaRegistryClient(url: string, auth?: RegistryCredentials): SchemaRegistryClient {
+/** How long one request to the registry may take before it counts as unanswered. */
+export const REGISTRY_REQUEST_TIMEOUT_MS = 10_000;
+
+export function createSchemaRegistryClient(
+  url: string,
+  auth?: RegistryCredentials,
+  options: { requestTimeoutMs?: number } = {},
+): SchemaRegistryClient {
+  const requestTimeoutMs = options.requestTimeoutMs ?? REGISTRY_REQUEST_TIMEOUT_MS;
   const registry = new SchemaRegistry({
     host: url,
     ...(auth ? { auth: { username: auth.username, password: auth.password } } : {}),
@@ -50,13 +58,69 @@ export function createSchemaRegistryClient(url: string, auth?: RegistryCredentia
   const headers: Record<string, string> = auth
     ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` }
     : {};
-  return {
-    async register(subject, avroSchema) {
-      const { id } = await registry.register(
-        { type: SchemaType.AVRO, schema: JSON.stringify(avroSchema) },
-        { subject },
+  /** One request to the registry, answered within the timeout, or REGISTRY_UNAVAILABLE (retriable). */
+  async function request(
+    method: string,
+    path: string,
+    subject: string,
+    body?: object,
+  ): Promise<{ status: number; body: unknown; text: string }> {
+    try {
+      const response = await fetch(`${base}${path}`, {
+        method,
+        headers: { ...headers, 'content-type': 'application/vnd.schemaregistry.v1+json' },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(requestTimeoutMs),
+      });
+      const text = await response.text();
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined; // Not JSON (a proxy's page): its text says what happened.
+      }
+      return { status: response.status, body: parsed, text };
+    } catch (err) {
+      const reason =
+        (err as Error).name === 'TimeoutError'
+          ? `did not answer within ${requestTimeoutMs} ms`
+          : `did not answer: ${(err as Error).message}`;
+      throw new ConnectorError(
+        'REGISTRY_UNAVAILABLE',
+        `Registering ${subject}: schema registry ${base} ${reason}.`,
+        {
+          cause: err,
+        },
       );
-      return id;
+    }
+  }
+
+  return {
+    // Our own requests rather than the library's, which have no timeout: a registration the registry
+    // takes and never answers kept a starting service waiting for good, never trying again. The steps
+    // are the library's: the subject's compatibility rule must be BACKWARD (the one the project's
+    // contracts are checked against), and a new subject gets it set.
+    async register(subject, avroSchema) {
+      avro.Type.forSchema(avroSchema as avro.Schema);
+      const path = encodeURIComponent(subject);
+      const config = await request('GET', `/config/${path}`, subject);
+      if (config.status === 200) {
+        const level = String(
+          (config.body as { compatibilityLevel?: string }).compatibilityLevel,
+        ).toUpperCase();
+        if (level !== 'BACKWARD') {
+          throw new Error(`Compatibility does not match the configuration (BACKWARD != ${level})`);
+        }
+      } else if (config.status !== 404) throw refusal(config);
+      const registered = await request('POST', `/subjects/${path}/versions`, subject, {
+        schema: JSON.stringify(avroSchema),
+      });
+      if (registered.status !== 200) throw refusal(registered);
+      if (config.status === 404) {
+        const set = await request('PUT', `/config/${path}`, subject, { compatibility: 'BACKWARD' });
+        if (set.status !== 200) throw refusal(set);
+      }
+      return (registered.body as { id: number }).id;
     },
     encode: (schemaId, value) => registry.encode(schemaId, value),
     async serializer(subject, avroSchema) {
@@ -177,6 +241,12 @@ function resolverOf(reader: avro.Type, writer: object, id: number): avro.Resolve
       { cause: err },
     );
   }
+}
+
+/** An answer the registry refused with: its status (for the caller's judgement) and its message. */
+function refusal(answer: { status: number; body: unknown; text: string }): Error {
+  const message = (answer.body as { message?: string } | undefined)?.message ?? answer.text;
+  return Object.assign(new Error(`${answer.status}: ${message}`), { status: answer.status });
 }
 
 async function writerSchema(base: string, headers: Record<string, string>, id: number): Promise<object> {

@@ -81,6 +81,8 @@ export async function registerValueSchema(
   try {
     return await registerRacing(registry, subject, schema);
   } catch (err) {
+    // Already judged where it happened (a registry that did not answer in time).
+    if (err instanceof ConnectorError) throw err;
     const status = (err as { status?: number }).status;
     if (status === 401 || status === 403) {
       throw new ConnectorError(

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
 import { type TestContext, test } from 'node:test';
 import avro from 'avsc';
 import { ConnectorError } from '../../core/errors.ts';
@@ -129,6 +130,38 @@ test('a registry that asks for Basic credentials: registration, decoding and the
   assert.equal(await registry.ping(), true);
   assert.equal(gateway.answers.get(401), undefined, 'no request went without the credentials');
   assert.ok((gateway.answers.get(200) ?? 0) >= 3, `answers ${JSON.stringify([...gateway.answers])}`);
+});
+
+test('a registry that takes the request and never answers: registering fails REGISTRY_UNAVAILABLE, to be tried again, instead of waiting for ever', {
+  timeout: 60_000,
+}, async (t) => {
+  // What broke: registering went through a client with no timeout. The local registry once left a
+  // registration unanswered on a fresh-clone run, and the test waited on it until the runner's
+  // 15-minute limit; a service starting then would have waited for good, not ready, never retrying.
+  const silent = createNetServer(() => {});
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const sockets = new Set<import('node:net').Socket>();
+  silent.on('connection', (socket) => sockets.add(socket));
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise((resolve) => silent.close(resolve));
+  });
+  const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+  const registry = createSchemaRegistryClient(url, undefined, { requestTimeoutMs: 300 });
+
+  const failed = await registry.register(`${uniqueName('silent')}-value`, greetingV1).then(
+    () => assert.fail('registered with a registry that never answered'),
+    (err: unknown) => err,
+  );
+  assert.ok(failed instanceof ConnectorError && failed.code === 'REGISTRY_UNAVAILABLE', String(failed));
+  assert.equal(failed.retriable, true);
+  assert.match(failed.message, /did not answer within 300 ms/);
+  // Through the services' path too: a registry that does not answer is waited for, never a refusal.
+  const refused = await registerValueSchema(registry, `${uniqueName('silent')}-value`, greetingV1).then(
+    () => assert.fail('registered'),
+    (err: unknown) => err,
+  );
+  assert.ok(refused instanceof ConnectorError && refused.code === 'REGISTRY_UNAVAILABLE', String(refused));
 });
 
 test('wrong registry credentials: start-up stops with REGISTRY_AUTH_FAILED; a decode is retried, never dead-lettered', async (t) => {

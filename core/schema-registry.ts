@@ -58,42 +58,8 @@ export function createSchemaRegistryClient(
   const headers: Record<string, string> = auth
     ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` }
     : {};
-  /** One request to the registry, answered within the timeout, or REGISTRY_UNAVAILABLE (retriable). */
-  async function request(
-    method: string,
-    path: string,
-    subject: string,
-    body?: object,
-  ): Promise<{ status: number; body: unknown; text: string }> {
-    try {
-      const response = await fetch(`${base}${path}`, {
-        method,
-        headers: { ...headers, 'content-type': 'application/vnd.schemaregistry.v1+json' },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(requestTimeoutMs),
-      });
-      const text = await response.text();
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = undefined; // Not JSON (a proxy's page): its text says what happened.
-      }
-      return { status: response.status, body: parsed, text };
-    } catch (err) {
-      const reason =
-        (err as Error).name === 'TimeoutError'
-          ? `did not answer within ${requestTimeoutMs} ms`
-          : `did not answer: ${(err as Error).message}`;
-      throw new ConnectorError(
-        'REGISTRY_UNAVAILABLE',
-        `Registering ${subject}: schema registry ${base} ${reason}.`,
-        {
-          cause: err,
-        },
-      );
-    }
-  }
+  const request: RegistryRequest = (method, path, what, body) =>
+    registryRequest({ base, headers, timeoutMs: requestTimeoutMs }, method, path, what, body);
 
   return {
     // Our own requests rather than the library's, which have no timeout: a registration the registry
@@ -103,7 +69,8 @@ export function createSchemaRegistryClient(
     async register(subject, avroSchema) {
       avro.Type.forSchema(avroSchema as avro.Schema);
       const path = encodeURIComponent(subject);
-      const config = await request('GET', `/config/${path}`, subject);
+      const what = `Registering ${subject}`;
+      const config = await request('GET', `/config/${path}`, what);
       if (config.status === 200) {
         const level = String(
           (config.body as { compatibilityLevel?: string }).compatibilityLevel,
@@ -112,12 +79,12 @@ export function createSchemaRegistryClient(
           throw new Error(`Compatibility does not match the configuration (BACKWARD != ${level})`);
         }
       } else if (config.status !== 404) throw refusal(config);
-      const registered = await request('POST', `/subjects/${path}/versions`, subject, {
+      const registered = await request('POST', `/subjects/${path}/versions`, what, {
         schema: JSON.stringify(avroSchema),
       });
       if (registered.status !== 200) throw refusal(registered);
       if (config.status === 404) {
-        const set = await request('PUT', `/config/${path}`, subject, { compatibility: 'BACKWARD' });
+        const set = await request('PUT', `/config/${path}`, what, { compatibility: 'BACKWARD' });
         if (set.status !== 200) throw refusal(set);
       }
       return (registered.body as { id: number }).id;
@@ -136,7 +103,7 @@ export function createSchemaRegistryClient(
       const resolverFor = (id: number) => {
         let resolver = resolvers.get(id);
         if (!resolver) {
-          resolver = writerSchema(base, headers, id).then((writer) => {
+          resolver = writerSchema(request, base, id).then((writer) => {
             const created = resolverOf(reader, writer, id);
             ready.set(id, created);
             return created;
@@ -244,49 +211,74 @@ function resolverOf(reader: avro.Type, writer: object, id: number): avro.Resolve
 }
 
 /** An answer the registry refused with: its status (for the caller's judgement) and its message. */
-function refusal(answer: { status: number; body: unknown; text: string }): Error {
+function refusal(answer: RegistryAnswer): Error {
   const message = (answer.body as { message?: string } | undefined)?.message ?? answer.text;
   return Object.assign(new Error(`${answer.status}: ${message}`), { status: answer.status });
 }
 
-async function writerSchema(base: string, headers: Record<string, string>, id: number): Promise<object> {
-  let response: Response;
+type RegistryAnswer = { status: number; body: unknown; text: string };
+type RegistryRequest = (method: string, path: string, what: string, body?: object) => Promise<RegistryAnswer>;
+
+/**
+ * One request to the registry, answered within `timeoutMs`, or REGISTRY_UNAVAILABLE (retriable): every
+ * request of this module goes through here, so none can wait for an answer for ever. `what` names the
+ * work in the error ("Registering <subject>").
+ */
+async function registryRequest(
+  to: { base: string; headers: Record<string, string>; timeoutMs: number },
+  method: string,
+  path: string,
+  what: string,
+  body?: object,
+): Promise<RegistryAnswer> {
   try {
-    response = await fetch(`${base}/schemas/ids/${id}`, { headers, signal: AbortSignal.timeout(10_000) });
+    const response = await fetch(`${to.base}${path}`, {
+      method,
+      headers: { ...to.headers, 'content-type': 'application/vnd.schemaregistry.v1+json' },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(to.timeoutMs),
+    });
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined; // Not JSON (a proxy's page): its text says what happened.
+    }
+    return { status: response.status, body: parsed, text };
   } catch (err) {
-    throw new ConnectorError(
-      'REGISTRY_UNAVAILABLE',
-      `Schema registry ${base} did not answer: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
+    const reason =
+      (err as Error).name === 'TimeoutError'
+        ? `did not answer within ${to.timeoutMs} ms`
+        : `did not answer: ${(err as Error).message}`;
+    throw new ConnectorError('REGISTRY_UNAVAILABLE', `${what}: schema registry ${to.base} ${reason}.`, {
+      cause: err,
+    });
   }
-  if (response.status === 404) {
-    await response.body?.cancel();
+}
+
+async function writerSchema(request: RegistryRequest, base: string, id: number): Promise<object> {
+  const answer = await request('GET', `/schemas/ids/${id}`, `Reading schema id ${id}`);
+  if (answer.status === 404) {
     throw new ConnectorError('UNDECODABLE_RECORD', `Schema id ${id} is unknown to the registry ${base}.`);
   }
-  if (!response.ok) {
-    await response.body?.cancel();
+  if (answer.status < 200 || answer.status >= 300) {
     // Retriable even on 401/403: credentials revoked while running must not dead-letter good records.
     const credentials =
-      response.status === 401 || response.status === 403
+      answer.status === 401 || answer.status === 403
         ? ' (check SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD)'
         : '';
     throw new ConnectorError(
       'REGISTRY_UNAVAILABLE',
-      `Schema registry ${base} answered ${response.status} for schema id ${id}${credentials}.`,
+      `Schema registry ${base} answered ${answer.status} for schema id ${id}${credentials}.`,
     );
   }
-  let body: { schema: string; schemaType?: string };
-  try {
-    body = (await response.json()) as typeof body;
-  } catch (err) {
+  const body = answer.body as { schema: string; schemaType?: string } | undefined;
+  if (body === undefined) {
     // A cut connection or a proxy's error page in a 200: the registry did not really answer.
     throw new ConnectorError(
       'REGISTRY_UNAVAILABLE',
-      `Schema registry ${base} sent no readable answer for schema id ${id}: ${(err as Error).message}`,
-      { cause: err },
+      `Schema registry ${base} sent no readable answer for schema id ${id}: ${answer.text.slice(0, 100)}`,
     );
   }
   if (body.schemaType && body.schemaType !== 'AVRO') {

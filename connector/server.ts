@@ -81,7 +81,6 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
   lifecycle.closes('Kafka and registry clients', clients.close);
   const { kafka, registry, probe } = clients;
   const metrics = createConnectorMetrics();
-  const abort = new AbortController();
   const fatal = createFatalLatch(log, deps.onFatal);
   const consumers: { normalizer?: GroupConsumer; segmentSink?: GroupConsumer } = {};
 
@@ -149,11 +148,11 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
           deadLetterTopic: topics.DEAD_LETTER_TOPIC,
           metrics,
           logger: log.child({ stage: 'segment-sink' }),
-          signal: abort.signal,
+          signal: lifecycle.deadline,
           onFatal: fatal.report,
         }),
         producer: batching,
-        signal: abort.signal,
+        signal: lifecycle.deadline,
         run: { partitionsConcurrently: config.CONNECTOR_PARTITIONS_CONCURRENTLY },
         sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
         log,
@@ -242,10 +241,9 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
   return {
     url,
     shutdown: () =>
-      lifecycle.stop(config.CONNECTOR_SHUTDOWN_TIMEOUT_MS, async ({ signal, within }) => {
+      lifecycle.stop(config.CONNECTOR_SHUTDOWN_TIMEOUT_MS, async ({ within }) => {
         log.info('stopping: finishing the batches in flight');
-        // Past the deadline, waiting for Segment stops and the uncommitted records come again later.
-        signal.addEventListener('abort', () => abort.abort(signal.reason), { once: true });
+        // Past the deadline (lifecycle.deadline), waiting for Segment stops; what was not committed comes again.
         const disconnect = (consumer: GroupConsumer | undefined) =>
           consumer?.disconnect().catch((err: unknown) => log.error({ err }, 'consumer disconnect failed'));
         await Promise.all([
@@ -257,7 +255,7 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
           Promise.race([batching.drain(), sleep(1000, undefined, { ref: false })]),
           'flushing dead letters',
         );
-        const clean = !abort.signal.aborted && !fatal.happened();
+        const clean = !lifecycle.deadline.aborted && !fatal.happened();
         if (clean) log.info('connector stopped');
         else
           log.error('connector stopped before every batch in flight was finished; they will be redelivered');

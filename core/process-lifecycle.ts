@@ -11,16 +11,17 @@ import { deadline as startDeadline } from './deadline.ts';
 import type { Logger } from './logger.ts';
 
 export interface ShutdownDeadline {
-  /**
-   * Aborted when the time is up: waiting on a SaaS or on Kafka stops, and what was not committed comes
-   * again after the restart.
-   */
-  signal: AbortSignal;
   /** True when `work` finished before the deadline; false past it, or when it failed (logged as `what`). */
   within(work: Promise<unknown>, what: string): Promise<boolean>;
 }
 
 export interface ProcessLifecycle {
+  /**
+   * Aborted when a stop runs out of time: the parts made at start (a stage waiting on Segment or
+   * Mailjet, a producer's send) take it, so waiting stops then and what was not committed comes again
+   * after the restart.
+   */
+  deadline: AbortSignal;
   /** How something just opened closes: at the end of the stop, or at once if the start fails later. */
   closes(what: string, close: () => Promise<unknown>): void;
   /** Runs the start; if it throws, what was opened so far is closed (in reverse) and the error goes on. */
@@ -34,6 +35,7 @@ export interface ProcessLifecycle {
 
 export function createProcessLifecycle(log: Logger): ProcessLifecycle {
   const opened: { what: string; close: () => Promise<unknown> }[] = [];
+  const passed = new AbortController();
   let stopping: Promise<boolean> | undefined;
   const closeAll = async () => {
     for (let part = opened.pop(); part; part = opened.pop()) {
@@ -41,6 +43,7 @@ export function createProcessLifecycle(log: Logger): ProcessLifecycle {
     }
   };
   return {
+    deadline: passed.signal,
     closes(what, close) {
       opened.push({ what, close });
     },
@@ -56,7 +59,14 @@ export function createProcessLifecycle(log: Logger): ProcessLifecycle {
       stopping ??= (async () => {
         const time = startDeadline(timeoutMs, 'shutdown deadline');
         const expired = new Promise<false>((resolve) => {
-          time.signal.addEventListener('abort', () => resolve(false), { once: true });
+          time.signal.addEventListener(
+            'abort',
+            () => {
+              passed.abort(time.signal.reason);
+              resolve(false);
+            },
+            { once: true },
+          );
         });
         const within = (work: Promise<unknown>, what: string) =>
           Promise.race([
@@ -70,7 +80,7 @@ export function createProcessLifecycle(log: Logger): ProcessLifecycle {
             expired,
           ]);
         try {
-          const clean = await drain({ signal: time.signal, within });
+          const clean = await drain({ within });
           return clean && !time.expired();
         } finally {
           time.release();

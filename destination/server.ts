@@ -70,7 +70,6 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
   const runsIntake = config.DESTINATION_ROLE !== 'worker';
   const runsWorker = config.DESTINATION_ROLE !== 'intake';
   const fatal = createFatalLatch(log, deps.onFatal);
-  const abort = new AbortController();
   // Aborted as shutdown begins: a start-up waiting for Mailjet has nothing in flight to finish.
   const starting = new AbortController();
   const startup: WorkerStartup = { listRead: false, waitingFor: 'reading the Mailjet list and properties' };
@@ -171,7 +170,7 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
       metrics,
       log,
       batching,
-      signal: abort.signal,
+      signal: lifecycle.deadline,
       startSignal: starting.signal,
       startup,
       fatal,
@@ -194,22 +193,20 @@ export async function startDestination(deps: DestinationDependencies): Promise<R
     url,
     port,
     shutdown: () =>
-      lifecycle.stop(config.DESTINATION_SHUTDOWN_TIMEOUT_MS, async ({ signal, within }) => {
+      lifecycle.stop(config.DESTINATION_SHUTDOWN_TIMEOUT_MS, async ({ within }) => {
         log.info('stopping intake');
         stopIntake();
         starting.abort(new Error('shutdown during start-up'));
         identifySchema?.abandon();
         const answered = await within(idle(), 'answering the requests in flight');
         await app.close();
-        // Past the deadline, waiting for Mailjet stops and the uncommitted records come again later.
-        signal.addEventListener('abort', () => abort.abort(signal.reason), { once: true });
         // A group join under way ends before the consumer can leave the group.
         await workerStarted;
         await worker?.consumer
           .disconnect()
           .catch((err: unknown) => log.error({ err }, 'consumer disconnect failed'));
         const flushed = await within(batching.drain(), 'flushing to Kafka');
-        const clean = answered && flushed && !abort.signal.aborted && !fatal.happened();
+        const clean = answered && flushed && !lifecycle.deadline.aborted && !fatal.happened();
         if (clean) log.info('Mailjet destination stopped');
         else
           log.error('Mailjet destination stopped before everything in flight was finished; it comes again');

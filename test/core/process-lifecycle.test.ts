@@ -98,11 +98,11 @@ test('a stop runs once: its steps under one deadline, then every part closed, la
     lifecycle.closes('client', async () => steps.push('close client'));
     lifecycle.closes('consumer', async () => steps.push('close consumer'));
   });
-  const first = lifecycle.stop(60_000, async ({ within, signal }) => {
+  const first = lifecycle.stop(60_000, async ({ within }) => {
     steps.push('drain');
     const finished = await within(Promise.resolve(), 'flushing');
     const failed = await within(Promise.reject(new Error('flush failed')), 'flushing');
-    return finished && !failed && !signal.aborted;
+    return finished && !failed && !lifecycle.deadline.aborted;
   });
   const second = lifecycle.stop(60_000, async () => {
     steps.push('a second drain');
@@ -118,8 +118,8 @@ test('past the deadline the stop is not clean: waits give up, the signal aborts,
   const lifecycle = createProcessLifecycle(silentLogger());
   lifecycle.closes('client', async () => closed.push('client'));
   let aborted = false;
-  const clean = await lifecycle.stop(20, async ({ within, signal }) => {
-    signal.addEventListener('abort', () => {
+  const clean = await lifecycle.stop(20, async ({ within }) => {
+    lifecycle.deadline.addEventListener('abort', () => {
       aborted = true;
     });
     // Work that never ends, as a SaaS that stopped answering.

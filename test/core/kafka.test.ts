@@ -883,6 +883,53 @@ test('a group reading a topic written in transactions commits past the last comm
   assert.deepEqual(handled, ['a', 'b', 'c']);
 });
 
+test('a member that stopped right after its last batch left the marker behind: the next one commits past it', async (t) => {
+  // The Segment sink reads a topic written in transactions; stopped right after its last batch, its
+  // group is committed at the last record, one commit marker short of the end. The next member to start
+  // must commit past it without a record to hand over, or the lag of one stays (alerts, autoscaling).
+  const kafka = testKafka(t);
+  const topic = uniqueName('markers-restart');
+  const groupId = uniqueName('markers-restart-group');
+  await kafka.ensureTopics([{ topic, partitions: 1 }]);
+  const producer = await kafka.transactionalProducer({ transactionalId: uniqueName('markers-restart-tx') });
+  t.after(() => producer.disconnect());
+  const transaction = await producer.begin();
+  await transaction.send([{ topic, records: ['a', 'b'].map((v) => ({ key: v, value: Buffer.from(v) })) }]);
+  await transaction.commit();
+  await eventually('the marker written', async () => (await kafka.endOffsets(topic)).get(0) === '3');
+
+  // The first member stops as soon as it has the last record: its batch is committed, nothing after.
+  const first = await kafka.consumer({ groupId });
+  await first.subscribe([topic], { fromBeginning: true });
+  const stop = new AbortController();
+  const firstHandled: string[] = [];
+  await first.runBatches(
+    async (batch) => {
+      firstHandled.push(...batch.records.map((r) => String(r.value)));
+      if (firstHandled.length === 2) stop.abort();
+    },
+    { signal: stop.signal },
+  );
+  await eventually('the last record committed', async () => {
+    return (await kafka.committedOffsets(groupId, topic)).get(0) === '2';
+  });
+  await first.disconnect();
+  assert.equal((await kafka.committedOffsets(groupId, topic)).get(0), '2', 'stopped before the marker');
+
+  const next = await kafka.consumer({ groupId });
+  t.after(() => next.disconnect());
+  await next.subscribe([topic], { fromBeginning: true });
+  const nextHandled: string[] = [];
+  await next.runBatches(async (batch) => {
+    nextHandled.push(...batch.records.map((r) => String(r.value)));
+  });
+  await eventually('the next member committed past the marker', async () => {
+    return (await kafka.committedOffsets(groupId, topic)).get(0) === '3';
+  });
+  assert.deepEqual(firstHandled, ['a', 'b']);
+  assert.deepEqual(nextHandled, [], 'nothing handed over twice');
+});
+
 test('read_committed: an aborted transaction whose abort marker comes in a later fetch is never handed over', async (t) => {
   // What broke: @platformatic/kafka filtered an aborted transaction only when its abort marker was in
   // the same fetch answer ("open ranges ... ignored for safety"); a fetch cut by its byte limit between

@@ -18,8 +18,7 @@ import type { MailjetEventNormalized, MailjetEventRaw } from '../schemas/index.t
 import type { ConnectorMetrics } from './metrics.ts';
 import { type MappingOptions, mapMailjetEvent } from './segment-mapping.ts';
 
-export interface NormalizerOptions
-  extends Omit<StageOptions, 'metrics' | 'onOutcome' | 'signal' | 'onFatal'> {
+export interface NormalizerOptions extends Omit<StageOptions, 'metrics' | 'onOutcome' | 'signal'> {
   decode: (buffer: Buffer) => Promise<MailjetEventRaw>;
   mapping: MappingOptions;
   userIdOf: (email: string | null) => string | undefined;
@@ -73,9 +72,6 @@ export function createNormalizerHandler(
   const { metrics } = options;
   return createStageHandler(normalizerStage(options), {
     ...options,
-    // Nothing to wait for and nothing fatal: the stage has no SaaS.
-    signal: new AbortController().signal,
-    onFatal: () => {},
     metrics,
     onOutcome: (outcome) => {
       if (options.encode) metrics.normalized.inc(deliveredCount(outcome));

@@ -23,7 +23,9 @@ export interface TrackItem {
   eventType: string;
 }
 
-export interface SegmentDeliveryOptions extends Omit<StageOptions, 'metrics' | 'onOutcome'> {
+export interface SegmentDeliveryOptions extends Omit<StageOptions, 'metrics' | 'onOutcome' | 'signal'> {
+  /** Aborted at the shutdown deadline: waiting on Segment stops. */
+  signal: AbortSignal;
   decode: (buffer: Buffer) => Promise<MailjetEventNormalized>;
   sink: SegmentSink;
   metrics: ConnectorMetrics;

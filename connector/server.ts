@@ -149,7 +149,6 @@ export async function startConnector(deps: ConnectorDependencies): Promise<Runni
           metrics,
           logger: log.child({ stage: 'segment-sink' }),
           signal: lifecycle.deadline,
-          onFatal: fatal.report,
         }),
         producer: batching,
         signal: lifecycle.deadline,

@@ -5,16 +5,16 @@
  *   decode each record → map each value (pure) → deliver what was mapped (the stage's I/O) → output
  *
  * A record that cannot be decoded or mapped, or that the stage's SaaS refuses for good, becomes its own
- * dead letter, with its bytes, origin and reason; only a failure a retry may heal (the registry, a SaaS
- * or Kafka away) throws, and then the whole batch comes again. A refusal no retry can fix (a wrong key)
- * is reported fatal first. What the batch becomes (the stage's own records, its dead letters) is
+ * dead letter, with its bytes, origin and reason; anything else throws: a failure a retry may heal (the
+ * registry, a SaaS or Kafka away) and the whole batch comes again, or a refusal no retry can fix (a wrong
+ * key), which stops the process (startGroupConsumer). What the batch becomes (the stage's own records, its dead letters) is
  * returned, for the batch loop to write before or with the commit (startGroupConsumer): so in every
  * stage a batch is committed only after its outcome is written.
  */
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import { consumedDeadLetter, decodeRecords } from './consumed-records.ts';
 import type { DeadLetterStage } from './dead-letter.ts';
-import { ConnectorError, type ErrorCode, firstLine } from './errors.ts';
+import { type ErrorCode, firstLine } from './errors.ts';
 import type { IncomingRecord, OutgoingRecord, RecordBatch, TopicRecords } from './kafka.ts';
 import type { Logger } from './logger.ts';
 
@@ -81,10 +81,11 @@ export interface StageBatch {
 export interface StageOptions {
   deadLetterTopic: string;
   logger: Logger;
-  /** Aborted at the shutdown deadline: waiting on the stage's SaaS stops; nothing more is committed. */
-  signal: AbortSignal;
-  /** A refusal no retry can fix (a wrong key, a missing list): the process must stop. */
-  onFatal: (error: ConnectorError) => void;
+  /**
+   * Aborted at the shutdown deadline: waiting on the stage's SaaS stops; nothing more is committed.
+   * Only a stage that delivers waits on anything.
+   */
+  signal?: AbortSignal;
   metrics: {
     batchSeconds: Histogram;
     inFlight?: Gauge;
@@ -95,6 +96,8 @@ export interface StageOptions {
   /** Decode and map only: nothing delivered, nothing to write (replay --dry-run). */
   dryRun?: boolean;
 }
+
+const neverAborted = new AbortController().signal;
 
 export function createStageHandler<Value, Item>(
   definition: StageDefinition<Value, Item>,
@@ -131,13 +134,7 @@ export function createStageHandler<Value, Item>(
       }
 
       if (definition.deliver && !options.dryRun && mapped.length > 0) {
-        let refused: Refusal<Delivered<Item>>[];
-        try {
-          refused = await definition.deliver(mapped, options.signal);
-        } catch (err) {
-          if (err instanceof ConnectorError && !err.retriable) options.onFatal(err);
-          throw err;
-        }
+        const refused = await definition.deliver(mapped, options.signal ?? neverAborted);
         if (refused.length > 0) {
           const gone = new Set<Delivered<Item>>();
           for (const { item, code, message } of refused) {

@@ -295,7 +295,10 @@ export async function startGroupConsumer(options: {
   /** See KafkaClient.consumer; KAFKA_SESSION_TIMEOUT_MS of the process. */
   sessionTimeoutMs?: number;
   log: Logger;
-  /** Called when the client gives up for good (after its own retries); the process should stop. */
+  /**
+   * Called when the client gives up for good (after its own retries), or a batch fails with an error no
+   * retry can fix (a refused key, a missing list): the process should stop.
+   */
   onFatal?: (error: Error) => void;
 }): Promise<GroupConsumer> {
   const { kafka, groupId, maxBytesPerPartition, sessionTimeoutMs } = options;
@@ -313,7 +316,17 @@ export async function startGroupConsumer(options: {
     options.onFatal?.(error);
   });
   await consumer.subscribe(options.topics, { fromBeginning: true });
-  const { handler, producer, signal } = options;
+  const { producer, signal } = options;
+  // A failed batch comes again from the committed offset; one failing with a refusal no retry can fix
+  // would come again for ever, so the process is told to stop first (every stage, and replay).
+  const handler = async (batch: RecordBatch) => {
+    try {
+      return await options.handler(batch);
+    } catch (err) {
+      if (err instanceof ConnectorError && !err.retriable) options.onFatal?.(err);
+      throw err;
+    }
+  };
   if (options.transactions) {
     const { commit: _ignored, ...run } = options.run ?? {};
     await consumer.runTransactions(options.transactions, async (batch) => (await handler(batch)).output, run);

@@ -280,7 +280,6 @@ async function startWorker(
     metrics,
     logger: log,
     signal: parts.signal,
-    onFatal: parts.fatal.report,
   });
   const consumer = await startGroupConsumer({
     kafka: parts.clients.kafka,
@@ -296,7 +295,8 @@ async function startWorker(
     maxBytesPerPartition: 1024 * 1024,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
     log,
-    ...(deps.onFatal ? { onFatal: deps.onFatal } : {}),
+    // Through the latch: readiness and the shutdown's verdict must know the worker cannot go on.
+    onFatal: parts.fatal.report,
   });
   consumerLagGauge({
     name: 'mailjet_destination_lag_records',

@@ -5,7 +5,6 @@
  * keyed by email. Anything that may pass on a retry (Mailjet or the registry down) throws, so nothing is
  * committed and the batch comes again.
  */
-import type { ConnectorError } from '../core/errors.ts';
 import type { RecordBatch } from '../core/kafka.ts';
 import type { Logger } from '../core/logger.ts';
 import { createStageHandler, type StageBatch, type StageDefinition } from '../core/pipeline-stage.ts';
@@ -22,8 +21,6 @@ export interface WorkerOptions {
   logger: Logger;
   /** Aborted when shutdown runs out of time: waiting for Mailjet stops, nothing more is committed. */
   signal: AbortSignal;
-  /** An error no retry can fix (wrong key pair, missing list): the process must stop. */
-  onFatal: (error: ConnectorError) => void;
 }
 
 export function workerStage(

@@ -239,7 +239,6 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
             metrics,
             logger: log,
             signal: abort.signal,
-            onFatal: fail,
             dryRun,
           })
         : undefined;
@@ -257,15 +256,9 @@ export async function runReplay(options: ReplayOptions, deps: ReplayDependencies
         ...(redeliver ? { redeliver } : {}),
         ...(normalize ? { normalize } : {}),
       });
-      handleBatch = async (batch) => {
-        try {
-          return await redrive(batch);
-        } catch (err) {
-          // Not to be healed by reading the batch again (Segment's letters and no write key).
-          if (err instanceof ConnectorError && !err.retriable) fail(err);
-          throw err;
-        }
-      };
+      // Segment's letters without a write key fail with a refusal no retry can fix: the batch loop
+      // stops the replay (onFatal).
+      handleBatch = redrive;
     } else throw new Error(`replay mode ${mode} has no handler`);
 
     const tally = createCommittedTally<Outcome>((outcome, records) => {

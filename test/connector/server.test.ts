@@ -296,7 +296,6 @@ test('a crash of the Segment sink after Segment but before its commit redelivers
     metrics: createConnectorMetrics({ defaultMetrics: false }),
     logger: silentLogger(),
     signal: new AbortController().signal,
-    onFatal: () => {},
   });
   const crashing = await kafka.consumer({ groupId: segmentSinkGroupId(config) });
   await crashing.subscribe([topics.NORMALIZED_TOPIC], { fromBeginning: true });

@@ -238,7 +238,6 @@ for (const [name, setUp] of Object.entries(stages)) {
       deadLetterTopic: dlq,
       logger: silentLogger(),
       signal: abort.signal,
-      onFatal: (err) => assert.fail(err),
       metrics: createDestinationMetrics(),
     });
     let transactional: TransactionalProducer | undefined;

@@ -112,3 +112,40 @@ test('a group consumer reports when it joined and hands over the records of its 
   assert.equal(consumer.joined(), true);
   assert.deepEqual(seen.map((r) => r.value?.toString()).sort(), ['1', '2']);
 });
+
+test('a batch failing with an error no retry can fix stops the process; one a retry may heal is tried again', async (t) => {
+  // Every stage's batch goes through this loop: a Segment write key refused mid-stream (the sink), a
+  // Mailjet key pair (the worker), Segment's letters re-driven without a write key (replay) must stop
+  // the process, not be read again for ever; a registry away is waited out.
+  const clients = openServiceClients({ ...testStack(), logger: silentLogger() }, 'test-service');
+  t.after(() => clients.close());
+  const topic = uniqueName('fatal');
+  const groupId = uniqueName('fatal-group');
+  await clients.kafka.ensureTopics([{ topic, partitions: 1 }]);
+  const producer = await clients.kafka.producer();
+  t.after(() => producer.disconnect());
+  await producer.send([{ topic, records: [{ key: 'a', value: Buffer.from('1') }] }]);
+
+  const failures = [
+    new ConnectorError('REGISTRY_UNAVAILABLE', 'The registry did not answer.'),
+    new ConnectorError('SEGMENT_AUTH_FAILED', 'Segment refused the write key.'),
+  ];
+  let attempts = 0;
+  const fatal: Error[] = [];
+  const consumer = await startGroupConsumer({
+    kafka: clients.kafka,
+    groupId,
+    topics: [topic],
+    handler: async () => {
+      throw failures[Math.min(attempts++, failures.length - 1)];
+    },
+    log: silentLogger(),
+    onFatal: (error) => fatal.push(error),
+  });
+  t.after(() => consumer.disconnect());
+  await eventually('the process told to stop', () => fatal.length > 0);
+  assert.equal(attempts >= 2, true, 'the retriable failure was tried again');
+  assert.equal((fatal[0] as ConnectorError).code, 'SEGMENT_AUTH_FAILED');
+  await consumer.disconnect();
+  assert.equal((await clients.kafka.committedOffsets(groupId, topic)).get(0), '-1', 'nothing committed');
+});

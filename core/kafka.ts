@@ -955,7 +955,10 @@ const platformaticConsumers = new WeakMap<Consumer, PlatformaticConsumer>();
  * A producer whose transactions can fail at any step (a rebalance fences its offsets, a broker goes
  * away, the coordinator times the transaction out): a failed transaction is aborted, and when even the
  * abort fails the client's state is no longer known, so the next begin() starts a new client with the
- * same transactional id, whose registration aborts whatever the old one left open.
+ * same transactional id, whose registration aborts whatever the old one left open. A failed send starts
+ * it over too: the client numbered the records it could not write, and in a transaction it never takes
+ * those sequence numbers back, so after the abort the broker refused every later produce of the
+ * producer as out of order, for good. A new client registers with a new epoch and numbers from 0.
  */
 function wrapTransactionalProducer(
   first: PlatformaticProducer,
@@ -994,7 +997,7 @@ function wrapTransactionalProducer(
       return {
         async send(batches) {
           const messages = toMessages(batches);
-          if (messages.length > 0) await transaction.send({ messages });
+          if (messages.length > 0) await failing(() => transaction.send({ messages }));
         },
         async sendOffsets(consumer, offsets, generation) {
           const member = platformaticConsumers.get(consumer);

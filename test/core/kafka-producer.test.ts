@@ -115,3 +115,32 @@ test('disconnect() after a failed send closes the producer; a send after it is r
   await assert.rejects(producer.send([{ topic: stored, records: records('late', 1) }]));
   assert.equal(await storedCount(kafka, stored), 6);
 });
+
+// What broke: a transaction's produce that failed (the broker killed mid-request in the integrity lane's
+// broker-kill, here a record the topic refuses) left the client's sequence numbers past the broker's;
+// after the abort every later transaction of the producer was refused OUT_OF_ORDER_SEQUENCE_NUMBER, and
+// the normalizer retried the same batches for good without a record more.
+test('a transaction whose send failed is aborted, and the next ones go through', async (t) => {
+  const kafka = testKafka(t);
+  const topic = await smallMessageTopic(kafka);
+  const producer = await kafka.transactionalProducer({ transactionalId: uniqueName('after-failed-send') });
+  t.after(() => producer.disconnect());
+  let transaction = await producer.begin();
+  await transaction.send([{ topic, records: records('first', 1) }]);
+  await transaction.commit();
+
+  transaction = await producer.begin();
+  await assert.rejects(transaction.send([{ topic, records: [{ key: null, value: Buffer.alloc(2000, 'x') }] }]));
+  await transaction.abort();
+
+  for (const prefix of ['second', 'third']) {
+    transaction = await producer.begin();
+    await transaction.send([{ topic, records: records(prefix, 2) }]);
+    await transaction.commit();
+  }
+  const committed = await readRecords(t, kafka, topic, 5);
+  assert.deepEqual(
+    committed.map((record) => String(record.value)),
+    ['first-0', 'second-0', 'second-1', 'third-0', 'third-1'],
+  );
+});

@@ -130,7 +130,9 @@ test('a transaction whose send failed is aborted, and the next ones go through',
   await transaction.commit();
 
   transaction = await producer.begin();
-  await assert.rejects(transaction.send([{ topic, records: [{ key: null, value: Buffer.alloc(2000, 'x') }] }]));
+  await assert.rejects(
+    transaction.send([{ topic, records: [{ key: null, value: Buffer.alloc(2000, 'x') }] }]),
+  );
   await transaction.abort();
 
   for (const prefix of ['second', 'third']) {

@@ -26,11 +26,15 @@
  * 4. the connector (`connector`: normalizer and Segment sink in one process), delivering to the local
  *    Segment server in another child process: end to end, until the sink's group committed the end of
  *    the normalized topic; batch latency from its /metrics, what Segment received, the normalized count;
+ * 4b. the two stages as two processes (`normalizer` and `segment-sink` of one connector group), as the
+ *    Helm chart runs them, delivering to the same Segment server: end to end, and each one's peak RSS;
  * 5. Segment down: a second connector on a fresh group while the Segment server answers 503 to
  *    everything; its RSS is sampled every second, the normalizer must go on and the sink commit nothing;
  *    then Segment comes back and the sink must catch up.
  * Rates are "steady": from the first commit the poller saw to the last, so process start and group
  * join (shown apart) do not count; end to end, from the normalizer's first commit to the sink's last.
+ * After the phases, the normalizer's own steps (decode, map, encode: bench/stage-costs.ts) are timed on
+ * one core without Kafka, against the CPU per event one core has at the target rate.
  * Every event must reach Segment exactly once in distinct messageIds and the normalized topic once (read
  * read_committed); the run fails (exit 1) only if events were lost. Targets missed are printed as MISS
  * and still exit 0.
@@ -83,6 +87,7 @@ import {
   startSegmentChild,
   startService,
 } from './service-child.ts';
+import { measureStageCosts, NORMALIZER_STEPS, type StageCosts } from './stage-costs.ts';
 
 const TARGETS = {
   /** Normalizer events/s over the passthrough's (consume + decode + produce), same topic, same client. */
@@ -96,6 +101,9 @@ const PARTITIONS = 6;
 const PRODUCE_SENDERS = 4;
 const RECORDS_PER_SEND = 1000;
 const WRITE_KEY = 'bench-write-key';
+/** The events and rounds of the normalizer's own steps measured on one core (bench/stage-costs.ts). */
+const STAGE_COST_EVENTS = 20_000;
+const STAGE_COST_ROUNDS = 5;
 /** How long draining the topic may take before the phase is reported as incomplete. */
 const DRAIN_TIMEOUT_MS = 120_000;
 
@@ -136,12 +144,14 @@ interface Phase {
   batchP50Ms?: number | undefined;
   batchP99Ms?: number | undefined;
   connectorRssMb?: number | undefined;
+  /** The Segment sink's own process, when the stages run as two (the chart's shape). */
+  sinkRssMb?: number | undefined;
   /** The connector's memory (its /metrics, every 0.5 s): peaks of V8 heap used / total and external, MB. */
   connectorHeapMb?: string | undefined;
   segmentRssMb?: number | undefined;
   benchRssMb?: number | undefined;
   cpu: Map<string, number>;
-  /** CPU of the process doing the work (bench or connector) per committed event, µs: robust to noise. */
+  /** CPU of the processes doing the work (bench, or connector and sink) per committed event, µs: robust to noise. */
   cpuUsPerEvent?: number | undefined;
 }
 
@@ -298,6 +308,41 @@ async function main(): Promise<number> {
     const mainPeakMb = memoryOf(connector.pid)?.peakMb;
     const mainStopped = await connector.stop();
 
+    // 4b. The two stages as two processes, as the chart runs them: a normalizer and a Segment sink of the
+    // same connector group, each with a core of its own to take.
+    await postJson(`${segment.url}/_local/reset`, 'POST');
+    const splitTopics = runTopics('run3');
+    const splitGroup = topic('connector-split');
+    const splitNormalizer = await startConnectorChild('normalizer', {
+      cluster,
+      topics: splitTopics,
+      groupId: splitGroup,
+    });
+    const splitSink = await startConnectorChild('segment-sink', {
+      cluster,
+      segmentUrl: segment.url,
+      topics: splitTopics,
+      groupId: splitGroup,
+    });
+    phases.push(
+      await measureConnector(
+        PHASES.twoProcesses,
+        splitNormalizer,
+        { ...pids, connector: splitNormalizer.pid, sink: splitSink.pid },
+        {
+          kafka,
+          rawTopic,
+          started: Math.max(splitNormalizer.runningAt, splitSink.runningAt),
+          normalizedTopic: splitTopics.NORMALIZED_TOPIC,
+        },
+      ),
+    );
+    const splitStats = await segmentStats(segment.url);
+    const splitNormalized = await committedRecordCount(kafka, splitTopics.NORMALIZED_TOPIC);
+    const splitNormalizerPeakMb = memoryOf(splitNormalizer.pid)?.peakMb;
+    const splitSinkPeakMb = memoryOf(splitSink.pid)?.peakMb;
+    const splitStopped = [await splitNormalizer.stop(), await splitSink.stop()];
+
     // 5. Segment down: a fresh group, every request answered 503; then Segment comes back.
     await postJson(`${segment.url}/_local/reset`, 'POST');
     await postJson(`${segment.url}/_local/faults`, 'POST', { failNext: { count: 1_000_000, status: 503 } });
@@ -326,6 +371,8 @@ async function main(): Promise<number> {
     await segment.stop();
     const benchPeakMb = memoryOf('self')?.peakMb;
 
+    // After the phases, so it takes no core from them: the normalizer's own steps on one core.
+    const stageCosts = measureStageCosts(mailjetRawEvents(STAGE_COST_EVENTS), STAGE_COST_ROUNDS);
     printPhases(phases);
     console.log(
       `normalizer: stopped with ${normalizerStopped}; ${normalizer.warnings()} warn/error log lines; ` +
@@ -337,6 +384,13 @@ async function main(): Promise<number> {
         `Segment: ${describeStats(mainStats)}; normalized ${mainNormalized}, dead letters ${mainDeadLetters}`,
     );
     for (const line of connector.lastProblems()) console.log(`  ${line}`);
+    console.log(
+      `two processes: stopped with ${splitStopped.join(' and ')}; ` +
+        `${splitNormalizer.warnings() + splitSink.warnings()} warn/error log lines; ` +
+        `Segment: ${describeStats(splitStats)}; normalized ${splitNormalized}`,
+    );
+    for (const line of [...splitNormalizer.lastProblems(), ...splitSink.lastProblems()])
+      console.log(`  ${line}`);
     console.log(
       `connector run 2: stopped with ${downStopped}; ${downConnector.warnings()} warn/error log lines ` +
         `(retries while Segment was down); Segment after the outage: ${describeStats(downStats)}; ` +
@@ -353,7 +407,11 @@ async function main(): Promise<number> {
     const delivered1 = mainDrain.complete && mainStats.distinctMessageIds >= total && mainNormalized >= total;
     const delivered2 =
       phase.drain.complete && downStats.distinctMessageIds >= total && downNormalized >= total;
+    const splitDrain = phases.find((p) => p.name === PHASES.twoProcesses)?.drain;
+    const splitDelivered =
+      splitDrain?.complete === true && splitStats.distinctMessageIds >= total && splitNormalized >= total;
     const lost =
+      (splitDrain?.complete === true && (splitStats.distinctMessageIds < total || splitNormalized < total)) ||
       (normalizedAlone && normalizerCount < total) ||
       (mainDrain.complete && (mainStats.distinctMessageIds < total || mainNormalized < total)) ||
       (phase.drain.complete && (downStats.distinctMessageIds < total || downNormalized < total));
@@ -368,12 +426,18 @@ async function main(): Promise<number> {
       down,
       delivered1,
       delivered2,
+      splitDelivered,
+      splitPeakMb: [splitNormalizerPeakMb, splitSinkPeakMb],
+      stageCosts,
       exactlyOnce:
         normalizerCount === total &&
         mainNormalized === total &&
         downNormalized === total &&
         mainStats.eventsReceived === total &&
         mainStats.distinctMessageIds === total &&
+        splitNormalized === total &&
+        splitStats.eventsReceived === total &&
+        splitStats.distinctMessageIds === total &&
         downStats.distinctMessageIds === total,
     });
     writeResults('connector');
@@ -394,7 +458,7 @@ interface ConnectorChild extends ServiceChild {
  * a group of its own; ready (runningAt) when it logs "connector running": joined its groups, fetching.
  */
 async function startConnectorChild(
-  command: 'connector' | 'normalizer',
+  command: 'connector' | 'normalizer' | 'segment-sink',
   options: {
     cluster: Stack;
     segmentUrl?: string;
@@ -441,13 +505,14 @@ async function measureConnector(
   pids: Pids,
   options: { kafka: KafkaClient; rawTopic: string; started: number; normalizedTopic?: string },
 ): Promise<Phase> {
+  // `connector` is the normalizer (or both stages); a Segment sink in a process of its own is `sink`.
   const { kafka, rawTopic, started, normalizedTopic } = options;
   const end = await kafka.endOffsets(rawTopic);
   const before = await batchHistogram(connector.port);
   const cpu = cpuMeter(pids);
   const memory = sampleMemory(
     Object.fromEntries(
-      Object.entries(pids).filter(([label]) => ['bench', 'connector', 'segment'].includes(label)),
+      Object.entries(pids).filter(([label]) => ['bench', 'connector', 'sink', 'segment'].includes(label)),
     ),
   );
   const serviceSamples = sampleService(connector.port, 'mailjet_connector');
@@ -488,8 +553,13 @@ async function measureConnector(
     batchP50Ms: quantileMs(batches, 0.5),
     batchP99Ms: quantileMs(batches, 0.99),
     cpuUsPerEvent:
-      ((cpuShares.get('connector') ?? Number.NaN) * drain.totalSeconds * 1e6) / sum(end.values()),
+      (((cpuShares.get('connector') ?? Number.NaN) +
+        (pids.sink === undefined ? 0 : (cpuShares.get('sink') ?? Number.NaN))) *
+        drain.totalSeconds *
+        1e6) /
+      sum(end.values()),
     connectorRssMb: peaks.get('connector'),
+    sinkRssMb: peaks.get('sink'),
     connectorHeapMb: service.heapMb,
     segmentRssMb: peaks.get('segment'),
     benchRssMb: peaks.get('bench'),
@@ -599,6 +669,7 @@ const baselineNames = {
 const PHASES = {
   normalizer: 'normalizer (raw → normalized, exactly once)',
   endToEnd: 'connector end to end → Segment',
+  twoProcesses: 'normalizer + Segment sink, two processes → Segment',
   catchingUp: 'connector catching up after outage',
 } as const;
 
@@ -617,9 +688,9 @@ function printPhases(phases: Phase[]): void {
       'to 1st commit s',
       'total s',
       'batch p50/p99 ms',
-      'RSS MB connector/segment/bench',
+      'RSS MB connector/sink/segment/bench',
       'connector peak heap used/total/ext MB',
-      'CPU cores: bench/connector/segment/broker/registry/all',
+      'CPU cores: bench/connector/sink/segment/broker/registry/all',
     ],
     phases.map((p) => [
       p.name + (p.drain.complete ? '' : ' (INCOMPLETE)'),
@@ -630,9 +701,9 @@ function printPhases(phases: Phase[]): void {
       p.drain.firstCommitSeconds.toFixed(1),
       p.drain.totalSeconds.toFixed(1),
       `${fmt(p.batchP50Ms, 0)}/${fmt(p.batchP99Ms, 0)}`,
-      [p.connectorRssMb, p.segmentRssMb, p.benchRssMb].map((mb) => fmt(mb, 0)).join('/'),
+      [p.connectorRssMb, p.sinkRssMb, p.segmentRssMb, p.benchRssMb].map((mb) => fmt(mb, 0)).join('/'),
       p.connectorHeapMb ?? 'n/a',
-      ['bench', 'connector', 'segment', 'broker', 'registry', 'machine']
+      ['bench', 'connector', 'sink', 'segment', 'broker', 'registry', 'machine']
         .map((label) => fmt(p.cpu.get(label), 2))
         .join('/'),
     ]),
@@ -652,6 +723,20 @@ function targetBudget(phase: Phase | undefined, wantedRate: number): string {
   return `${cores.map((c) => c.toFixed(1)).join(' + ')} = ${total.toFixed(1)} of ${availableParallelism()} at ${wantedRate.toFixed(0)} events/s`;
 }
 
+/**
+ * The normalizer's own steps (bench/stage-costs.ts) against the CPU one core has per event at the wanted
+ * rate: when they alone take more, no tuning of the Kafka side reaches the rate on one core.
+ */
+function ownSteps(costs: StageCosts, wantedRate: number, passthrough: Phase | undefined): string {
+  const steps = NORMALIZER_STEPS.map((step) => costs.us.get(step) ?? Number.NaN);
+  const sum = steps.reduce((a, b) => a + b, 0);
+  return (
+    `${steps.map((us) => us.toFixed(1)).join(' + ')} = ${sum.toFixed(1)} µs/event; one core at ` +
+    `${wantedRate.toFixed(0)} events/s has ${(1e6 / wantedRate).toFixed(1)} µs/event; passthrough ` +
+    `${fmt(passthrough?.cpuUsPerEvent, 1)} µs/event`
+  );
+}
+
 function printConnectorTargets(
   phases: Phase[],
   totals: {
@@ -665,6 +750,10 @@ function printConnectorTargets(
     down: Outage & { normalized: number };
     delivered1: boolean;
     delivered2: boolean;
+    splitDelivered: boolean;
+    /** Peak RSS of the normalizer and of the Segment sink when they run as two processes. */
+    splitPeakMb: [number | undefined, number | undefined];
+    stageCosts: StageCosts;
     exactlyOnce: boolean;
   },
 ): void {
@@ -696,8 +785,23 @@ function printConnectorTargets(
         'info',
       ],
       [
+        "normalizer + Segment sink as two processes (the chart's shape) end to end / passthrough; / the connector process",
+        `${(rate(find(PHASES.twoProcesses)) / rate(find(baselineNames.passthrough))).toFixed(2)}; ${(rate(find(PHASES.twoProcesses)) / endToEnd).toFixed(2)}`,
+        'info',
+      ],
+      [
         `cores end to end at ${TARGETS.minRatio}× the passthrough, at this run's CPU per event: connector + Segment server + broker`,
         budget,
+        'info',
+      ],
+      [
+        `the normalizer's own steps on one core without Kafka (${NORMALIZER_STEPS.length}: decode + map + encode), ` +
+          `against what one core has per event at ${TARGETS.minRatio}× the passthrough; the passthrough's client per event`,
+        ownSteps(
+          totals.stageCosts,
+          TARGETS.minRatio * rate(find(baselineNames.passthrough)),
+          find(baselineNames.passthrough),
+        ),
         'info',
       ],
       [
@@ -714,6 +818,11 @@ function printConnectorTargets(
         `connector process (both stages) peak RSS (VmHWM) ≤ ${TARGETS.maxRssMb} MB`,
         `${fmt(totals.connectorPeakMb, 0)} MB`,
         withinRss(totals.connectorPeakMb),
+      ],
+      [
+        `normalizer and Segment sink as two processes: peak RSS (VmHWM) ≤ ${TARGETS.maxRssMb} MB each`,
+        totals.splitPeakMb.map((mb) => `${fmt(mb, 0)} MB`).join(' / '),
+        totals.splitPeakMb.every(withinRss),
       ],
       [
         `Segment server process peak RSS (VmHWM) ≤ ${TARGETS.maxRssMb} MB`,
@@ -754,12 +863,17 @@ function printConnectorTargets(
         totals.delivered1,
       ],
       [
+        `two processes: all ${total} events in Segment and the normalized topic, committed = end`,
+        totals.splitDelivered ? 'yes' : 'no',
+        totals.splitDelivered,
+      ],
+      [
         'run 2: caught up after the outage, all delivered, committed = end',
         totals.delivered2 ? 'yes' : 'no',
         totals.delivered2,
       ],
       [
-        'exactly once: the normalized topic holds N in each run; Segment received = distinct = N in run 1, distinct = N after the outage',
+        'exactly once: the normalized topic holds N in each run; Segment received = distinct = N in run 1 and with two processes, distinct = N after the outage',
         totals.exactlyOnce ? 'yes' : 'no',
         totals.exactlyOnce,
       ],

@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -157,8 +158,17 @@ export async function startService(options: {
   readyMessage: string;
   /** How many warn/error lines `lastProblems` keeps. */
   keepProblems: number;
+  /**
+   * Every line of its stdout appended to this file as well (the integrity lane keeps a failed run's
+   * logs): the bench itself reads only the lines it needs.
+   */
+  logFile?: string;
 }): Promise<ServiceChild> {
   const handle = spawnChild(options.command, options.args, options.env);
+  const log = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : undefined;
+  // A log that cannot be written must not end the bench; closed once stdout is (its last line read).
+  log?.on('error', () => {});
+  handle.child.stdout?.once('close', () => setImmediate(() => log?.end()));
   let warnings = 0;
   const problems: string[] = [];
   const port = await waitForLine(
@@ -174,6 +184,7 @@ export async function startService(options: {
       }
     },
     (line) => {
+      if (log && !log.writableEnded) log.write(`${line}\n`);
       if (/"level":"(warn|error|fatal)"/.test(line)) {
         warnings++;
         problems.push(line.slice(0, 300));

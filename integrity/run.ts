@@ -101,6 +101,8 @@ export interface RunLine extends RunFigures {
   /** What the scenario injected, in its own figures. */
   scenario_figures?: Record<string, unknown>;
   failures: string[];
+  /** A failed run's folder of service logs (ingress.log, connector-N.log), kept for whoever looks into it. */
+  logs?: string;
 }
 
 // Without an existing cluster, the stack keeps its data in a folder of its own for the whole lane, so a
@@ -207,6 +209,8 @@ async function runOnce(
   const kafka = createKafkaClient({ brokers: stack.brokers, clientId: 'integrity', logger: benchLogger });
   const registry = createSchemaRegistryClient(stack.registryUrl);
   const failures: string[] = [];
+  // Kept unless the run held: a run that threw is worth looking into too.
+  let keepLogs = true;
   const messageIdPrefix = String(seed);
   try {
     const sender = mailjetSender({
@@ -289,6 +293,7 @@ async function runOnce(
       if (child && !child.alive()) failures.push(`the ${which} ended by itself (${await child.exited})`);
     }
     if (sent.acked.size === 0) failures.push('no webhook was acked: the run tested nothing');
+    keepLogs = failures.length > 0;
     return {
       scenario: scenario.name,
       seed,
@@ -299,12 +304,14 @@ async function runOnce(
       endings: pipeline.endings,
       ...(scenario.figures ? { scenario_figures: scenario.figures(injected) } : {}),
       failures,
+      ...(keepLogs ? { logs: pipeline.logDir } : {}),
     };
   } finally {
     // Healed whatever the scenario left, so the services stop as they would on a sound network.
     await toxiproxy?.reset();
     await pipeline.close();
     await kafka.close();
+    if (!keepLogs) pipeline.discardLogs();
   }
 }
 

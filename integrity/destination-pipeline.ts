@@ -17,6 +17,7 @@ import {
 import type { ClusterAccess } from '../stack/local-stack.ts';
 import type { ListContact } from './destination-count.ts';
 import { setLocalServerFaults } from './pipeline.ts';
+import { RunLogs } from './run-logs.ts';
 
 export const IDENTIFY_WRITE_KEY = 'integrity-identify-write-key';
 const MAILJET_KEYS = { apiKey: 'integrity-mailjet-key', apiSecret: 'integrity-mailjet-secret' };
@@ -38,6 +39,8 @@ export class DestinationPipeline {
   worker: ServiceChild | undefined;
   /** How each stopped or killed process ended (`exit 0`, `signal SIGKILL`), in order. */
   readonly endings: string[] = [];
+  /** The intake's and the worker's logs, a file each: kept when the run fails. */
+  readonly logs: RunLogs;
   readonly #cluster: ClusterAccess;
   readonly #mailjet: ChildHandle;
   readonly #workerEnv: NodeJS.ProcessEnv;
@@ -48,6 +51,7 @@ export class DestinationPipeline {
     mailjet: ChildHandle & { url: string },
     workerEnv: NodeJS.ProcessEnv,
   ) {
+    this.logs = new RunLogs(run);
     this.#cluster = cluster;
     this.#mailjet = mailjet;
     this.#workerEnv = workerEnv;
@@ -132,6 +136,7 @@ export class DestinationPipeline {
       },
       readyMessage: 'Mailjet destination running',
       keepProblems: 5,
+      logFile: this.logs.file('intake'),
     });
   }
 
@@ -152,6 +157,7 @@ export class DestinationPipeline {
       },
       readyMessage: 'Mailjet destination running',
       keepProblems: 5,
+      logFile: this.logs.file('worker'),
     });
   }
 

@@ -43,6 +43,8 @@ export interface DestinationRunLine extends DestinationFigures {
   mailjet_answers: Record<string, number>;
   endings: string[];
   failures: string[];
+  /** A failed run's folder of service logs (intake.log, worker.log), kept for whoever looks into it. */
+  logs?: string;
 }
 
 const SENDER_GRACE_MS = 60_000;
@@ -76,6 +78,8 @@ export async function runDestinationOnce(
   const kafka = createKafkaClient({ brokers: cluster.brokers, clientId: 'integrity', logger: benchLogger });
   const registry = createSchemaRegistryClient(cluster.registryUrl);
   const failures: string[] = [];
+  // Kept unless the run held: a run that threw is worth looking into too.
+  let keepLogs = true;
   try {
     const sender = identifySender({
       url: pipeline.intakeUrl,
@@ -132,6 +136,7 @@ export async function runDestinationOnce(
       failures.push(`${figures.mismatched_not_dead_lettered} mismatched calls not dead-lettered`);
     }
     if (sent.acked.size === 0) failures.push('no identify call was acked: the run tested nothing');
+    keepLogs = failures.length > 0;
     return {
       scenario: scenario.name,
       seed,
@@ -142,10 +147,12 @@ export async function runDestinationOnce(
       mailjet_answers: mailjetAnswers,
       endings: pipeline.endings,
       failures,
+      ...(keepLogs ? { logs: pipeline.logs.dir } : {}),
     };
   } finally {
     await pipeline.close();
     await kafka.close();
+    if (!keepLogs) pipeline.logs.discard();
   }
 }
 

@@ -5,12 +5,10 @@
  * restarts, as behind a load balancer, so the sender's retries find it again.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type ServiceChild, serviceArgs, startSegmentChild, startService } from '../bench/service-child.ts';
 import { freePort } from '../stack/free-port.ts';
 import type { ClusterAccess } from '../stack/local-stack.ts';
+import { RunLogs } from './run-logs.ts';
 
 export const WRITE_KEY = 'integrity-write-key';
 const USER = 'mailjet';
@@ -43,8 +41,8 @@ export class Pipeline {
   readonly connectors: ServiceChild[] = [];
   /** How each stopped or killed process ended (`exit 0`, `signal SIGKILL`), in order. */
   readonly endings: string[] = [];
-  /** Where the services' logs go, one file each (ingress.log, connector-1.log…): kept when the run fails. */
-  readonly logDir: string;
+  /** The services' logs, a file each: kept when the run fails. */
+  readonly logs: RunLogs;
   readonly #cluster: ClusterAccess;
   readonly #ingressPort: number;
   readonly #segment: Awaited<ReturnType<typeof startSegmentChild>>;
@@ -67,7 +65,7 @@ export class Pipeline {
     shape: PipelineShape,
     serviceBrokers: string[],
   ) {
-    this.logDir = mkdtempSync(join(tmpdir(), `${run}-logs-`));
+    this.logs = new RunLogs(run);
     this.#cluster = cluster;
     this.partitions = shape.partitions;
     this.#numbered = shape.connectors > 1;
@@ -145,7 +143,7 @@ export class Pipeline {
       },
       readyMessage: 'ingress listening',
       keepProblems: 5,
-      logFile: join(this.logDir, 'ingress.log'),
+      logFile: this.logs.file('ingress'),
     });
   }
 
@@ -172,7 +170,7 @@ export class Pipeline {
       },
       readyMessage: 'connector running',
       keepProblems: 5,
-      logFile: join(this.logDir, `connector-${number}.log`),
+      logFile: this.logs.file(`connector-${number}`),
     });
     this.#numbers.set(connector, number);
     this.connectors.push(connector);
@@ -222,11 +220,6 @@ export class Pipeline {
   async close(): Promise<void> {
     await Promise.all([this.stop('ingress'), this.stop('connector')]);
     await this.#segment.stop();
-  }
-
-  /** A run that held: its logs tell nothing worth keeping. */
-  discardLogs(): void {
-    rmSync(this.logDir, { recursive: true, force: true });
   }
 }
 

@@ -304,14 +304,14 @@ async function runOnce(
       endings: pipeline.endings,
       ...(scenario.figures ? { scenario_figures: scenario.figures(injected) } : {}),
       failures,
-      ...(keepLogs ? { logs: pipeline.logDir } : {}),
+      ...(keepLogs ? { logs: pipeline.logs.dir } : {}),
     };
   } finally {
     // Healed whatever the scenario left, so the services stop as they would on a sound network.
     await toxiproxy?.reset();
     await pipeline.close();
     await kafka.close();
-    if (!keepLogs) pipeline.discardLogs();
+    if (!keepLogs) pipeline.logs.discard();
   }
 }
 

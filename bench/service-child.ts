@@ -166,9 +166,11 @@ export async function startService(options: {
 }): Promise<ServiceChild> {
   const handle = spawnChild(options.command, options.args, options.env);
   const log = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : undefined;
-  // A log that cannot be written must not end the bench; closed once stdout is (its last line read).
-  log?.on('error', () => {});
-  handle.child.stdout?.once('close', () => setImmediate(() => log?.end()));
+  if (log) {
+    // A log that cannot be written must not end the bench; closed once stdout is (its last line read).
+    log.on('error', () => {});
+    handle.child.stdout?.once('close', () => setImmediate(() => log.end()));
+  }
   let warnings = 0;
   const problems: string[] = [];
   const port = await waitForLine(

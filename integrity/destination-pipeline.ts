@@ -220,5 +220,6 @@ export class DestinationPipeline {
   async close(): Promise<void> {
     await Promise.all([this.stop('intake'), this.stop('worker')]);
     await this.#mailjet.stop();
+    this.logs.close();
   }
 }

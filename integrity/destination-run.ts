@@ -78,8 +78,6 @@ export async function runDestinationOnce(
   const kafka = createKafkaClient({ brokers: cluster.brokers, clientId: 'integrity', logger: benchLogger });
   const registry = createSchemaRegistryClient(cluster.registryUrl);
   const failures: string[] = [];
-  // Kept unless the run held: a run that threw is worth looking into too.
-  let keepLogs = true;
   try {
     const sender = identifySender({
       url: pipeline.intakeUrl,
@@ -136,7 +134,6 @@ export async function runDestinationOnce(
       failures.push(`${figures.mismatched_not_dead_lettered} mismatched calls not dead-lettered`);
     }
     if (sent.acked.size === 0) failures.push('no identify call was acked: the run tested nothing');
-    keepLogs = failures.length > 0;
     return {
       scenario: scenario.name,
       seed,
@@ -147,12 +144,11 @@ export async function runDestinationOnce(
       mailjet_answers: mailjetAnswers,
       endings: pipeline.endings,
       failures,
-      ...(keepLogs ? { logs: pipeline.logs.dir } : {}),
+      ...pipeline.logs.verdict(failures),
     };
   } finally {
     await pipeline.close();
     await kafka.close();
-    if (!keepLogs) pipeline.logs.discard();
   }
 }
 

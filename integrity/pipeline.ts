@@ -220,6 +220,7 @@ export class Pipeline {
   async close(): Promise<void> {
     await Promise.all([this.stop('ingress'), this.stop('connector')]);
     await this.#segment.stop();
+    this.logs.close();
   }
 }
 

@@ -209,8 +209,6 @@ async function runOnce(
   const kafka = createKafkaClient({ brokers: stack.brokers, clientId: 'integrity', logger: benchLogger });
   const registry = createSchemaRegistryClient(stack.registryUrl);
   const failures: string[] = [];
-  // Kept unless the run held: a run that threw is worth looking into too.
-  let keepLogs = true;
   const messageIdPrefix = String(seed);
   try {
     const sender = mailjetSender({
@@ -293,7 +291,6 @@ async function runOnce(
       if (child && !child.alive()) failures.push(`the ${which} ended by itself (${await child.exited})`);
     }
     if (sent.acked.size === 0) failures.push('no webhook was acked: the run tested nothing');
-    keepLogs = failures.length > 0;
     return {
       scenario: scenario.name,
       seed,
@@ -304,14 +301,13 @@ async function runOnce(
       endings: pipeline.endings,
       ...(scenario.figures ? { scenario_figures: scenario.figures(injected) } : {}),
       failures,
-      ...(keepLogs ? { logs: pipeline.logs.dir } : {}),
+      ...pipeline.logs.verdict(failures),
     };
   } finally {
     // Healed whatever the scenario left, so the services stop as they would on a sound network.
     await toxiproxy?.reset();
     await pipeline.close();
     await kafka.close();
-    if (!keepLogs) pipeline.logs.discard();
   }
 }
 

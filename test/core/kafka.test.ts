@@ -498,22 +498,38 @@ test('bounded reading: a batch failing near the end comes again; the end is comm
   assert.deepEqual((await kafka.committedOffsets(groupId, topic)).get(0), '10');
 });
 
+/**
+ * A one-partition topic whose records were each transaction's values (keyed by value), every transaction
+ * committed, and read back only once its commit markers are written too: a topic as the normalizer
+ * leaves it for the Segment sink.
+ */
+async function topicWrittenInTransactions(
+  t: TestContext,
+  kafka: KafkaClient,
+  name: string,
+  transactions: string[][],
+): Promise<string> {
+  const topic = uniqueName(name);
+  await kafka.ensureTopics([{ topic, partitions: 1 }]);
+  const producer = await kafka.transactionalProducer({ transactionalId: uniqueName(`${name}-tx`) });
+  t.after(() => producer.disconnect());
+  for (const values of transactions) {
+    const transaction = await producer.begin();
+    await transaction.send([{ topic, records: values.map((v) => ({ key: v, value: Buffer.from(v) })) }]);
+    await transaction.commit();
+  }
+  const end = String(transactions.reduce((sum, values) => sum + values.length + 1, 0));
+  await eventually('the commit markers written', async () => (await kafka.endOffsets(topic)).get(0) === end);
+  return topic;
+}
+
 // A range whose last offset is a transaction's commit marker never ended: markers are never handed
 // over, and the runner learnt of the end only from a record at or past it.
 test('bounded reading: a range ending in a transaction marker ends, its records handed over once', async (t) => {
   const kafka = testKafka(t);
-  const topic = uniqueName('bounded-tx');
-  const groupId = uniqueName('bounded-tx-group');
-  await kafka.ensureTopics([{ topic, partitions: 1 }]);
-  const producer = await kafka.transactionalProducer({ transactionalId: uniqueName('bounded-tx') });
-  t.after(() => producer.disconnect());
-  const transaction = await producer.begin();
-  await transaction.send([
-    { topic, records: ['a', 'b', 'c'].map((value) => ({ key: 'k', value: Buffer.from(value) })) },
-  ]);
-  await transaction.commit();
   // Three records and the commit marker after them.
-  await eventually('the marker written', async () => (await kafka.endOffsets(topic)).get(0) === '4');
+  const topic = await topicWrittenInTransactions(t, kafka, 'bounded-tx', [['a', 'b', 'c']]);
+  const groupId = uniqueName('bounded-tx-group');
 
   const consumer = await kafka.consumer({ groupId });
   t.after(() => consumer.disconnect());
@@ -857,16 +873,8 @@ test('a group reading a topic written in transactions commits past the last comm
   // What broke: the group committed the offset after its last record, and the commit marker after it
   // stayed one record of lag for good on every partition (lag alerts, autoscaling on lag).
   const kafka = testKafka(t);
-  const topic = uniqueName('markers');
+  const topic = await topicWrittenInTransactions(t, kafka, 'markers', [['a'], ['b'], ['c']]);
   const groupId = uniqueName('markers-group');
-  await kafka.ensureTopics([{ topic, partitions: 1 }]);
-  const producer = await kafka.transactionalProducer({ transactionalId: uniqueName('markers-tx') });
-  t.after(() => producer.disconnect());
-  for (const value of ['a', 'b', 'c']) {
-    const transaction = await producer.begin();
-    await transaction.send([{ topic, records: [{ key: value, value: Buffer.from(value) }] }]);
-    await transaction.commit();
-  }
   const consumer = await kafka.consumer({ groupId });
   t.after(() => consumer.disconnect());
   await consumer.subscribe([topic], { fromBeginning: true });
@@ -888,15 +896,8 @@ test('a member that stopped right after its last batch left the marker behind: t
   // group is committed at the last record, one commit marker short of the end. The next member to start
   // must commit past it without a record to hand over, or the lag of one stays (alerts, autoscaling).
   const kafka = testKafka(t);
-  const topic = uniqueName('markers-restart');
+  const topic = await topicWrittenInTransactions(t, kafka, 'markers-restart', [['a', 'b']]);
   const groupId = uniqueName('markers-restart-group');
-  await kafka.ensureTopics([{ topic, partitions: 1 }]);
-  const producer = await kafka.transactionalProducer({ transactionalId: uniqueName('markers-restart-tx') });
-  t.after(() => producer.disconnect());
-  const transaction = await producer.begin();
-  await transaction.send([{ topic, records: ['a', 'b'].map((v) => ({ key: v, value: Buffer.from(v) })) }]);
-  await transaction.commit();
-  await eventually('the marker written', async () => (await kafka.endOffsets(topic)).get(0) === '3');
 
   // The first member stops as soon as it has the last record: its batch is committed, nothing after.
   const first = await kafka.consumer({ groupId });
